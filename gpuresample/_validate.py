@@ -1,0 +1,108 @@
+"""Argument checks done once, at the public boundary (STYLE rule 5).
+
+Every error names the argument, the value given and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+
+import numpy as np
+
+#: The dtypes every backend supports (SPEC §3).
+SUPPORTED_DTYPES = tuple(
+    np.dtype(d)
+    for d in ("float16", "float32", "float64", "uint8", "int8", "uint16", "int16", "uint32", "int32", "bool")
+)
+
+_SIZE_UNITS = {
+    "": 1, "b": 1,
+    "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+}
+
+
+def check_shape(shape, name: str, ndim: int | None = None) -> tuple:
+    """A tuple of Python ints, each >= 1 (and ``ndim`` of them when given)."""
+    try:
+        values = tuple(shape)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of integers, got {shape!r}") from None
+    if ndim is not None and len(values) != ndim:
+        raise ValueError(f"{name} must have {ndim} entries (one per array axis), got {len(values)}: {shape!r}")
+    if not values:
+        raise ValueError(f"{name} must have at least one entry, got {shape!r}")
+    out = []
+    for v in values:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+            if isinstance(v, numbers.Real) and float(v).is_integer():
+                v = int(v)
+            else:
+                raise ValueError(f"{name} entries must be integers >= 1, got {v!r} in {shape!r}")
+        if int(v) < 1:
+            raise ValueError(f"{name} entries must be integers >= 1, got {int(v)} in {shape!r}")
+        out.append(int(v))
+    return tuple(out)
+
+
+def check_spacing(spacing, name: str, ndim: int | None = None) -> tuple:
+    """A tuple of Python floats, each finite and > 0 (``ndim`` of them when given)."""
+    if isinstance(spacing, numbers.Real) and not isinstance(spacing, bool):
+        if ndim is None:
+            raise ValueError(f"{name} must be a sequence of numbers, got {spacing!r}")
+        spacing = (spacing,) * ndim
+    try:
+        values = tuple(spacing)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of numbers (mm per array axis), got {spacing!r}") from None
+    if ndim is not None and len(values) != ndim:
+        raise ValueError(f"{name} must have {ndim} entries (one per array axis), got {len(values)}: {spacing!r}")
+    if not values:
+        raise ValueError(f"{name} must have at least one entry, got {spacing!r}")
+    out = []
+    for v in values:
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} entries must be numbers, got {v!r} in {spacing!r}") from None
+        if not math.isfinite(f) or f <= 0.0:
+            raise ValueError(f"{name} entries must be finite and > 0 (mm), got {v!r} in {spacing!r}")
+        out.append(f)
+    return tuple(out)
+
+
+def check_dtype(dtype, name: str = "dtype") -> np.dtype:
+    """A supported NumPy dtype, else ``TypeError`` naming it."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name}={dtype!r} is not a dtype") from None
+    if dt not in SUPPORTED_DTYPES:
+        allowed = ", ".join(str(d) for d in SUPPORTED_DTYPES)
+        raise TypeError(f"{name} {dt} is not supported; supported dtypes: {allowed}")
+    return dt
+
+
+def parse_bytes(value, name: str = "max_memory") -> int | None:
+    """Bytes from an int or a string such as ``"2GB"`` or ``"512 MiB"``; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        number = int(value)
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value):
+        number = int(value)
+    elif isinstance(value, str):
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", value)
+        unit = match.group(2).lower() if match else None
+        if not match or unit not in _SIZE_UNITS:
+            raise ValueError(
+                f"{name}={value!r} is not a size; use bytes or a string such as '2GB', '512MB', '1.5GiB'"
+            )
+        number = int(float(match.group(1)) * _SIZE_UNITS[unit])
+    else:
+        raise TypeError(f"{name} must be bytes (int) or a string such as '2GB', got {value!r}")
+    if number <= 0:
+        raise ValueError(f"{name} must be > 0 bytes, got {value!r}")
+    return number

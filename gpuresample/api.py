@@ -1,0 +1,76 @@
+"""The one-call API: :func:`resample`."""
+
+from __future__ import annotations
+
+from .job import build_job
+
+
+def resample(data, spacing=None, *, target_shape=None, target_spacing=None, interpolation="linear",
+             dtype=None, antialias=False, channel_axis=None, backend="auto", device=None,
+             max_memory=None, out=None, progress=False):
+    """Resample a 2-D or 3-D array to a new voxel grid over the same physical extent.
+
+    Parameters
+    ----------
+    data : array
+        NumPy or CuPy array, a DLPack tensor (e.g. torch, CPU or CUDA) or a host
+        array-like with ``shape``, ``dtype`` and slicing (e.g. Zarr). Never modified.
+    spacing : sequence of float, optional
+        Voxel size per array axis in mm (default 1 mm per axis).
+    target_shape : sequence of int, optional
+        Voxels per axis of the result; the bounding box is kept exactly.
+    target_spacing : sequence of float, optional
+        Voxel size per axis of the result; the grid stays centred. Give this, or
+        ``target_shape``, or both when they agree.
+    interpolation : {'nearest', 'linear', 'cubic', 'label'} or Interpolation
+        ``'label'`` is for label masks: per-label linear weights, arg-max.
+    dtype : dtype, optional
+        Output dtype (default: the input's). Integer results are rounded to
+        nearest (half to even) and clipped to the dtype's range.
+    antialias : bool
+        Gaussian smoothing before downsampling (linear/cubic only), with
+        ``sigma = max(0, (target_spacing / spacing - 1) / 2)`` input voxels per axis.
+    channel_axis : int, optional
+        For 4-D data: the axis of channels; each is resampled onto the same grid.
+    backend : {'auto', 'scipy', 'cupyx', 'kernels'}
+        Where to compute; ``'auto'`` keeps data where it is.
+    device : {None, 'cpu', 'cuda'}
+        Move data for the computation; results come back in the input's kind
+        (on the device asked for, for DLPack tensors and CuPy arrays).
+    max_memory : int or str, optional
+        Memory budget (bytes or e.g. ``"2GB"``); the work is split into slabs
+        along axis 0 to stay within it. Results are identical to an unsplit run.
+    out : array-like, optional
+        Where to write the result (a NumPy array or ``numpy.memmap``, a Zarr array,
+        a CuPy array). Undefined after an exception.
+    progress : bool
+        Show a progress bar over slabs (tqdm if installed).
+
+    Returns
+    -------
+    array
+        The resampled array, of the input's kind (or ``out``).
+
+    Notes
+    -----
+    Output voxel ``j`` samples input position
+    ``u(j) = ((j + 0.5) * spacing' + (extent - extent') / 2) / spacing - 0.5``;
+    positions outside the input are clamped to the edge (SciPy ``mode='nearest'``).
+    NaN spreads only to outputs whose taps (with non-zero weight) touch it; with
+    ``'cubic'`` the prefilter spreads NaN along whole lines.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import gpuresample as gr
+    >>> volume = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    >>> gr.resample(volume, (1.0, 1.0, 1.0), target_shape=(4, 6, 8)).shape
+    (4, 6, 8)
+    >>> gr.resample(volume, (2.0, 1.0, 1.0), target_spacing=(1.0, 1.0, 1.0), interpolation="nearest").shape
+    (4, 3, 4)
+    """
+    job = build_job(data, spacing, target_shape=target_shape, target_spacing=target_spacing,
+                    interpolation=interpolation, dtype=dtype, antialias=antialias,
+                    channel_axis=channel_axis, backend=backend, device=device,
+                    max_memory=max_memory, out=out)
+    return job.run(progress=progress)

@@ -1,0 +1,79 @@
+"""The narrow protocol every backend implements, and the helpers they share.
+
+A backend does arithmetic only: it receives a block of input rows and the sampling
+tables for a block of output rows (see :mod:`gpuresample.tables`) and fills an
+output block. It never computes geometry and never decides chunking.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..interpolation import Interpolation, working_dtype
+from ..tables import AxisTable, SamplingTables, as_3d
+
+
+class BackendUnavailable(RuntimeError):
+    """A named backend cannot run here; the message says why."""
+
+
+class Backend:
+    """Base class: name, availability and the block operation."""
+
+    name = "?"
+    #: True when the backend computes on a GPU.
+    on_device = False
+
+    def unavailable_reason(self) -> str | None:
+        """None when this backend can run here, else why not."""
+        raise NotImplementedError
+
+    def resample_block(self, source, tables: SamplingTables, out) -> None:
+        """Fill ``out`` (shape ``tables.output_shape``) from ``source``.
+
+        ``source`` holds input rows ``tables.input_rows`` along axis 0 and whole
+        other axes. Both arrays are of this backend's kind.
+        """
+        raise NotImplementedError
+
+    def free_bytes(self) -> int | None:
+        """Free memory where this backend computes, or None when unknown."""
+        return None
+
+    def covers(self, interpolation) -> bool:
+        """Whether this backend implements ``interpolation`` (auto dispatch asks)."""
+        return True
+
+    def empty(self, shape, dtype):
+        """A new uninitialised array of this backend's kind."""
+        return np.empty(shape, dtype)
+
+    def to_host(self, array) -> np.ndarray:
+        """A NumPy copy (or view) of an array of this backend's kind."""
+        return np.asarray(array)
+
+
+def integer_limits(dtype) -> tuple:
+    """``(round_to_int, lo, hi)`` for writing a float result into ``dtype``."""
+    dtype = np.dtype(dtype)
+    if dtype == np.bool_:
+        return True, 0.0, 1.0
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return True, float(info.min), float(info.max)
+    return False, 0.0, 0.0
+
+
+def weights_for(table: AxisTable, work) -> np.ndarray:
+    """The table's weights in the working dtype (label tables stay float64)."""
+    return np.ascontiguousarray(table.weight, dtype=work)
+
+
+def uses_label_arithmetic(tables: SamplingTables) -> bool:
+    return tables.interpolation is Interpolation.LABEL
+
+
+__all__ = [
+    "Backend", "BackendUnavailable", "as_3d", "integer_limits", "weights_for",
+    "working_dtype", "uses_label_arithmetic",
+]

@@ -1,0 +1,229 @@
+"""The chunked planner and the executor that runs a plan on any backend.
+
+The planner is pure Python: from the sampling tables, the dtypes and a memory
+budget it decides the slabs along axis 0 (output rows ``[start, stop)``) and the
+peak memory each needs. The executor runs the slabs in order on a backend,
+writing each into the output, and on running out of memory replans the rest with
+half the budget and resumes from the first unfinished slab.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from .arrays import read_rows
+from .interpolation import Interpolation, working_dtype
+from .tables import SamplingTables, as_3d
+
+#: Fraction of the device's free memory the planner leaves unused: room for the
+#: CUDA context, CuPy's memory pool rounding and other users of the card.
+DEVICE_SAFETY_FRACTION = 0.15
+#: Slab budget when streaming to or from a host array-like (Zarr, memmap) on the CPU.
+DEFAULT_STREAM_BYTES = 1 << 30
+#: How many times a slab that ran out of memory is retried with half the budget.
+MAX_OOM_RETRIES = 4
+#: Device backends stage host data in double buffers (copy-in, compute, copy-out overlap).
+DEVICE_BUFFERS = 2
+
+
+@dataclass(frozen=True)
+class Chunking:
+    """Slabs along axis 0 and the memory they need.
+
+    Attributes
+    ----------
+    slabs : tuple of (start, stop)
+        Output rows of each slab, in order, covering the output.
+    peak_bytes : int
+        The most memory any slab needs at once (input block, output block, scratch).
+    budget : int or None
+        The budget planned against (None: no limit).
+    """
+
+    slabs: tuple
+    peak_bytes: int
+    budget: int | None
+
+    @property
+    def count(self) -> int:
+        return len(self.slabs)
+
+
+def slab_bytes(tables: SamplingTables, in_dtype, out_dtype, input_shape, threads: int = 1,
+               staged: bool = False) -> int:
+    """Peak bytes one block needs: input block, output block and every scratch buffer.
+
+    ``tables`` are the block's tables (``SamplingTables.rows``). ``staged`` counts
+    double-buffered input and output blocks (a device backend fed from the host).
+    """
+    in_dtype, out_dtype = np.dtype(in_dtype), np.dtype(out_dtype)
+    work = working_dtype(in_dtype).itemsize
+    first, stop = tables.input_rows
+    other_in = math.prod(input_shape[1:])
+    in_values = (stop - first) * other_in
+    out_values = math.prod(tables.output_shape)
+    in_block = in_values * in_dtype.itemsize
+    out_block = out_values * out_dtype.itemsize
+    scratch = 0
+    if in_dtype == np.float16:
+        scratch += in_values * 4
+    if out_dtype == np.float16:
+        scratch += out_values * 4
+    if any(t.sigma > 0 for t in tables.axes):
+        scratch += in_values * work
+    axes = as_3d(tables)
+    if tables.interpolation is Interpolation.CUBIC:
+        coef_lengths = [(lambda r: r[1] - r[0])(t.coefficient_rows()) if t.is_cubic else t.source_length
+                        for t in axes]
+        scratch += math.prod(coef_lengths) * work
+        longest = max(t.pad_before + t.source_length + t.pad_after for t in axes)
+        scratch += threads * longest * max(coef_lengths) * 8
+        lengths = coef_lengths
+    else:
+        lengths = [t.line_length for t in axes]
+    if tables.interpolation is not Interpolation.LABEL:
+        order = tables.order
+        plane = lengths[order[1]] * lengths[order[2]]
+        plane2 = axes[order[1]].n_out * lengths[order[2]]
+        scratch += threads * (plane + plane2) * work
+    if staged:
+        in_block *= DEVICE_BUFFERS
+        out_block *= DEVICE_BUFFERS
+    return in_block + out_block + scratch
+
+
+def plan_slabs(tables: SamplingTables, in_dtype, out_dtype, input_shape, budget: int | None,
+               threads: int = 1, staged: bool = False, first_row: int = 0) -> Chunking:
+    """Split output rows ``[first_row, n_out)`` along axis 0 into slabs within ``budget``.
+
+    Every slab has the same number of output rows (the last may be shorter); that
+    number is the largest whose every slab fits. Raises ``MemoryError`` when even
+    one output row does not fit.
+    """
+    n_out = tables.axes[0].n_out
+
+    def peak_for(rows_per_slab):
+        slabs = tuple((s, min(s + rows_per_slab, n_out)) for s in range(first_row, n_out, rows_per_slab))
+        whole = len(slabs) == 1 and first_row == 0
+        peak = max(
+            slab_bytes(tables if whole else tables.rows(a, b), in_dtype, out_dtype, input_shape, threads, staged)
+            for a, b in slabs)
+        return slabs, peak
+
+    slabs, peak = peak_for(n_out - first_row)
+    if budget is None or peak <= budget:
+        return Chunking(slabs, peak, budget)
+    one_slabs, one_peak = peak_for(1)
+    if one_peak > budget:
+        raise MemoryError(
+            f"max_memory/free memory of {_fmt_bytes(budget)} is too small: even one output row along "
+            f"axis 0 needs {_fmt_bytes(one_peak)}; raise max_memory or free device memory")
+    lo, hi = 1, n_out - first_row  # lo fits, hi does not
+    best = (one_slabs, one_peak)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        candidate = peak_for(mid)
+        if candidate[1] <= budget:
+            lo, best = mid, candidate
+        else:
+            hi = mid
+    return Chunking(best[0], best[1], budget)
+
+
+def _fmt_bytes(n) -> str:
+    from .display import format_bytes
+    return format_bytes(n)
+
+
+class _Progress:
+    """tqdm when installed, else one line per slab on stderr; nothing when disabled."""
+
+    def __init__(self, enabled: bool, total: int, desc: str):
+        self.bar = None
+        self.enabled = enabled
+        self.total = total
+        self.done = 0
+        self.desc = desc
+        if enabled:
+            try:
+                from tqdm.auto import tqdm
+                self.bar = tqdm(total=total, desc=desc, unit="slab")
+            except ImportError:
+                pass
+
+    def update(self):
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+        elif self.enabled:
+            print(f"{self.desc}: slab {self.done}/{self.total}", file=sys.stderr, flush=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def execute(backend, source, on_gpu: bool, tables: SamplingTables, chunking: Chunking, out,
+            in_dtype, input_shape, threads: int = 1, staged: bool = False,
+            progress: bool = False, desc: str = "resample") -> Chunking:
+    """Run ``chunking`` on ``backend``, writing every slab into ``out``.
+
+    On ``MemoryError`` (NumPy's, or CuPy's ``OutOfMemoryError``, which derives from
+    it) the remaining rows are replanned with half the budget and the run resumes
+    from the first unfinished slab; after ``MAX_OOM_RETRIES`` a ``MemoryError``
+    says how much was needed. ``out`` is undefined after an exception.
+    Returns the chunking actually used last.
+    """
+    slabs = list(chunking.slabs)
+    budget = chunking.budget if chunking.budget is not None else chunking.peak_bytes
+    retries = 0
+    bar = _Progress(progress, len(slabs), desc)
+    try:
+        while slabs:
+            start, stop = slabs[0]
+            block_tables = tables if (start, stop) == (0, tables.axes[0].n_out) else tables.rows(start, stop)
+            try:
+                run_block(backend, source, on_gpu, block_tables, out, start, stop)
+            except MemoryError as exc:
+                retries += 1
+                budget //= 2
+                if retries > MAX_OOM_RETRIES:
+                    need = slab_bytes(block_tables, in_dtype, out.dtype, input_shape, threads, staged)
+                    raise MemoryError(
+                        f"out of memory on backend {backend.name!r} after {MAX_OOM_RETRIES} retries with "
+                        f"smaller slabs; the last slab (output rows {start}:{stop}) needed about "
+                        f"{_fmt_bytes(need)}: {exc}") from exc
+                chunking = plan_slabs(tables, in_dtype, out.dtype, input_shape, budget, threads, staged,
+                                      first_row=start)
+                slabs = list(chunking.slabs)
+                bar.total += len(slabs) - 1
+                continue
+            slabs.pop(0)
+            bar.update()
+    finally:
+        bar.close()
+    return chunking
+
+
+def run_block(backend, source, on_gpu, tables, out, start, stop) -> None:
+    """One slab: read its input rows, compute, and write output rows ``[start, stop)``."""
+    first, last = tables.input_rows
+    block = read_rows(source, first, last, on_gpu)
+    target = out[start:stop]
+    if not on_gpu and isinstance(target, np.ndarray) and target.flags.c_contiguous:
+        backend.resample_block(block, tables, np.asarray(target))  # memmap: write in place
+        return
+    if on_gpu and _is_device_array(target) and target.flags.c_contiguous:
+        backend.resample_block(block, tables, target)
+        return
+    result = backend.empty(tables.output_shape, out.dtype)
+    backend.resample_block(block, tables, result)
+    out[start:stop] = result if _is_device_array(out) else backend.to_host(result)
+
+
+def _is_device_array(array) -> bool:
+    return hasattr(array, "__cuda_array_interface__")

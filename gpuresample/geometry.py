@@ -1,0 +1,236 @@
+"""Grid geometry: shapes, spacings, origins and the positions a resample samples.
+
+Pure NumPy in float64 on the host. Nothing here knows about arrays of data or
+devices; every backend receives the positions computed here (through
+:mod:`gpuresample.tables`).
+
+Conventions (``SPEC.md`` §2):
+
+* axis ``i`` of every tuple is array axis ``i``; nothing is ever reordered;
+* ``origin`` is the physical position of the *centre* of voxel 0;
+* ``extent[i] = shape[i] * spacing[i]`` (voxel edge to voxel edge);
+* ``affine`` maps ``(i, j, k, 1)`` to physical ``(x, y, z, 1)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ._validate import check_shape, check_spacing
+
+#: Relative tolerance when both a target shape and a target spacing are given.
+AGREEMENT_RTOL = 1e-6
+#: Tolerance used to check that a direction matrix is orthonormal.
+ORTHONORMAL_ATOL = 1e-6
+#: Extents this close count as "the same bounding box" (a few float64 ulps of rounding).
+SAME_EXTENT_RTOL = 1e-12
+
+
+@dataclass(frozen=True, init=False)
+class Grid:
+    """A regular voxel grid in physical space.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        Voxels per array axis, each ``>= 1``.
+    spacing : sequence of float
+        Voxel size per array axis in mm, each finite and ``> 0``.
+    origin : sequence of float, optional
+        Physical position of the centre of voxel 0. Default: zeros.
+    direction : (ndim, ndim) array_like, optional
+        Orthonormal matrix whose column ``i`` is the physical direction of
+        array axis ``i``. Default: identity.
+
+    Examples
+    --------
+    >>> g = Grid((100, 100, 50), (1.0, 1.0, 2.0))
+    >>> g.extent
+    (100.0, 100.0, 100.0)
+    >>> g.with_shape((50, 50, 50)).spacing
+    (2.0, 2.0, 2.0)
+    >>> g.with_spacing((3.0, 3.0, 3.0)).shape
+    (33, 33, 33)
+    """
+
+    shape: tuple
+    spacing: tuple
+    origin: tuple
+    direction: tuple
+
+    def __init__(self, shape, spacing, origin=None, direction=None):
+        shape = check_shape(shape, "shape")
+        ndim = len(shape)
+        spacing = check_spacing(spacing, "spacing", ndim)
+        if origin is None:
+            origin = (0.0,) * ndim
+        origin_arr = np.asarray(origin, dtype=np.float64)
+        if origin_arr.shape != (ndim,) or not np.all(np.isfinite(origin_arr)):
+            raise ValueError(
+                f"origin must be {ndim} finite numbers (one per array axis), got {origin!r}"
+            )
+        if direction is None:
+            direction_arr = np.eye(ndim)
+        else:
+            direction_arr = np.asarray(direction, dtype=np.float64)
+            if direction_arr.shape != (ndim, ndim):
+                raise ValueError(
+                    f"direction must be a {ndim}x{ndim} matrix, got shape {direction_arr.shape}"
+                )
+            if not np.allclose(direction_arr.T @ direction_arr, np.eye(ndim), atol=ORTHONORMAL_ATOL):
+                raise ValueError(f"direction must be orthonormal, got {direction_arr.tolist()!r}")
+        object.__setattr__(self, "shape", shape)
+        object.__setattr__(self, "spacing", spacing)
+        object.__setattr__(self, "origin", tuple(float(v) for v in origin_arr))
+        object.__setattr__(self, "direction", tuple(tuple(float(v) for v in row) for row in direction_arr))
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def ndim(self) -> int:
+        """Number of axes."""
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        """Number of voxels."""
+        return math.prod(self.shape)
+
+    @property
+    def extent(self) -> tuple:
+        """Physical size per axis in mm, voxel edge to voxel edge."""
+        return tuple(n * s for n, s in zip(self.shape, self.spacing))
+
+    @property
+    def direction_matrix(self) -> np.ndarray:
+        """The direction as an ``(ndim, ndim)`` float64 array."""
+        return np.array(self.direction, dtype=np.float64)
+
+    @property
+    def center(self) -> tuple:
+        """Physical position of the centre of the bounding box."""
+        half = (np.array(self.shape) - 1) / 2.0 * np.array(self.spacing)
+        return tuple(float(v) for v in np.array(self.origin) + self.direction_matrix @ half)
+
+    @property
+    def affine(self) -> np.ndarray:
+        """The ``(ndim+1, ndim+1)`` index-to-physical matrix (as nibabel uses)."""
+        ndim = self.ndim
+        affine = np.eye(ndim + 1)
+        affine[:ndim, :ndim] = self.direction_matrix * np.array(self.spacing)[None, :]
+        affine[:ndim, ndim] = self.origin
+        return affine
+
+    def index_to_physical(self, index) -> np.ndarray:
+        """Physical positions of (fractional) voxel indices, shape ``(..., ndim)``."""
+        index = np.asarray(index, dtype=np.float64)
+        return index @ (self.direction_matrix * np.array(self.spacing)).T + np.array(self.origin)
+
+    # ---------------------------------------------------------------- targets
+    def with_shape(self, target_shape) -> "Grid":
+        """The grid with ``target_shape`` voxels over the same bounding box.
+
+        ``target_spacing[i] = spacing[i] * shape[i] / target_shape[i]``.
+        """
+        target_shape = check_shape(target_shape, "target_shape", self.ndim)
+        target_spacing = tuple(s * n / m for s, n, m in zip(self.spacing, self.shape, target_shape))
+        return self._recentred(target_shape, target_spacing)
+
+    def with_spacing(self, target_spacing) -> "Grid":
+        """The grid with voxels of ``target_spacing`` mm, centred on this one.
+
+        ``target_shape[i] = max(1, floor(shape[i] * spacing[i] / target_spacing[i] + 0.5))``;
+        the extent changes by less than one target voxel.
+        """
+        target_spacing = check_spacing(target_spacing, "target_spacing", self.ndim)
+        target_shape = tuple(
+            max(1, math.floor(n * s / t + 0.5)) for n, s, t in zip(self.shape, self.spacing, target_spacing)
+        )
+        return self._recentred(target_shape, target_spacing)
+
+    def _recentred(self, target_shape, target_spacing) -> "Grid":
+        extent = np.array(self.extent)
+        new_extent = np.array(target_shape) * np.array(target_spacing)
+        shift = (extent - new_extent) / 2.0 + (np.array(target_spacing) - np.array(self.spacing)) / 2.0
+        origin = np.array(self.origin) + self.direction_matrix @ shift
+        return Grid(target_shape, target_spacing, origin, self.direction)
+
+    def resolve(self, target_shape=None, target_spacing=None) -> "Grid":
+        """The target grid for a target shape, a target spacing, or both.
+
+        Both may be given only when they agree with the by-spacing rule
+        (relative tolerance ``AGREEMENT_RTOL``); the shape's bounding box is then kept.
+        """
+        if target_shape is None and target_spacing is None:
+            raise ValueError("give target_shape or target_spacing (or both, agreeing); got neither")
+        if target_spacing is None:
+            return self.with_shape(target_shape)
+        if target_shape is None:
+            return self.with_spacing(target_spacing)
+        by_shape = self.with_shape(target_shape)
+        wanted = check_spacing(target_spacing, "target_spacing", self.ndim)
+        if not np.allclose(by_shape.spacing, wanted, rtol=AGREEMENT_RTOL, atol=0.0):
+            raise ValueError(
+                f"target_shape={tuple(by_shape.shape)} and target_spacing={wanted} disagree: "
+                f"that shape over this bounding box has spacing {tuple(round(s, 9) for s in by_shape.spacing)}; "
+                "give one of them, or values that agree within a relative 1e-6"
+            )
+        return by_shape
+
+    def __repr__(self) -> str:
+        fmt = lambda t: "(" + ", ".join(f"{v:g}" for v in t) + ")"  # noqa: E731
+        return f"Grid(shape={self.shape}, spacing={fmt(self.spacing)}, origin={fmt(self.origin)})"
+
+
+def sampling_positions(source: Grid, target: Grid, axis: int) -> np.ndarray:
+    """Input-voxel coordinates sampled by every output index along ``axis``.
+
+    ``u(j) = ((j + 0.5) * spacing' + (extent - extent') / 2) / spacing - 0.5``.
+    When the bounding box is kept (by dimensions) this is evaluated as the exact
+    rational ``((2j + 1) * n - n') / (2 n')`` so that an identity resample samples
+    whole voxels exactly and half-voxel ties are exact.
+    """
+    n_in, n_out = source.shape[axis], target.shape[axis]
+    j = np.arange(n_out, dtype=np.float64)
+    if math.isclose(source.extent[axis], target.extent[axis], rel_tol=SAME_EXTENT_RTOL):
+        return ((2.0 * j + 1.0) * n_in - n_out) / (2.0 * n_out)
+    s, t = source.spacing[axis], target.spacing[axis]
+    offset = (source.extent[axis] - target.extent[axis]) / 2.0
+    return ((j + 0.5) * t + offset) / s - 0.5
+
+
+def isotropic(spacing: Sequence[float]) -> tuple:
+    """Isotropic spacing: every axis at the smallest spacing.
+
+    Examples
+    --------
+    >>> isotropic((0.7, 0.7, 2.5))
+    (0.7, 0.7, 0.7)
+    """
+    spacing = check_spacing(spacing, "spacing")
+    finest = min(spacing)
+    return (finest,) * len(spacing)
+
+
+def coarsest_spacing(*spacings: Sequence[float]) -> tuple:
+    """Per axis, the largest of several spacings: the resolution every dataset can match.
+
+    Use it to bring several datasets to the coarser dataset's resolution, e.g.
+    ``resample(fine, fine_spacing, target_spacing=coarsest_spacing(fine_spacing, coarse_spacing))``.
+
+    Examples
+    --------
+    >>> coarsest_spacing((0.5, 0.5, 1.0), (0.8, 0.4, 3.0))
+    (0.8, 0.5, 3.0)
+    """
+    if not spacings:
+        raise ValueError("coarsest_spacing needs at least one spacing")
+    checked = [check_spacing(s, f"spacings[{i}]") for i, s in enumerate(spacings)]
+    ndim = len(checked[0])
+    for i, s in enumerate(checked):
+        if len(s) != ndim:
+            raise ValueError(f"spacings[{i}] has {len(s)} axes, spacings[0] has {ndim}")
+    return tuple(max(axis) for axis in zip(*checked))

@@ -1,0 +1,190 @@
+"""A dataset (volumes and masks on one grid) and the plan that resamples it."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from ._validate import check_spacing
+from .display import plan_html, plan_text
+from .geometry import Grid
+from .interpolation import Interpolation
+from .job import build_job, warn_cubic_mask
+
+#: Options of :meth:`Scene.plan` passed to every object's job.
+JOB_OPTIONS = ("backend", "device", "max_memory")
+
+
+class Scene:
+    """Volumes and masks of one dataset, on one grid.
+
+    Parameters
+    ----------
+    grid : Grid or sequence of float
+        The dataset's grid, or just its spacing (the shape is taken from the arrays).
+    volumes : mapping of str to array, optional
+        Grey-value volumes (CT, MRI, ...).
+    masks : mapping of str to array, optional
+        Label masks; resampled with ``mask_interpolation`` (default nearest).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import gpuresample as gr
+    >>> ct = np.zeros((40, 64, 64), np.float32)
+    >>> liver = np.zeros((40, 64, 64), np.uint8)
+    >>> scene = gr.Scene((2.5, 0.8, 0.8), volumes={"CT": ct}, masks={"Liver": liver})
+    >>> new = scene.resample(target_spacing=(1.6, 1.6, 1.6))
+    >>> new.grid.shape, new.masks["Liver"].dtype
+    ((62, 32, 32), dtype('uint8'))
+    """
+
+    def __init__(self, grid, volumes: Mapping | None = None, masks: Mapping | None = None):
+        volumes = dict(volumes or {})
+        masks = dict(masks or {})
+        for name in set(volumes) & set(masks):
+            raise ValueError(f"name {name!r} is both a volume and a mask; names must be unique")
+        if not isinstance(grid, Grid):
+            arrays = list(volumes.values()) + list(masks.values())
+            if not arrays:
+                raise ValueError("Scene needs a Grid, or at least one array to take the shape from")
+            shape = tuple(arrays[0].shape)
+            grid = Grid(shape, check_spacing(grid, "grid (spacing)", len(shape)))
+        for role, items in (("volume", volumes), ("mask", masks)):
+            for name, array in items.items():
+                if tuple(array.shape) != grid.shape:
+                    raise ValueError(
+                        f"{role} {name!r} has shape {tuple(array.shape)}, the dataset grid has shape {grid.shape}")
+        self.grid = grid
+        self.volumes = volumes
+        self.masks = masks
+
+    def __getitem__(self, name):
+        if name in self.volumes:
+            return self.volumes[name]
+        if name in self.masks:
+            return self.masks[name]
+        raise KeyError(f"no volume or mask named {name!r}; have {sorted(self.names)}")
+
+    @property
+    def names(self) -> list:
+        return list(self.volumes) + list(self.masks)
+
+    def plan(self, target_shape=None, target_spacing=None, volume_interpolation="linear",
+             mask_interpolation="nearest", names=None, antialias=False, progress=False,
+             **options) -> "Plan":
+        """Decide how every object is resampled onto one target grid; nothing runs yet.
+
+        Parameters
+        ----------
+        target_shape, target_spacing : sequence, optional
+            The target grid, as in :func:`gpuresample.resample`.
+        volume_interpolation, mask_interpolation : str or Interpolation
+            Defaults: linear for volumes, nearest for masks.
+        names : sequence of str, optional
+            Objects to resample (default: all).
+        antialias : bool
+            Gaussian smoothing before downsampling, volumes only.
+        progress : bool
+            Progress bar when the plan is applied.
+        **options
+            ``backend``, ``device``, ``max_memory``, as in :func:`gpuresample.resample`.
+        """
+        unknown = set(options) - set(JOB_OPTIONS)
+        if unknown:
+            raise TypeError(f"unknown option(s) {sorted(unknown)}; allowed: {list(JOB_OPTIONS)}")
+        volume_interpolation = Interpolation.parse(volume_interpolation, "volume_interpolation")
+        mask_interpolation = Interpolation.parse(mask_interpolation, "mask_interpolation")
+        if volume_interpolation is Interpolation.LABEL:
+            raise ValueError("volume_interpolation='label' is for masks; use nearest, linear or cubic")
+        target = self.grid.resolve(target_shape, target_spacing)
+        selected = self.names if names is None else list(names)
+        for name in selected:
+            if name not in self.volumes and name not in self.masks:
+                raise ValueError(f"names contains {name!r}, which is not in this scene; have {self.names}")
+        jobs = []
+        for name in selected:
+            is_mask = name in self.masks
+            interpolation = mask_interpolation if is_mask else volume_interpolation
+            if is_mask and interpolation is Interpolation.CUBIC:
+                warn_cubic_mask(name)
+            jobs.append(build_job(
+                self[name], self.grid.spacing, target=target, interpolation=interpolation,
+                antialias=antialias and not is_mask and interpolation is not Interpolation.NEAREST,
+                name=name, role="mask" if is_mask else "volume",
+                origin=self.grid.origin, direction=self.grid.direction, **options))
+        return Plan(self, target, jobs, progress)
+
+    def resample(self, names=None, target_shape=None, target_spacing=None, volume_interpolation="linear",
+                 mask_interpolation="nearest", **options) -> "Scene":
+        """Plan and apply in one call; returns the new :class:`Scene`.
+
+        Accepts the seed's positional form
+        ``scene.resample(["CT"], [256, 256, 128], [0.5, 0.5, 1.0], LINEAR, NEAREST)``.
+        """
+        return self.plan(target_shape, target_spacing, volume_interpolation, mask_interpolation,
+                         names=names, **options).apply()
+
+    def __repr__(self) -> str:
+        return f"Scene({self.grid!r}, volumes={list(self.volumes)}, masks={list(self.masks)})"
+
+
+class Plan:
+    """What resampling a scene will do: print it before anything runs, then :meth:`apply`.
+
+    Attributes
+    ----------
+    source, target : Grid
+        The dataset's grid and the shared target grid.
+    memory_ratio : float
+        ``(X'*Y'*Z') / (X*Y*Z)``.
+    jobs : list
+        One per object: interpolation, dtype, bytes before/after, backend, slabs.
+    """
+
+    def __init__(self, scene: Scene, target: Grid, jobs, progress=False):
+        self.scene = scene
+        self.source = scene.grid
+        self.target = target
+        self.jobs = jobs
+        self.progress = progress
+
+    @property
+    def memory_ratio(self) -> float:
+        return self.target.size / self.source.size
+
+    @property
+    def bytes_before(self) -> dict:
+        return {job.name: job.bytes_before for job in self.jobs}
+
+    @property
+    def bytes_after(self) -> dict:
+        return {job.name: job.bytes_after for job in self.jobs}
+
+    @property
+    def backends(self) -> dict:
+        return {job.name: job.backend.name for job in self.jobs}
+
+    @property
+    def chunks(self) -> dict:
+        return {job.name: job.chunking.count for job in self.jobs}
+
+    @property
+    def peak_bytes(self) -> int:
+        return max((job.chunking.peak_bytes for job in self.jobs), default=0)
+
+    def __str__(self) -> str:
+        return plan_text(self.source, self.target, self.jobs)
+
+    def __repr__(self) -> str:
+        return self.__str__()
+
+    def _repr_html_(self) -> str:
+        return plan_html(self.source, self.target, self.jobs)
+
+    def apply(self, progress: bool | None = None) -> Scene:
+        """Run every job; returns the new scene on the target grid."""
+        show = self.progress if progress is None else progress
+        results = {job.name: job.run(progress=show) for job in self.jobs}
+        volumes = {j.name: results[j.name] for j in self.jobs if j.role == "volume"}
+        masks = {j.name: results[j.name] for j in self.jobs if j.role == "mask"}
+        return Scene(self.target, volumes=volumes, masks=masks)
