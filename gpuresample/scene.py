@@ -35,7 +35,7 @@ class Scene:
     >>> scene = gr.Scene((2.5, 0.8, 0.8), volumes={"CT": ct}, masks={"Liver": liver})
     >>> new = scene.resample(target_spacing=(1.6, 1.6, 1.6))
     >>> new.grid.shape, new.masks["Liver"].dtype
-    ((62, 32, 32), dtype('uint8'))
+    ((63, 32, 32), dtype('uint8'))
     """
 
     def __init__(self, grid, volumes: Mapping | None = None, masks: Mapping | None = None):
