@@ -190,15 +190,18 @@ def execute(backend, source, on_gpu: bool, tables: SamplingTables, chunking: Chu
                 run_block(backend, source, on_gpu, block_tables, out, start, stop)
             except MemoryError as exc:
                 retries += 1
-                budget //= 2
+                failed = slab_bytes(block_tables, in_dtype, out.dtype, input_shape, threads, staged)
+                budget = min(budget, failed) // 2
+                give_up = MemoryError(
+                    f"out of memory on backend {backend.name!r} after {retries} retries with smaller "
+                    f"slabs; the last slab (output rows {start}:{stop}) needed about {_fmt_bytes(failed)}: {exc}")
                 if retries > MAX_OOM_RETRIES:
-                    need = slab_bytes(block_tables, in_dtype, out.dtype, input_shape, threads, staged)
-                    raise MemoryError(
-                        f"out of memory on backend {backend.name!r} after {MAX_OOM_RETRIES} retries with "
-                        f"smaller slabs; the last slab (output rows {start}:{stop}) needed about "
-                        f"{_fmt_bytes(need)}: {exc}") from exc
-                chunking = plan_slabs(tables, in_dtype, out.dtype, input_shape, budget, threads, staged,
-                                      first_row=start)
+                    raise give_up from exc
+                try:
+                    chunking = plan_slabs(tables, in_dtype, out.dtype, input_shape, budget, threads, staged,
+                                          first_row=start)
+                except MemoryError as too_small:
+                    raise give_up from too_small
                 slabs = list(chunking.slabs)
                 bar.total += len(slabs) - 1
                 continue
@@ -214,7 +217,7 @@ def run_block(backend, source, on_gpu, tables, out, start, stop) -> None:
     first, last = tables.input_rows
     block = read_rows(source, first, last, on_gpu)
     target = out[start:stop]
-    if not on_gpu and isinstance(target, np.ndarray) and target.flags.c_contiguous:
+    if not on_gpu and isinstance(out, np.ndarray) and target.flags.c_contiguous:
         backend.resample_block(block, tables, np.asarray(target))  # memmap: write in place
         return
     if on_gpu and _is_device_array(target) and target.flags.c_contiguous:

@@ -120,6 +120,8 @@ def _label(source: np.ndarray, tables: SamplingTables, out: np.ndarray) -> None:
     out3 = out.reshape((1,) * (3 - out.ndim) + out.shape)
     if src3.dtype == np.bool_:
         src3, out3 = src3.view(np.uint8), out3.view(np.uint8)
+    elif src3.dtype == np.float16:  # labels compare by bit pattern; Numba has no float16
+        src3, out3 = src3.view(np.uint16), out3.view(np.uint16)
     args = []
     for table in axes:
         args += [np.ascontiguousarray(table.index), np.ascontiguousarray(table.weight, dtype=np.float64)]

@@ -1,0 +1,233 @@
+"""The chunked planner and executor on the CPU backend (issue: volumes larger than memory).
+
+A chunked result must equal the unchunked one: bit for bit for nearest, linear, label
+and integer outputs; within 1e-6 relative for cubic.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import gpuresample as gr
+from conftest import random_volume
+from gpuresample.backends.cpu import ScipyBackend
+from gpuresample.chunking import Chunking, plan_slabs, slab_bytes
+from gpuresample.job import build_job
+
+#: Chunked cubic equals whole-volume cubic within this (SPEC §5).
+CUBIC_CHUNK_RTOL = 1e-6
+
+CASES = [
+    # (input shape, target shape): upsampling, downsampling (output rows share input rows), odd sizes
+    ((23, 17, 19), (41, 9, 30)),
+    ((40, 12, 15), (13, 12, 15)),
+    ((31, 20, 9), (31, 33, 17)),
+]
+
+
+def split(n, pieces):
+    """Slabs of output rows: uneven, with a one-row slab when possible."""
+    edges = sorted(set([0, n] + list(np.linspace(0, n, pieces + 1).astype(int)) + ([1] if n > 2 else [])))
+    return tuple(zip(edges[:-1], edges[1:]))
+
+
+def run_with_slabs(x, target, interpolation, slabs, dtype=None, antialias=False):
+    job = build_job(x, (1.0, 0.8, 1.3), target_shape=target, interpolation=interpolation, dtype=dtype,
+                    antialias=antialias)
+    job.chunking = Chunking(slabs, job.chunking.peak_bytes, None)
+    return job.run()
+
+
+def assert_same(chunked, whole, interpolation):
+    if interpolation == "cubic" and chunked.dtype.kind == "f":
+        np.testing.assert_allclose(chunked, whole, rtol=CUBIC_CHUNK_RTOL,
+                                   atol=CUBIC_CHUNK_RTOL * float(np.abs(whole).max()))
+    else:
+        np.testing.assert_array_equal(chunked, whole)
+
+
+@pytest.mark.parametrize("pieces", [2, 7, 1000])
+@pytest.mark.parametrize("interpolation", ["nearest", "linear", "cubic", "label"])
+@pytest.mark.parametrize("shape,target", CASES)
+def test_chunked_equals_whole(shape, target, interpolation, pieces):
+    dtype = "uint8" if interpolation == "label" else "float32"
+    x = random_volume(shape, dtype, seed=sum(shape))
+    if interpolation == "label":
+        x = x % 5
+    whole = gr.resample(x, (1.0, 0.8, 1.3), target_shape=target, interpolation=interpolation)
+    slabs = split(target[0], pieces)
+    assert len(slabs) >= min(pieces, target[0]) and any(b - a == 1 for a, b in slabs)
+    chunked = run_with_slabs(x, target, interpolation, slabs)
+    assert_same(chunked, whole, interpolation)
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "cubic"])
+@pytest.mark.parametrize("dtype", ["uint16", "int8", "float64"])
+def test_chunked_integer_and_float64_outputs(interpolation, dtype):
+    x = random_volume((26, 14, 11), dtype, seed=5)
+    whole = gr.resample(x, (1.0, 0.8, 1.3), target_shape=(37, 10, 20), interpolation=interpolation)
+    chunked = run_with_slabs(x, (37, 10, 20), interpolation, split(37, 7))
+    if dtype == "float64":
+        assert_same(chunked, whole, interpolation)
+    else:  # integer outputs: exact for linear; cubic may only move an exact rounding tie
+        diff = np.abs(chunked.astype(np.int64) - whole.astype(np.int64))
+        assert diff.max() <= (0 if interpolation == "linear" else 1)
+        assert np.count_nonzero(diff) <= (0 if interpolation == "linear" else 2)
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "cubic"])
+def test_chunked_antialias(interpolation):
+    x = random_volume((60, 20, 20), "float32", seed=2)
+    whole = gr.resample(x, (1, 1, 1), target_shape=(13, 7, 20), interpolation=interpolation, antialias=True)
+    job = build_job(x, (1, 1, 1), target_shape=(13, 7, 20), interpolation=interpolation, antialias=True)
+    job.chunking = Chunking(split(13, 5), 0, None)
+    assert_same(job.run(), whole, interpolation)
+
+
+@pytest.mark.parametrize("interpolation", ["nearest", "linear", "cubic", "label"])
+def test_chunked_2d(interpolation):
+    x = random_volume((57, 31), "uint8", seed=9) % 4
+    whole = gr.resample(x, (1.0, 1.0), target_shape=(23, 40), interpolation=interpolation)
+    job = build_job(x, (1.0, 1.0), target_shape=(23, 40), interpolation=interpolation)
+    job.chunking = Chunking(split(23, 6), 0, None)
+    chunked = job.run()
+    if interpolation == "cubic":  # uint8 output: only exact ties may move
+        assert np.abs(chunked.astype(int) - whole.astype(int)).max() <= 1
+    else:
+        np.testing.assert_array_equal(chunked, whole)
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "cubic", "label"])
+def test_max_memory_forces_slabs_and_stays_within(interpolation):
+    dtype = "uint8" if interpolation == "label" else "float32"
+    x = random_volume((48, 40, 36), dtype, seed=1)
+    whole = gr.resample(x, (1, 1, 1), target_shape=(64, 30, 50), interpolation=interpolation)
+    counts = []
+    whole_peak = build_job(x, (1, 1, 1), target_shape=(64, 30, 50), interpolation=interpolation).chunking.peak_bytes
+    # cubic slabs carry a prefilter halo of CUBIC_HALO input rows on each side, so cannot get as thin
+    fractions = (0.9, 0.7, 0.5) if interpolation == "cubic" else (0.7, 0.35, 0.1)
+    for budget in (int(whole_peak * f) for f in fractions):
+        job = build_job(x, (1, 1, 1), target_shape=(64, 30, 50), interpolation=interpolation, max_memory=budget)
+        assert job.chunking.peak_bytes <= budget
+        counts.append(job.chunking.count)
+        assert_same(job.run(), whole, interpolation)
+    assert counts[0] > 1 and counts[0] < counts[1] < counts[2]
+
+
+def test_max_memory_string():
+    x = random_volume((40, 40, 40), "float32")
+    job = build_job(x, (1, 1, 1), target_shape=(60, 60, 60), max_memory="0.5MB")
+    assert job.chunking.count > 1 and job.chunking.budget == 500_000
+
+
+def test_out_memmap(tmp_path):
+    x = random_volume((30, 21, 17), "int16", seed=4)
+    out = np.lib.format.open_memmap(tmp_path / "out.npy", mode="w+", dtype=np.int16, shape=(45, 21, 34))
+    result = gr.resample(x, (1, 1, 1), target_shape=(45, 21, 34), out=out, max_memory="100KB")
+    assert result is out
+    out.flush()
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), gr.resample(x, (1, 1, 1), target_shape=(45, 21, 34)))
+
+
+def test_out_zarr_and_zarr_input(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    x = random_volume((30, 21, 17), "float32", seed=6)
+    source = zarr.open_array(tmp_path / "in.zarr", mode="w", shape=x.shape, chunks=(7, 21, 17), dtype="float32")
+    source[...] = x
+    out = zarr.open_array(tmp_path / "out.zarr", mode="w", shape=(45, 10, 34), chunks=(5, 10, 34), dtype="float32")
+    result = gr.resample(source, (1, 1, 1), target_shape=(45, 10, 34), out=out, max_memory="200KB",
+                         interpolation="cubic")
+    assert result is out
+    whole = gr.resample(x, (1, 1, 1), target_shape=(45, 10, 34), interpolation="cubic")
+    assert_same(out[...], whole, "cubic")
+    # a Zarr input without out= returns NumPy
+    np.testing.assert_array_equal(gr.resample(source, (1, 1, 1), target_shape=(45, 10, 34)),
+                                  gr.resample(x, (1, 1, 1), target_shape=(45, 10, 34)))
+
+
+def test_channels_chunked_into_zarr(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    x = random_volume((2, 20, 11, 9), "float32", seed=8)
+    out = zarr.open_array(tmp_path / "out.zarr", mode="w", shape=(2, 30, 11, 5), chunks=(1, 8, 11, 5), dtype="float32")
+    gr.resample(x, (1, 1, 1), target_shape=(30, 11, 5), channel_axis=0, out=out, max_memory="20KB")
+    np.testing.assert_array_equal(out[...], gr.resample(x, (1, 1, 1), target_shape=(30, 11, 5), channel_axis=0))
+
+
+class FlakyBackend(ScipyBackend):
+    """Runs out of memory on every block with more than ``limit`` output rows."""
+
+    def __init__(self, limit, fail_always=False):
+        self.limit, self.fail_always, self.failures = limit, fail_always, 0
+
+    def resample_block(self, source, tables, out):
+        if self.fail_always or tables.axes[0].n_out > self.limit:
+            self.failures += 1
+            raise MemoryError("injected: out of memory")
+        super().resample_block(source, tables, out)
+
+
+def test_oom_retry_resumes_with_smaller_slabs():
+    x = random_volume((40, 20, 20), "float32", seed=3)
+    whole = gr.resample(x, (1, 1, 1), target_shape=(50, 25, 25))
+    job = build_job(x, (1, 1, 1), target_shape=(50, 25, 25), max_memory="2MB")
+    assert job.chunking.count == 1
+    job.backend = FlakyBackend(limit=14)
+    out = job.run()
+    np.testing.assert_array_equal(out, whole)
+    assert job.backend.failures >= 2 and job.chunking.count > 1
+    assert all(b - a <= 14 for a, b in job.chunking.slabs)
+
+
+def test_oom_gives_up_with_clear_error():
+    x = random_volume((20, 10, 10), "float32")
+    job = build_job(x, (1, 1, 1), target_shape=(30, 10, 10), max_memory="1MB")
+    job.backend = FlakyBackend(limit=0, fail_always=True)
+    with pytest.raises(MemoryError, match="out of memory on backend 'scipy' after [1-4] retries.*needed about"):
+        job.run()
+
+
+@pytest.mark.parametrize("interpolation", ["nearest", "linear", "cubic", "label"])
+@pytest.mark.parametrize("dtype", ["float32", "uint16", "float16"])
+def test_reported_peak_covers_real_allocations(interpolation, dtype):
+    """tracemalloc sees every buffer the CPU backend allocates (scratch comes from NumPy)."""
+    x = random_volume((48, 36, 40), dtype, seed=0)
+    if interpolation == "label":
+        x = (x.astype(np.float64) % 3).astype(dtype)
+    for budget in (None, 700_000 if interpolation == "cubic" else 400_000):
+        job = build_job(x, (1, 1, 1), target_shape=(60, 50, 22), interpolation=interpolation, max_memory=budget)
+        job.out = np.empty(job.output_shape, job.out_dtype)
+        job.run()  # compile first; measure the second run
+        tracemalloc.start()
+        job.run()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert peak <= job.chunking.peak_bytes, (peak, job.chunking.peak_bytes, job.chunking.count)
+
+
+def test_planner_uses_memory_ratio():
+    """Downsampling needs more input rows per output row: slabs have fewer output rows."""
+    from gpuresample.geometry import Grid
+    from gpuresample.tables import build_tables
+    g = Grid((200, 64, 64), (1, 1, 1))
+    down = build_tables(g, g.with_shape((50, 64, 64)), "linear")
+    up = build_tables(g, g.with_shape((400, 64, 64)), "linear")
+    budget = 2_000_000
+    c_down = plan_slabs(down, "float32", "float32", g.shape, budget)
+    c_up = plan_slabs(up, "float32", "float32", g.shape, budget)
+    rows_down = c_down.slabs[0][1] - c_down.slabs[0][0]
+    rows_up = c_up.slabs[0][1] - c_up.slabs[0][0]
+    assert rows_up > rows_down
+    for c, t in ((c_down, down), (c_up, up)):
+        assert c.slabs[0][0] == 0 and c.slabs[-1][1] == t.axes[0].n_out
+        assert all(a2 == b1 for (_, b1), (a2, _) in zip(c.slabs, c.slabs[1:]))
+        assert max(slab_bytes(t.rows(a, b), "float32", "float32", g.shape) for a, b in c.slabs) <= budget
+
+
+def test_progress_bar(capsys):
+    x = random_volume((30, 10, 10), "float32")
+    gr.resample(x, (1, 1, 1), target_shape=(40, 10, 10), max_memory="40KB", progress=True)
+    err = capsys.readouterr().err
+    assert "slab" in err
