@@ -52,13 +52,18 @@ class Prepared:
     on_gpu: bool
     restore: Callable        # result (numpy or cupy) -> the caller's kind
     kind: str                # "numpy", "cupy", "dlpack:<module>", "array-like"
+    compute_on_gpu: bool = False  # host data to be staged through the GPU (device="cuda")
+
+    def __post_init__(self):
+        self.compute_on_gpu = self.compute_on_gpu or self.on_gpu
 
 
 def prepare(data, device=None) -> Prepared:
     """Bring ``data`` to NumPy or CuPy (zero-copy where possible).
 
-    ``device=None`` keeps data where it is; ``"cuda"`` moves host data to the GPU
-    (results come back to the host kind); ``"cpu"`` moves GPU data to the host.
+    ``device=None`` keeps data where it is; ``"cuda"`` computes host data on the GPU,
+    staged slab by slab (results come back to the host kind); ``"cpu"`` moves GPU data
+    to the host.
     """
     if device not in DEVICE_NAMES:
         raise ValueError(f"device={device!r} is not a device; allowed: None, 'cpu', 'cuda'")
@@ -67,16 +72,16 @@ def prepare(data, device=None) -> Prepared:
             return Prepared(data.get(), False, lambda r: r, "numpy")
         return Prepared(data, True, lambda r: r, "cupy")
     if isinstance(data, np.ndarray):
-        if device == "cuda":
-            cupy = import_cupy()
-            return Prepared(cupy.asarray(data), True, lambda r: r.get() if is_cupy(r) else r, "numpy")
+        if device == "cuda":  # stays on the host; slabs are staged through the device
+            import_cupy()
+            return Prepared(data, False, lambda r: r, "numpy", compute_on_gpu=True)
         return Prepared(data, False, lambda r: r, "numpy")
     if hasattr(data, "__dlpack__") and hasattr(data, "__dlpack_device__"):
         return _prepare_dlpack(data, device)
     if hasattr(data, "shape") and hasattr(data, "dtype") and hasattr(data, "__getitem__"):
         if device == "cuda":
-            cupy = import_cupy()
-            return Prepared(cupy.asarray(np.asarray(data)), True, lambda r: r.get(), "numpy")
+            import_cupy()
+            return Prepared(data, False, lambda r: r, "array-like", compute_on_gpu=True)
         return Prepared(data, False, lambda r: r, "array-like")
     raise TypeError(
         f"data must be a NumPy or CuPy array, a DLPack tensor (torch, ...) or an array-like "

@@ -213,19 +213,29 @@ def execute(backend, source, on_gpu: bool, tables: SamplingTables, chunking: Chu
 
 
 def run_block(backend, source, on_gpu, tables, out, start, stop) -> None:
-    """One slab: read its input rows, compute, and write output rows ``[start, stop)``."""
+    """One slab: read its input rows, compute, and write output rows ``[start, stop)``.
+
+    Host data on a device backend is staged: the block is copied to the device and
+    the result back into ``out``.
+    """
     first, last = tables.input_rows
     block = read_rows(source, first, last, on_gpu)
     target = out[start:stop]
-    if not on_gpu and isinstance(out, np.ndarray) and target.flags.c_contiguous:
-        backend.resample_block(block, tables, np.asarray(target))  # memmap: write in place
-        return
-    if on_gpu and _is_device_array(target) and target.flags.c_contiguous:
-        backend.resample_block(block, tables, target)
+    if backend.on_device and not on_gpu:
+        block = backend.from_host(block)
+    elif _writable_in_place(backend, out, target):
+        backend.resample_block(block, tables, target if on_gpu else np.asarray(target))  # memmap: in place
         return
     result = backend.empty(tables.output_shape, out.dtype)
     backend.resample_block(block, tables, result)
     out[start:stop] = result if _is_device_array(out) else backend.to_host(result)
+
+
+def _writable_in_place(backend, out, target) -> bool:
+    """Whether the backend can write straight into this slab of ``out``."""
+    if backend.on_device:
+        return _is_device_array(out) and target.flags.c_contiguous
+    return isinstance(out, np.ndarray) and target.flags.c_contiguous
 
 
 def _is_device_array(array) -> bool:

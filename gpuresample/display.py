@@ -45,8 +45,16 @@ def job_rows(jobs) -> list:
         shape = "" if job.channels == 1 else f" x{job.channels}ch"
         rows.append((job.name + shape, job.role, dtype, job.interpolation.value,
                      format_bytes(job.bytes_before), format_bytes(job.bytes_after), job.backend.name,
-                     str(job.chunking.count), format_bytes(job.chunking.peak_bytes)))
+                     _chunks(job.chunking), format_bytes(job.chunking.peak_bytes)))
     return rows
+
+
+def _chunks(chunking) -> str:
+    """``"1"``, or the slab count with the output rows per slab: ``"7 (slabs of 16 rows)"``."""
+    if chunking.count == 1:
+        return "1"
+    rows = sorted({b - a for a, b in chunking.slabs}, reverse=True)
+    return f"{chunking.count} (slabs of {rows[0]} rows)"
 
 
 JOB_HEADER = ("object", "role", "dtype", "interpolation", "bytes before", "bytes after", "backend",

@@ -68,8 +68,8 @@ class Job:
     def run(self, progress: bool = False):
         """Resample; returns the result in the caller's kind (or ``out``)."""
         out = self.out
-        if out is None:
-            out = self.backend.empty(self.output_shape, self.out_dtype)
+        if out is None:  # staged work writes to the host, so results may exceed device memory
+            out = (np.empty if self.staged else self.backend.empty)(self.output_shape, self.out_dtype)
         array = self.prepared.array
         for c in range(self.channels):
             src = array if self.channel_axis is None else _channel(array, self.channel_axis, c)
@@ -147,7 +147,7 @@ def build_job(data, spacing, *, target_shape=None, target_spacing=None, target: 
         raise ValueError(f"antialias=True smooths values; it applies to 'linear' and 'cubic', "
                          f"not {interpolation.value!r}")
     tables = build_tables(source, target, interpolation, antialias=bool(antialias))
-    chosen = choose_backend(backend, prepared.on_gpu, interpolation)
+    chosen = choose_backend(backend, prepared.compute_on_gpu, interpolation)
     budget = parse_bytes(max_memory)
     output_shape = list(target.shape)
     if channel_axis is not None:

@@ -50,6 +50,15 @@ class Backend:
 
     def to_host(self, array) -> np.ndarray:
         """A NumPy copy (or view) of an array of this backend's kind."""
+        if hasattr(array, "__cuda_array_interface__"):
+            return array.get()
+        return np.asarray(array)
+
+    def from_host(self, array):
+        """A host block in this backend's kind (copied to the device for GPU backends)."""
+        if self.on_device:
+            import cupy
+            return cupy.asarray(array)
         return np.asarray(array)
 
 
