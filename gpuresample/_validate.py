@@ -24,16 +24,22 @@ _SIZE_UNITS = {
 }
 
 
+def _entries(value, name: str, ndim: int | None, what: str) -> tuple:
+    """``value`` as a non-empty tuple, with ``ndim`` entries when given."""
+    try:
+        values = tuple(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of {what}, got {value!r}") from None
+    if ndim is not None and len(values) != ndim:
+        raise ValueError(f"{name} must have {ndim} entries (one per array axis), got {len(values)}: {value!r}")
+    if not values:
+        raise ValueError(f"{name} must have at least one entry, got {value!r}")
+    return values
+
+
 def check_shape(shape, name: str, ndim: int | None = None) -> tuple:
     """A tuple of Python ints, each >= 1 (and ``ndim`` of them when given)."""
-    try:
-        values = tuple(shape)
-    except TypeError:
-        raise TypeError(f"{name} must be a sequence of integers, got {shape!r}") from None
-    if ndim is not None and len(values) != ndim:
-        raise ValueError(f"{name} must have {ndim} entries (one per array axis), got {len(values)}: {shape!r}")
-    if not values:
-        raise ValueError(f"{name} must have at least one entry, got {shape!r}")
+    values = _entries(shape, name, ndim, "integers")
     out = []
     for v in values:
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
@@ -53,14 +59,7 @@ def check_spacing(spacing, name: str, ndim: int | None = None) -> tuple:
         if ndim is None:
             raise ValueError(f"{name} must be a sequence of numbers, got {spacing!r}")
         spacing = (spacing,) * ndim
-    try:
-        values = tuple(spacing)
-    except TypeError:
-        raise TypeError(f"{name} must be a sequence of numbers (mm per array axis), got {spacing!r}") from None
-    if ndim is not None and len(values) != ndim:
-        raise ValueError(f"{name} must have {ndim} entries (one per array axis), got {len(values)}: {spacing!r}")
-    if not values:
-        raise ValueError(f"{name} must have at least one entry, got {spacing!r}")
+    values = _entries(spacing, name, ndim, "numbers (mm per array axis)")
     out = []
     for v in values:
         try:
