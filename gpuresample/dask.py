@@ -1,0 +1,343 @@
+"""Beyond one machine: resample a ``dask.array`` with a graph built from the sampling tables.
+
+:func:`resample` returns a lazy ``dask.array``. Every output chunk is one task that
+depends on exactly the input chunks its tables read:
+
+1. the whole volume's :class:`~gpuresample.tables.SamplingTables` are built once,
+   on the client, in float64 (the same tables :func:`gpuresample.resample` uses);
+2. along every axis, the table is cut to the chunk's output rows with
+   :meth:`~gpuresample.tables.AxisTable.rows`, which also gives the input rows
+   ``[input_start, input_stop)`` those outputs need (taps, the cubic prefilter halo
+   and the anti-aliasing margin included);
+3. the task receives the input chunks that overlap that region, crops and joins
+   them into one block, and runs the backend's ``resample_block`` on it, with the
+   pass order of the whole volume, so every chunk adds in the same order as an
+   in-memory run.
+
+Tasks are plain functions of NumPy (or CuPy) blocks, so any Dask scheduler runs
+the graph: threads, processes, a ``distributed`` cluster, GPU workers through
+dask-cuda. On a worker, a NumPy block goes to the CPU backend and a CuPy block to
+the GPU backends through :func:`gpuresample.backends.choose_backend`.
+
+This module imports Dask; ``import gpuresample`` does not.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import threading
+from dataclasses import replace
+
+import numpy as np
+
+try:
+    import dask
+    import dask.array as da
+    from dask.array.core import normalize_chunks
+    from dask.array.utils import meta_from_array
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+    from dask.task_spec import List, Task, TaskRef
+    from dask.utils import parse_bytes as dask_parse_bytes
+except ImportError as exc:  # pragma: no cover - exercised only without dask
+    raise ImportError(
+        "gpuresample.dask needs Dask >= 2025.1 with dask.array "
+        "(pip install 'gpuresample[dask]')") from exc
+
+from ._validate import check_dtype
+from .backends import BACKEND_NAMES, choose_backend, get_backend
+from .geometry import Grid
+from .interpolation import Interpolation
+from .job import SPATIAL_DIMS
+from .tables import SamplingTables, build_tables
+
+#: Default output chunks are never larger than the larger of the input's largest chunk
+#: and Dask's ``array.chunk-size`` setting, so upsampling does not grow chunks without bound.
+CHUNK_SIZE_SETTING = "array.chunk-size"
+#: Prefix of the output array's name in the graph.
+NAME_PREFIX = "gpuresample"
+#: Numba's threading layer that may not be entered by two threads at once (it aborts the
+#: process); Dask's threaded schedulers run tasks in parallel threads.
+UNSAFE_THREADING_LAYER = "workqueue"
+
+_cpu_serial = threading.Lock()
+#: None until the first CPU task has run; then whether CPU tasks may run concurrently.
+_cpu_concurrent = None
+
+
+def resample(data, spacing=None, *, target_shape=None, target_spacing=None, interpolation="linear",
+             dtype=None, antialias=False, output_chunks=None, channel_axis=None, backend="auto"):
+    """Resample a ``dask.array`` lazily, chunk by chunk, to a new voxel grid.
+
+    The result equals :func:`gpuresample.resample` on the whole array: bit for bit for
+    nearest, linear and label, within 1e-6 relative for cubic, whatever the input and
+    output chunks.
+
+    Parameters
+    ----------
+    data : dask.array.Array or array-like
+        2-D or 3-D data (4-D with ``channel_axis``), chunked any way, with NumPy or
+        CuPy chunks. Anything else with ``shape``, ``dtype`` and slicing (a NumPy or
+        Zarr array) is wrapped with ``dask.array.from_array`` in its own chunks.
+    spacing : sequence of float, optional
+        Voxel size per array axis in mm (default 1 mm per axis).
+    target_shape, target_spacing : sequence, optional
+        The target grid, as in :func:`gpuresample.resample`.
+    interpolation : {'nearest', 'linear', 'cubic', 'label'} or Interpolation
+        As in :func:`gpuresample.resample`.
+    dtype : dtype, optional
+        Output dtype (default: the input's).
+    antialias : bool
+        Gaussian smoothing before downsampling (linear and cubic only).
+    output_chunks : int, tuple or str, optional
+        Chunks of the result along the spatial axes, in any form
+        ``dask.array.rechunk`` accepts (``64``, ``(32, 64, 64)``, explicit
+        per-axis sizes, ``"auto"``). Default: the input's chunk sizes scaled by
+        ``target_shape / shape`` per axis, so each output chunk covers about one
+        input chunk's physical region, halved along the longest axis until a chunk
+        is no larger than the larger of the input's largest chunk and Dask's
+        ``array.chunk-size`` setting.
+    channel_axis : int, optional
+        For 4-D data: the axis of channels; each is resampled onto the same grid
+        and the result has one chunk per channel along this axis.
+    backend : {'auto', 'scipy', 'cupyx', 'kernels'}
+        Backend on the workers; ``'auto'`` takes the CPU for NumPy chunks and the
+        GPU backends for CuPy chunks. Availability is checked on the workers, which
+        may have GPUs the client lacks.
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy result of shape ``target_shape`` (with the channel axis when given),
+        with chunks of the input's kind (NumPy or CuPy).
+
+    Notes
+    -----
+    Each task holds its input region (the input rows its tables need along every
+    axis, with halos), one output chunk and the backend's scratch buffers. The
+    cubic prefilter needs :data:`~gpuresample.tables.CUBIC_HALO` extra input rows
+    on each side of a chunk (fewer at the volume's edge), anti-aliasing the
+    Gaussian's reach; small output chunks therefore re-read proportionally more.
+
+    The graph is a ``HighLevelGraph`` with one layer; each task refers to its
+    sampling tables (a few numbers per output row), never to the whole volume's.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import numpy as np
+    >>> import gpuresample as gr
+    >>> import gpuresample.dask as grd
+    >>> volume = da.from_array(np.arange(6 * 8 * 8, dtype=np.float32).reshape(6, 8, 8), chunks=4)
+    >>> lazy = grd.resample(volume, (2.0, 1.0, 1.0), target_spacing=(1.0, 1.0, 1.0), output_chunks=5)
+    >>> lazy.shape, lazy.chunks[0]
+    ((12, 8, 8), (5, 5, 2))
+    >>> bool((lazy.compute(scheduler="sync") ==
+    ...       gr.resample(volume.compute(), (2.0, 1.0, 1.0), target_spacing=(1.0, 1.0, 1.0))).all())
+    True
+    """
+    if not isinstance(backend, str) or backend not in BACKEND_NAMES:
+        allowed = ", ".join(repr(n) for n in BACKEND_NAMES)
+        raise ValueError(f"backend={backend!r} is not a backend; allowed: {allowed}")
+    interpolation = Interpolation.parse(interpolation)
+    data = _as_dask_array(data)
+    in_dtype = check_dtype(data.dtype, "data dtype")
+    out_dtype = in_dtype if dtype is None else check_dtype(dtype, "dtype")
+    if antialias and interpolation not in (Interpolation.LINEAR, Interpolation.CUBIC):
+        raise ValueError(f"antialias=True smooths values; it applies to 'linear' and 'cubic', "
+                         f"not {interpolation.value!r}")
+    if any(math.isnan(c) for chunks in data.chunks for c in chunks):
+        raise ValueError("data has unknown chunk sizes; call data.compute_chunk_sizes() first")
+    on_gpu = _is_cupy_meta(data)
+    if backend != "auto" and get_backend(backend).on_device != on_gpu:
+        where = "CuPy (GPU)" if on_gpu else "NumPy (host)"
+        raise ValueError(f"backend={backend!r} cannot take {where} chunks; use backend='auto'")
+    if channel_axis is not None:
+        return _resample_channels(data, spacing, channel_axis, target_shape=target_shape,
+                                  target_spacing=target_spacing, interpolation=interpolation,
+                                  dtype=out_dtype, antialias=antialias, output_chunks=output_chunks,
+                                  backend=backend)
+    if data.ndim not in SPATIAL_DIMS:
+        hint = " (pass channel_axis= for multi-channel data)" if data.ndim == 4 else ""
+        raise ValueError(
+            f"data must be 2-D or 3-D (or 4-D with channel_axis=); got shape {tuple(data.shape)}{hint}")
+    if spacing is None:
+        spacing = (1.0,) * data.ndim
+    source = Grid(data.shape, spacing)
+    target = source.resolve(target_shape, target_spacing)
+    tables = build_tables(source, target, interpolation, antialias=bool(antialias))
+    chunks = _output_chunks(output_chunks, data, target.shape, out_dtype)
+    name = f"{NAME_PREFIX}-{interpolation.value}-" + tokenize(
+        data.name, source, target, interpolation.value, bool(antialias), str(out_dtype), chunks, backend)
+    layer = _layer(name, data, tables, chunks, out_dtype, backend)
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=[data])
+    meta = meta_from_array(data, ndim=data.ndim, dtype=out_dtype)
+    return da.Array(graph, name, chunks, meta=meta)
+
+
+def _as_dask_array(data):
+    if isinstance(data, da.Array):
+        return data
+    if hasattr(data, "shape") and hasattr(data, "dtype") and hasattr(data, "__getitem__"):
+        return da.from_array(data, chunks=getattr(data, "chunks", "auto") or "auto")
+    raise TypeError(f"data must be a dask.array.Array or an array-like with shape, dtype and slicing; "
+                    f"got {type(data).__name__}")
+
+
+def _is_cupy_meta(data) -> bool:
+    meta = getattr(data, "_meta", None)
+    return type(meta).__module__.split(".")[0] == "cupy"
+
+
+def _resample_channels(data, spacing, channel_axis, *, output_chunks, **options):
+    ndim = data.ndim
+    if isinstance(channel_axis, bool) or not isinstance(channel_axis, (int, np.integer)) \
+            or not -ndim <= channel_axis < ndim:
+        raise ValueError(f"channel_axis={channel_axis!r} must be an axis of the {ndim}-D data")
+    axis = int(channel_axis) % ndim
+    if ndim - 1 not in SPATIAL_DIMS:
+        raise ValueError(f"data with channel_axis must be 3-D or 4-D; got shape {tuple(data.shape)}")
+    channels = [resample(data[(slice(None),) * axis + (c,)], spacing, output_chunks=output_chunks, **options)
+                for c in range(data.shape[axis])]
+    return da.stack(channels, axis=axis)
+
+
+def _output_chunks(output_chunks, data, target_shape, out_dtype) -> tuple:
+    """Normalised output chunks (see :func:`resample`, ``output_chunks``)."""
+    if output_chunks is None:
+        output_chunks = default_output_chunks(data.chunks, data.shape, target_shape, data.dtype, out_dtype)
+    try:
+        chunks = normalize_chunks(output_chunks, tuple(target_shape), dtype=out_dtype)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"output_chunks={output_chunks!r} does not chunk the target shape "
+                         f"{tuple(target_shape)}: {exc}") from None
+    if any(c == 0 for axis in chunks for c in axis):
+        raise ValueError(f"output_chunks={output_chunks!r} has empty chunks")
+    return chunks
+
+
+def default_output_chunks(input_chunks, input_shape, target_shape, in_dtype, out_dtype) -> tuple:
+    """Output chunk sizes covering about one input chunk's physical region each.
+
+    Per axis, the input's largest chunk scaled by ``target_shape / input_shape``;
+    then, while a chunk is larger than the larger of the input's largest chunk and
+    Dask's ``array.chunk-size``, the longest chunk side is halved.
+
+    Examples
+    --------
+    >>> default_output_chunks(((64, 36),) * 3, (100, 100, 100), (50, 200, 100), "float32", "float32")
+    (32, 128, 64)
+    """
+    sizes = [max(1, min(m, round(max(c) * m / n))) for c, n, m in zip(input_chunks, input_shape, target_shape)]
+    input_bytes = math.prod(max(c) for c in input_chunks) * np.dtype(in_dtype).itemsize
+    limit = max(input_bytes, dask_parse_bytes(dask.config.get(CHUNK_SIZE_SETTING)))
+    itemsize = np.dtype(out_dtype).itemsize
+    while math.prod(sizes) * itemsize > limit and max(sizes) > 1:
+        longest = sizes.index(max(sizes))
+        sizes[longest] = (sizes[longest] + 1) // 2
+    return tuple(sizes)
+
+
+def _axis_pieces(table, chunks):
+    """The input chunks an axis table reads: their block indices and the crop of each."""
+    bounds = np.cumsum((0,) + tuple(chunks)).tolist()
+    lo, hi = table.input_start, table.input_stop
+    first = bisect.bisect_right(bounds, lo) - 1
+    pieces = []
+    for i in range(first, len(chunks)):
+        start, stop = bounds[i], bounds[i + 1]
+        if start >= hi:
+            break
+        if stop > start:
+            pieces.append((i, slice(max(lo, start) - start, min(hi, stop) - start)))
+    return pieces
+
+
+def _chunk_tables(table, chunks):
+    """The table cut to every output chunk along one axis, with the input chunks each reads."""
+    result = []
+    start = 0
+    for size in chunks:
+        stop = start + size
+        part = table if (start, stop) == (0, table.n_out) else table.rows(start, stop)
+        result.append(part)
+        start = stop
+    return result
+
+
+def _layer(name, data, tables: SamplingTables, chunks, out_dtype, backend) -> dict:
+    """One task per output chunk, depending only on the input chunks its tables read."""
+    per_axis = []
+    for axis, table in enumerate(tables.axes):
+        parts = _chunk_tables(table, chunks[axis])
+        per_axis.append([(part, _axis_pieces(part, data.chunks[axis])) for part in parts])
+    layer = {}
+    for block_index in np.ndindex(*(len(c) for c in chunks)):
+        selected = [per_axis[axis][i] for axis, i in enumerate(block_index)]
+        block_tables = replace(tables, axes=tuple(part for part, _ in selected))
+        axis_pieces = [pieces for _, pieces in selected]
+        keys, crops = [], []
+        for combination in np.ndindex(*(len(p) for p in axis_pieces)):
+            chosen = [axis_pieces[axis][k] for axis, k in enumerate(combination)]
+            keys.append(TaskRef((data.name,) + tuple(i for i, _ in chosen)))
+            crops.append(tuple(crop for _, crop in chosen))
+        layout = tuple(len(p) for p in axis_pieces)
+        key = (name,) + tuple(block_index)
+        layer[key] = Task(key, resample_chunk, List(*keys), layout, tuple(crops), block_tables,
+                          np.dtype(out_dtype), backend)
+    return layer
+
+
+def assemble(pieces, layout, crops):
+    """Crop input chunks and join them, in C order over ``layout``, into one contiguous block.
+
+    Works for NumPy and CuPy chunks alike (NumPy's array functions dispatch to CuPy).
+    """
+    pieces = [piece[crop] for piece, crop in zip(pieces, crops)]
+    for axis in reversed(range(len(layout))):
+        n = layout[axis]
+        if n > 1:
+            pieces = [np.concatenate(pieces[i:i + n], axis=axis) for i in range(0, len(pieces), n)]
+    return np.ascontiguousarray(pieces[0])
+
+
+def resample_chunk(pieces, layout, crops, tables: SamplingTables, out_dtype, backend: str = "auto"):
+    """One output chunk: join its input region from ``pieces`` and resample it with ``tables``.
+
+    Runs on a Dask worker. ``tables`` are the whole volume's tables cut to this chunk
+    along every axis; the joined block holds exactly their input rows.
+    """
+    block = assemble(pieces, layout, crops)
+    on_gpu = hasattr(block, "__cuda_array_interface__")
+    chosen = choose_backend(backend, on_gpu, tables.interpolation)
+    out = chosen.empty(tables.output_shape, out_dtype)
+    if chosen.on_device:
+        chosen.resample_block(block, tables, out)
+    else:
+        _run_on_cpu(chosen, block, tables, out)
+    return out
+
+
+def _run_on_cpu(backend, block, tables, out) -> None:
+    """The CPU backend's block, serialised across threads where Numba's threading layer needs it.
+
+    The first call runs alone and starts Numba's threading layer; later calls run
+    concurrently unless that layer is ``workqueue``, which aborts on concurrent use.
+    """
+    global _cpu_concurrent
+    if _cpu_concurrent:
+        backend.resample_block(block, tables, out)
+        return
+    with _cpu_serial:
+        backend.resample_block(block, tables, out)
+        if _cpu_concurrent is None:
+            import numba
+
+            try:
+                _cpu_concurrent = numba.threading_layer() != UNSAFE_THREADING_LAYER
+            except ValueError:  # the layer starts with the first parallel loop; ask again next time
+                pass
+
+
+__all__ = ["resample", "default_output_chunks"]
