@@ -46,7 +46,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without dask
         "(pip install 'gpuresample[dask]')") from exc
 
 from ._validate import check_dtype
-from .backends import BACKEND_NAMES, choose_backend, get_backend
+from .backends import BACKEND_NAMES, GPU_PREFERENCE, choose_backend
 from .geometry import Grid
 from .interpolation import Interpolation
 from .job import SPATIAL_DIMS
@@ -150,7 +150,7 @@ def resample(data, spacing=None, *, target_shape=None, target_spacing=None, inte
     if any(math.isnan(c) for chunks in data.chunks for c in chunks):
         raise ValueError("data has unknown chunk sizes; call data.compute_chunk_sizes() first")
     on_gpu = _is_cupy_meta(data)
-    if backend != "auto" and get_backend(backend).on_device != on_gpu:
+    if backend != "auto" and (backend in GPU_PREFERENCE) != on_gpu:  # GPU_PREFERENCE: the GPU backends
         where = "CuPy (GPU)" if on_gpu else "NumPy (host)"
         raise ValueError(f"backend={backend!r} cannot take {where} chunks; use backend='auto'")
     if channel_axis is not None:
