@@ -1,0 +1,248 @@
+"""Backend ``cupyx``: CuPy arrays through CuPy array operations and ``cupyx.scipy.ndimage``.
+
+The fallback on the GPU where our CUDA kernels cannot run (their sources missing, NVRTC
+unusable). It consumes the same sampling tables as every backend: separable passes are
+CuPy gathers (``take``) and elementwise products and sums in the working dtype, in the
+CPU backend's pass order and tap order, so nearest, linear and label agree with the CPU
+bit for bit. The cubic prefilter is ``cupyx.scipy.ndimage.spline_filter1d`` (float64,
+mirror boundaries on the extended line), which agrees with the CPU's to rounding.
+Anti-aliasing is ``cupyx.scipy.ndimage.gaussian_filter1d`` (agrees to rounding).
+
+Every pass materialises its intermediate volume, so this backend needs more device memory
+than the kernels (see :func:`scratch_bytes`). Importing this module needs neither CuPy nor
+a GPU.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from ..interpolation import Interpolation, working_dtype
+from ..tables import SamplingTables, as_3d
+from .base import Backend, BackendUnavailable, integer_limits
+
+#: Output voxels scored at once by the label path: its 8 taps' labels and float64
+#: weights take about 128 bytes per voxel, so blocks stay near 256 MiB.
+LABEL_BLOCK_VOXELS = 1 << 21
+#: Labels compare by value; bool as uint8 and float16 by bit pattern, as the CPU backend's views.
+LABEL_VIEWS = {np.dtype(np.bool_): np.dtype(np.uint8), np.dtype(np.float16): np.dtype(np.uint16)}
+#: The interpolating cubic B-spline's order (SciPy's ``order=3``).
+SPLINE_ORDER = 3
+
+
+def _cupy():
+    from ..arrays import import_cupy
+    return import_cupy()
+
+
+def _ndimage():
+    from cupyx.scipy import ndimage
+    return ndimage
+
+
+def smooth_on_device(source, tables: SamplingTables, work, ndi=None):
+    """Anti-aliasing Gaussian per axis on the GPU, as :func:`gpuresample.backends.cpu.smooth`.
+
+    ``mode='nearest'``, in the working dtype, axes in order, margins cropped; ``source``
+    itself when no axis is smoothed. ``ndi`` is ``cupyx.scipy.ndimage`` (default) or a
+    module with the same API.
+    """
+    if not any(t.sigma > 0 for t in tables.axes):
+        return source
+    ndi = ndi or _ndimage()
+    values = source.astype(work, copy=True)
+    for axis, table in enumerate(tables.axes):
+        if table.sigma > 0:
+            values = ndi.gaussian_filter1d(values, table.sigma, axis=axis, mode="nearest")
+    crop = tuple(slice(t.margin_before, values.shape[a] - t.margin_after) for a, t in enumerate(tables.axes))
+    return values[crop]
+
+
+def _view_3d(array):
+    return array[None] if array.ndim == 2 else array
+
+
+def _along(vector, axis: int):
+    """A 1-D array shaped to broadcast along ``axis`` of a 3-D array."""
+    shape = [1, 1, 1]
+    shape[axis] = vector.shape[0]
+    return vector.reshape(shape)
+
+
+def separable_pass(cupy, values, table, axis: int, work):
+    """One pass: ``sum_t w[:, t] * values[index[:, t]]`` along ``axis``, taps left to right."""
+    index = cupy.asarray(table.index)
+    weight = cupy.asarray(np.ascontiguousarray(table.weight, dtype=work))
+    acc = _along(weight[:, 0], axis) * cupy.take(values, index[:, 0], axis=axis)
+    for t in range(1, table.taps):
+        acc += _along(weight[:, t], axis) * cupy.take(values, index[:, t], axis=axis)
+    return acc
+
+
+def store(cupy, result, out3) -> None:
+    """Write a working-dtype result into ``out3`` as the CPU does: rint and clip for integers."""
+    round_to_int, lo, hi = integer_limits(out3.dtype)
+    if round_to_int:
+        result = cupy.clip(cupy.rint(result).astype(np.float64), lo, hi)
+    elif out3.dtype == np.float16 and result.dtype == np.float64:
+        result = result.astype(np.float32)  # the CPU's float32 buffer in between
+    out3[...] = result.astype(out3.dtype)
+
+
+def spline_coefficients(cupy, ndi, values3, axes, work):
+    """Cubic B-spline coefficients over each table's kept rows, in the working dtype."""
+    maps = [t.coefficient_source_rows() if t.is_cubic else np.arange(t.source_length) for t in axes]
+    source = values3.astype(np.float32) if values3.dtype == np.float16 else values3
+    coef = source[cupy.ix_(*(cupy.asarray(m) for m in maps))].astype(work)
+    for axis, table in enumerate(axes):
+        if not table.is_cubic:
+            continue
+        first, stop = table.coefficient_rows()
+        data_rows = np.clip(np.arange(table.pad_before + table.source_length + table.pad_after) - table.pad_before,
+                            0, table.source_length - 1) + (table.pad_before - first)
+        extended = cupy.take(coef, cupy.asarray(data_rows), axis=axis).astype(np.float64)
+        filtered = ndi.spline_filter1d(extended, SPLINE_ORDER, axis=axis, output=np.float64, mode="mirror")
+        keep = [slice(None)] * 3
+        keep[axis] = slice(first, stop)
+        coef = filtered[tuple(keep)].astype(work)
+    return coef
+
+
+def _coefficient_indexed(table):
+    if not table.is_cubic:
+        return table
+    first, _ = table.coefficient_rows()
+    return replace(table, index=table.index + (table.coef_start - first))
+
+
+def label_block(cupy, src3, axes, out3) -> None:
+    """Per-label linear weights over the 2x2x2 taps, arg-max, ties to the lower label.
+
+    Scores each tap's label at its first tap: that tap's float64 weight ``(w0 * w1) * w2``
+    plus the later equal taps', in tap order, exactly the CPU's sums.
+    """
+    taps = [(a, b, c) for a in range(axes[0].taps) for b in range(axes[1].taps) for c in range(axes[2].taps)]
+    i1 = [cupy.asarray(axes[1].index[:, b]) for b in range(axes[1].taps)]
+    i2 = [cupy.asarray(axes[2].index[:, c]) for c in range(axes[2].taps)]
+    w1 = [cupy.asarray(axes[1].weight[:, b]) for b in range(axes[1].taps)]
+    w2 = [cupy.asarray(axes[2].weight[:, c]) for c in range(axes[2].taps)]
+    plane = axes[1].n_out * axes[2].n_out
+    rows = max(1, LABEL_BLOCK_VOXELS // plane)
+    for start in range(0, axes[0].n_out, rows):
+        stop = min(start + rows, axes[0].n_out)
+        i0 = [cupy.asarray(axes[0].index[start:stop, a]) for a in range(axes[0].taps)]
+        w0 = [cupy.asarray(axes[0].weight[start:stop, a]) for a in range(axes[0].taps)]
+        labels, weights = [], []
+        for a, b, c in taps:
+            labels.append(src3[cupy.ix_(i0[a], i1[b], i2[c])])
+            wab = _along(w0[a], 0) * _along(w1[b], 1)
+            weights.append(wab * _along(w2[c], 2))
+        out3[start:stop] = _arg_max_label(cupy, labels, weights)
+
+
+def _arg_max_label(cupy, labels, weights):
+    best_label = best_score = have = None
+    for k, label in enumerate(labels):
+        first = cupy.ones(label.shape, dtype=bool)
+        for q in range(k):
+            first &= labels[q] != label
+        score = weights[k]
+        for q in range(k + 1, len(labels)):
+            score = score + cupy.where(labels[q] == label, weights[q], 0.0)
+        if best_label is None:
+            best_label, best_score, have = label.copy(), score, first
+            continue
+        better = first & (~have | (score > best_score) | ((score == best_score) & (label < best_label)))
+        best_label = cupy.where(better, label, best_label)
+        best_score = cupy.where(better, score, best_score)
+        have = have | first
+    return best_label
+
+
+def scratch_bytes(tables: SamplingTables, in_dtype, out_dtype) -> int:
+    """Device bytes a block needs besides its input and output: the largest pass intermediates."""
+    in_dtype = np.dtype(in_dtype)
+    work = working_dtype(in_dtype).itemsize
+    axes = as_3d(tables)
+    if tables.interpolation is Interpolation.LABEL:
+        return LABEL_BLOCK_VOXELS * 8 * (8 + 2 * in_dtype.itemsize)
+    lengths = [t.line_length for t in axes]
+    if tables.interpolation is Interpolation.CUBIC:
+        lengths = [(lambda r: r[1] - r[0])(t.coefficient_rows()) if t.is_cubic else t.source_length for t in axes]
+        longest = max(t.pad_before + t.source_length + t.pad_after for t in axes)
+        extended = max(math.prod(lengths) // max(lengths) * longest, 1)
+        total = 2 * extended * 8 + math.prod(lengths) * work
+    else:
+        total = math.prod(lengths) * work
+    largest = 0
+    for axis in tables.order:
+        lengths[axis] = axes[axis].n_out
+        largest = max(largest, math.prod(lengths) * work)
+    return total + 3 * largest
+
+
+def resample_with(xp, ndi, source, tables: SamplingTables, out) -> None:
+    """Fill ``out`` from ``source`` with array module ``xp`` and its ``ndimage`` ``ndi``.
+
+    The backend passes CuPy and ``cupyx.scipy.ndimage``; NumPy and ``scipy.ndimage`` run
+    the same code on the CPU (the tests do, to check it where there is no GPU).
+    """
+    axes = as_3d(tables)
+    out3 = _view_3d(out)
+    if tables.interpolation is Interpolation.LABEL:
+        dtype = source.dtype
+        view = LABEL_VIEWS.get(dtype, dtype)
+        target = out3 if out3.dtype == dtype else xp.empty(out3.shape, dtype)
+        label_block(xp, _view_3d(source).view(view), axes, target.view(view))
+        if target is not out3:
+            out3[...] = target
+        return
+    work = working_dtype(source.dtype)
+    values = _view_3d(smooth_on_device(source, tables, work, ndi))
+    if tables.interpolation is Interpolation.CUBIC:
+        values = spline_coefficients(xp, ndi, values, axes, work)
+        axes = tuple(_coefficient_indexed(t) for t in axes)
+    values = values.astype(work, copy=False)
+    for axis in tables.order:
+        values = separable_pass(xp, values, axes[axis], axis, work)
+    store(xp, values, out3)
+
+
+class CupyxBackend(Backend):
+    """CuPy arrays in, CuPy arrays out, through CuPy operations and ``cupyx.scipy.ndimage``."""
+
+    name = "cupyx"
+    on_device = True
+
+    def unavailable_reason(self) -> str | None:
+        try:
+            _cupy()
+        except BackendUnavailable as exc:
+            return str(exc)
+        try:
+            import cupyx.scipy.ndimage  # noqa: F401
+        except ImportError as exc:
+            return f"cupyx.scipy.ndimage cannot be imported: {exc}"
+        return None
+
+    def resample_block(self, source, tables: SamplingTables, out) -> None:
+        resample_with(_cupy(), _ndimage(), source, tables, out)
+
+    def free_bytes(self) -> int | None:
+        from .kernels import free_device_bytes
+        return free_device_bytes()
+
+    def scratch_bytes(self, tables: SamplingTables, in_dtype, out_dtype) -> int:
+        return scratch_bytes(tables, in_dtype, out_dtype)
+
+    def empty(self, shape, dtype):
+        return _cupy().empty(shape, dtype)
+
+    def to_host(self, array) -> np.ndarray:
+        return array.get() if hasattr(array, "get") else np.asarray(array)
+
+
+__all__ = ["CupyxBackend", "resample_with", "smooth_on_device", "scratch_bytes"]

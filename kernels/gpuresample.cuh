@@ -1,0 +1,188 @@
+// gpuresample: definitions shared by every kernel in kernels/*.cu.
+//
+// Compiled three ways, from the same text:
+//   * at run time by CuPy (NVRTC) in gpuresample/backends/kernels.py,
+//   * to PTX by nvcc in tests/test_kernels_nvcc.py (sm_80, sm_90, warnings are errors),
+//   * as plain C++ by g++ in tests/harness/, with tests/harness/cuda_shim.h standing in for
+//     the CUDA built-ins, and compared with the CPU backend.
+// So: no standard headers (NVRTC has none), no shared memory, no warp-synchronous code.
+//
+// Arithmetic contract (the same as gpuresample/backends/_cpu_loops.py, bit for bit):
+// products w * x and sums in the working type `Work` (float for float16/float32 input,
+// double otherwise), taps added left to right, the separable passes applied in the pass
+// order the host gives, no fused multiply-add (compile with --fmad=false), integer outputs
+// rounded half to even (rint) and then clipped to the output type's range in double.
+
+#ifndef GPURESAMPLE_CUH
+#define GPURESAMPLE_CUH
+
+// Element offsets: volumes beyond 2**31 voxels are routine (2560**3 is 1.7e10).
+typedef long long gr_offset;
+
+// IEEE binary16, stored as its bit pattern; distinct from unsigned short (uint16 data).
+struct gr_half {
+    unsigned short bits;
+};
+
+// Largest number of taps one axis of a separable table has (cubic B-spline).
+#define GR_MAX_TAPS 4
+// Kept coefficient rows always cover the data rows, so at most the edge pad
+// (tables.CUBIC_PAD) of trailing extended-line rows lies outside them.
+#define GR_MAX_UNKEPT_TAIL 12
+
+// ---------------------------------------------------------------------------------------
+// float16 <-> float32, round to nearest even (what NumPy's astype does).
+// ---------------------------------------------------------------------------------------
+
+__device__ __forceinline__ float gr_half_to_float(gr_half h)
+{
+    const unsigned int sign = (static_cast<unsigned int>(h.bits) & 0x8000u) << 16;
+    int exponent = (h.bits >> 10) & 0x1f;
+    unsigned int mantissa = h.bits & 0x3ffu;
+    unsigned int bits;
+    if (exponent == 0x1f) {  // inf or NaN: keep the payload
+        bits = sign | 0x7f800000u | (mantissa << 13);
+    } else if (exponent != 0) {  // normal: rebias 15 -> 127
+        bits = sign | (static_cast<unsigned int>(exponent + 112) << 23) | (mantissa << 13);
+    } else if (mantissa == 0) {  // signed zero
+        bits = sign;
+    } else {  // subnormal: normalise
+        exponent = 1;
+        while ((mantissa & 0x400u) == 0) {
+            mantissa <<= 1;
+            exponent -= 1;
+        }
+        bits = sign | (static_cast<unsigned int>(exponent + 112) << 23) | ((mantissa & 0x3ffu) << 13);
+    }
+    return __uint_as_float(bits);
+}
+
+// Round the integer `value` right-shifted by `shift` bits to nearest, ties to even.
+__device__ __forceinline__ unsigned int gr_shift_round_even(unsigned int value, int shift)
+{
+    const unsigned int kept = value >> shift;
+    const unsigned int rest = value & ((1u << shift) - 1u);
+    const unsigned int half = 1u << (shift - 1);
+    return kept + ((rest > half || (rest == half && (kept & 1u))) ? 1u : 0u);
+}
+
+__device__ __forceinline__ gr_half gr_float_to_half(float value)
+{
+    const unsigned int bits = __float_as_uint(value);
+    const unsigned int sign = (bits >> 16) & 0x8000u;
+    const unsigned int magnitude = bits & 0x7fffffffu;
+    gr_half h;
+    if (magnitude > 0x7f800000u) {  // NaN: quiet, keep the top payload bits
+        h.bits = static_cast<unsigned short>(sign | 0x7e00u | ((magnitude >> 13) & 0x3ffu));
+    } else if (magnitude >= 0x477ff000u) {  // >= 65520 rounds to infinity (and inf stays inf)
+        h.bits = static_cast<unsigned short>(sign | 0x7c00u);
+    } else if (magnitude >= 0x38800000u) {  // half normal range: rebias 127 -> 15, 23 -> 10 bits
+        h.bits = static_cast<unsigned short>(sign | gr_shift_round_even(magnitude - 0x38000000u, 13));
+    } else {
+        const int biased = static_cast<int>(magnitude >> 23);
+        const int shift = 126 - biased;  // value / 2**-24 = (1.m * 2**23) >> shift
+        unsigned int rounded = 0;
+        if (shift <= 24) {
+            rounded = gr_shift_round_even((magnitude & 0x7fffffu) | 0x800000u, shift);
+        }
+        h.bits = static_cast<unsigned short>(sign | rounded);
+    }
+    return h;
+}
+
+// ---------------------------------------------------------------------------------------
+// Loading an element into the working type, storing a result into the output type.
+// ---------------------------------------------------------------------------------------
+
+template <typename Work, typename In>
+__device__ __forceinline__ Work gr_load(const In* p)
+{
+    return static_cast<Work>(__ldg(p));
+}
+
+template <typename Work>
+__device__ __forceinline__ Work gr_load(const gr_half* p)
+{
+    gr_half h;
+    h.bits = __ldg(&p->bits);
+    return static_cast<Work>(gr_half_to_float(h));
+}
+
+template <typename Work>
+__device__ __forceinline__ Work gr_load(const bool* p)
+{
+    return static_cast<Work>(__ldg(reinterpret_cast<const unsigned char*>(p)) != 0 ? 1 : 0);
+}
+
+// Range of an integer output type, as the float64 values numpy.iinfo gives.
+template <typename Out> struct gr_limits;
+template <> struct gr_limits<bool> { static constexpr double lo = 0.0, hi = 1.0; };
+template <> struct gr_limits<unsigned char> { static constexpr double lo = 0.0, hi = 255.0; };
+template <> struct gr_limits<signed char> { static constexpr double lo = -128.0, hi = 127.0; };
+template <> struct gr_limits<unsigned short> { static constexpr double lo = 0.0, hi = 65535.0; };
+template <> struct gr_limits<short> { static constexpr double lo = -32768.0, hi = 32767.0; };
+template <> struct gr_limits<unsigned int> { static constexpr double lo = 0.0, hi = 4294967295.0; };
+template <> struct gr_limits<int> { static constexpr double lo = -2147483648.0, hi = 2147483647.0; };
+
+__device__ __forceinline__ float gr_rint(float x) { return rintf(x); }
+__device__ __forceinline__ double gr_rint(double x) { return rint(x); }
+
+// Integer (and bool) outputs: rint in the working type, clip in double, convert.
+template <typename Out, typename Work>
+struct gr_store_as {
+    __device__ __forceinline__ static Out convert(Work acc)
+    {
+        double value = static_cast<double>(gr_rint(acc));
+        if (value < gr_limits<Out>::lo) {
+            value = gr_limits<Out>::lo;
+        } else if (value > gr_limits<Out>::hi) {
+            value = gr_limits<Out>::hi;
+        }
+        return static_cast<Out>(value);
+    }
+};
+
+template <typename Work>
+struct gr_store_as<float, Work> {
+    __device__ __forceinline__ static float convert(Work acc) { return static_cast<float>(acc); }
+};
+
+template <typename Work>
+struct gr_store_as<double, Work> {
+    __device__ __forceinline__ static double convert(Work acc) { return static_cast<double>(acc); }
+};
+
+// float16 results go through float32 first, as the CPU backend's float32 buffer does.
+template <typename Work>
+struct gr_store_as<gr_half, Work> {
+    __device__ __forceinline__ static gr_half convert(Work acc)
+    {
+        return gr_float_to_half(static_cast<float>(acc));
+    }
+};
+
+template <typename Out, typename Work>
+__device__ __forceinline__ void gr_store(Out* p, Work acc)
+{
+    *p = gr_store_as<Out, Work>::convert(acc);
+}
+
+// ---------------------------------------------------------------------------------------
+// Launch geometry shared by the per-voxel kernels: x over output axis 2 (contiguous, so
+// writes coalesce), y over axis 1 and z over axis 0, with grid-stride loops in y and z
+// because gridDim.y and gridDim.z stop at 65535.
+// ---------------------------------------------------------------------------------------
+
+__device__ __forceinline__ gr_offset gr_first_x() { return static_cast<gr_offset>(blockIdx.x) * blockDim.x + threadIdx.x; }
+__device__ __forceinline__ gr_offset gr_first_y() { return static_cast<gr_offset>(blockIdx.y) * blockDim.y + threadIdx.y; }
+__device__ __forceinline__ gr_offset gr_step_y() { return static_cast<gr_offset>(gridDim.y) * blockDim.y; }
+__device__ __forceinline__ gr_offset gr_first_z() { return static_cast<gr_offset>(blockIdx.z) * blockDim.z + threadIdx.z; }
+__device__ __forceinline__ gr_offset gr_step_z() { return static_cast<gr_offset>(gridDim.z) * blockDim.z; }
+
+// The output index along original axis `axis` (0, 1 or 2) of voxel (j0, j1, j2).
+__device__ __forceinline__ gr_offset gr_pick(int axis, gr_offset j0, gr_offset j1, gr_offset j2)
+{
+    return axis == 0 ? j0 : (axis == 1 ? j1 : j2);
+}
+
+#endif  // GPURESAMPLE_CUH

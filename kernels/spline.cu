@@ -1,0 +1,165 @@
+// Cubic B-spline coefficients on the device: gather the rows a block needs (edges clamped)
+// into a float64 coefficient array, then prefilter it in place along each cubic axis.
+//
+// Same arithmetic as gather_clamped and spline_filter_axis0 in
+// gpuresample/backends/_cpu_loops.py. The CPU filters each line in a float64 scratch copy
+// of the whole extended line (pad_before copies of the first data row, the data rows,
+// pad_after copies of the last) and stores the kept rows back in the working type. Here a
+// thread filters one line in place in the float64 coefficient array: the kept rows cover
+// every data row, pad values are the edge rows' values, causal values of trailing pad rows
+// that are not kept live in a small local array, and results are rounded to float32 when
+// the working type is float32, exactly where the CPU stores them into its float32 array.
+
+#include "gpuresample.cuh"
+
+// coef[j0, j1, j2] = src[map0[j0], map1[j1], map2[j2]] as float64 (exact for every input
+// type: float16 and float32 widen, integers up to 32 bits fit in a double). coef is
+// C-contiguous with extents n0, n1, n2; src has any element strides.
+template <typename In>
+__global__ void gr_gather_coefficients(const In* __restrict__ src, double* __restrict__ coef,
+                                       const int* __restrict__ map0, const int* __restrict__ map1,
+                                       const int* __restrict__ map2,
+                                       gr_offset src_stride0, gr_offset src_stride1, gr_offset src_stride2,
+                                       gr_offset n0, gr_offset n1, gr_offset n2)
+{
+    const gr_offset j2 = gr_first_x();
+    if (j2 >= n2) {
+        return;
+    }
+    const gr_offset offset2 = static_cast<gr_offset>(__ldg(map2 + j2)) * src_stride2;
+    for (gr_offset j0 = gr_first_z(); j0 < n0; j0 += gr_step_z()) {
+        const gr_offset offset0 = static_cast<gr_offset>(__ldg(map0 + j0)) * src_stride0;
+        for (gr_offset j1 = gr_first_y(); j1 < n1; j1 += gr_step_y()) {
+            const gr_offset offset1 = static_cast<gr_offset>(__ldg(map1 + j1)) * src_stride1;
+            coef[(j0 * n1 + j1) * n2 + j2] = gr_load<double>(src + offset0 + offset1 + offset2);
+        }
+    }
+}
+
+// z ** n by repeated squaring, as Numba evaluates a float to an integer power.
+__device__ __forceinline__ double gr_power(double z, int n)
+{
+    if (n > 0x10000) {
+        return pow(z, static_cast<double>(n));
+    }
+    double result = 1.0;
+    double base = z;
+    while (n != 0) {
+        if (n & 1) {
+            result *= base;
+        }
+        n >>= 1;
+        base *= base;
+    }
+    return result;
+}
+
+// One line of the extended line being filtered: where its kept rows are and what the pad
+// rows hold. Row r of the extended line is coefficient row r - first when kept.
+struct gr_spline_line {
+    double* p;          // coefficient row `first` of this line
+    gr_offset stride;   // element stride between rows
+    int first;          // first kept row (extended-line coordinates)
+    int stop;           // one past the last kept row
+    int data_begin;     // pad_before: first data row
+    int data_end;       // pad_before + length
+    double edge_first;  // gain * first data value: every leading pad row
+    double edge_last;   // gain * last data value: every trailing pad row
+    double gain;
+
+    // Initial (gain-scaled) value of extended row r; data rows not yet overwritten.
+    __device__ __forceinline__ double initial(int r) const
+    {
+        if (r < data_begin) {
+            return edge_first;
+        }
+        if (r >= data_end) {
+            return edge_last;
+        }
+        return p[(r - first) * stride] * gain;
+    }
+};
+
+// Prefilter every line along one axis of the float64 coefficient array, in place.
+//   lines: n_lines = n_outer * n_inner, line l starts at (l / n_inner) * stride_outer
+//          + (l % n_inner) * stride_inner; consecutive l are neighbours in memory when
+//          the inner axis is the contiguous one.
+//   rows:  the line holds n_rows kept rows [first, first + n_rows) of the extended line
+//          of pad_before + length + pad_after rows, at element stride stride_line.
+//   round_to_float: store results rounded to float32 (working type float32).
+extern "C" __global__ void gr_spline_prefilter(double* __restrict__ coef, gr_offset n_lines, gr_offset n_inner,
+                                               gr_offset stride_outer, gr_offset stride_inner,
+                                               gr_offset stride_line, int n_rows, int first,
+                                               int pad_before, int length, int pad_after,
+                                               double pole, int round_to_float)
+{
+    const int n_ext = pad_before + length + pad_after;
+    if (n_ext <= 1) {
+        return;  // the CPU leaves a one-row line as it is
+    }
+    const double z = pole;
+    const double gain = (1.0 - z) * (1.0 - 1.0 / z);
+    const double z_last = gr_power(z, n_ext - 1);
+    const gr_offset step = static_cast<gr_offset>(gridDim.x) * blockDim.x;
+    for (gr_offset l = static_cast<gr_offset>(blockIdx.x) * blockDim.x + threadIdx.x; l < n_lines; l += step) {
+        gr_spline_line line;
+        line.p = coef + (l / n_inner) * stride_outer + (l % n_inner) * stride_inner;
+        line.stride = stride_line;
+        line.first = first;
+        line.stop = first + n_rows;
+        line.data_begin = pad_before;
+        line.data_end = pad_before + length;
+        line.gain = gain;
+        line.edge_first = line.p[(pad_before - first) * stride_line] * gain;
+        line.edge_last = line.p[(pad_before + length - 1 - first) * stride_line] * gain;
+
+        // Causal initial value for mirror boundaries, over the whole extended line.
+        double acc = line.initial(0) + z_last * line.initial(n_ext - 1);
+        double z_i = z;
+        for (int i = 1; i < n_ext - 1; ++i) {
+            acc = acc + z_i * (line.initial(i) + z_last * line.initial(n_ext - 1 - i));
+            z_i = z_i * z;
+        }
+        double causal = acc / (1.0 - z_last * z_last);
+
+        // Causal pass. Kept rows take the causal value in place; the row before the first
+        // kept one and the unkept trailing rows are remembered for the anti-causal pass.
+        double tail[GR_MAX_UNKEPT_TAIL] = {};
+        double before_first = 0.0;
+        if (first == 1) {
+            before_first = causal;
+        }
+        if (first == 0) {
+            line.p[0] = causal;
+        }
+        for (int i = 1; i < n_ext; ++i) {
+            causal = line.initial(i) + z * causal;
+            if (i < first) {
+                if (i == first - 1) {
+                    before_first = causal;
+                }
+            } else if (i < line.stop) {
+                line.p[(i - first) * stride_line] = causal;
+            } else {
+                tail[i - line.stop] = causal;
+            }
+        }
+
+        // Anti-causal pass, from the last row down to the first kept row.
+        const double last = causal;
+        const int r = n_ext - 2;
+        const double before_last = r >= line.stop ? tail[r - line.stop]
+                                   : (r >= first ? line.p[(r - first) * stride_line] : before_first);
+        double anti = (z * before_last + last) * z / (z * z - 1.0);
+        if (n_ext - 1 < line.stop) {
+            line.p[(n_ext - 1 - first) * stride_line] = round_to_float ? static_cast<double>(static_cast<float>(anti)) : anti;
+        }
+        for (int i = n_ext - 2; i >= first; --i) {
+            const double c_i = i >= line.stop ? tail[i - line.stop] : line.p[(i - first) * stride_line];
+            anti = z * (anti - c_i);
+            if (i < line.stop) {
+                line.p[(i - first) * stride_line] = round_to_float ? static_cast<double>(static_cast<float>(anti)) : anti;
+            }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+"""A CPU harness for the CUDA kernels: the same sources, compiled by g++, run thread by thread."""

@@ -1,0 +1,104 @@
+"""Build ``kernels/*.cu`` as a C++ shared library and run backend launches through it.
+
+:class:`HarnessDevice` implements :class:`gpuresample.backends.kernels.Device` with NumPy
+arrays: :func:`gpuresample.backends.kernels.run_block` plans exactly the launches it would
+give CuPy (names, grids, arguments) and this device runs each launch over its whole grid,
+one thread at a time, in the kernels compiled by g++ from the very text CuPy compiles
+(:func:`~gpuresample.backends.kernels.module_source`), with ``cuda_shim.h`` standing in for
+the CUDA built-ins.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from gpuresample.backends import cpu
+from gpuresample.backends.kernels import Device, Launch, kernel_source_dir, module_source
+
+HERE = Path(__file__).resolve().parent
+#: g++ flags: no contraction into FMA (the kernels' arithmetic contract, as nvcc --fmad=false),
+#: every warning an error except CUDA's '#pragma unroll', which g++ does not know.
+CXX_FLAGS = ("-std=c++17", "-O2", "-ffp-contract=off", "-Wall", "-Wextra", "-Werror",
+             "-Wno-unknown-pragmas", "-shared", "-fPIC")
+#: Seconds g++ may take before the build counts as failed.
+BUILD_TIMEOUT_S = 600
+#: ctypes type of each NumPy scalar type a launch passes by value.
+SCALAR_CTYPES = {np.dtype(np.int32): ctypes.c_int32, np.dtype(np.int64): ctypes.c_int64,
+                 np.dtype(np.float64): ctypes.c_double, np.dtype(np.float32): ctypes.c_float}
+
+
+def compiler() -> str | None:
+    """The C++ compiler to use: ``$CXX`` or g++; None when there is none."""
+    return shutil.which(os.environ.get("CXX", "g++"))
+
+
+def translation_unit(names) -> str:
+    """C++ source registering the kernel instantiations ``names`` (name expressions)."""
+    entries = ",\n".join(f"    GR_KERNEL({name})" for name in names)
+    return (
+        '#include "cuda_shim.h"\n'
+        '#include "module.cu"\n'
+        '#include "harness.h"\n\n'
+        f"static const gr_harness::Entry gr_entries[] = {{\n{entries}\n}};\n\n"
+        "GR_HARNESS_API(gr_entries)\n"
+    )
+
+
+def build(names, build_dir: Path) -> Path:
+    """Compile the kernels with the instantiations ``names`` into ``build_dir``; the library path."""
+    build_dir = Path(build_dir)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    (build_dir / "module.cu").write_text(module_source(kernel_source_dir()))
+    unit = build_dir / "harness.cpp"
+    unit.write_text(translation_unit(names))
+    library = build_dir / "libgrharness.so"
+    command = [compiler(), *CXX_FLAGS, f"-I{HERE}", f"-I{build_dir}", str(unit), "-o", str(library)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+    if result.returncode != 0:
+        raise RuntimeError(f"harness build failed: {' '.join(command)}\n{result.stderr}")
+    return library
+
+
+class HarnessDevice(Device):
+    """Runs :class:`~gpuresample.backends.kernels.Launch` es through the compiled harness."""
+
+    def __init__(self, library: Path):
+        self.lib = ctypes.CDLL(str(library))
+        self.lib.gr_harness_launch.restype = ctypes.c_int
+        self.lib.gr_harness_launch.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint),
+                                               ctypes.POINTER(ctypes.c_uint), ctypes.POINTER(ctypes.c_void_p)]
+        self.lib.gr_harness_kernel_name.restype = ctypes.c_char_p
+        #: Name expressions launched, in order (tests check them against kernel_names()).
+        self.launched = []
+
+    def kernel_names(self) -> list:
+        return [self.lib.gr_harness_kernel_name(i).decode() for i in range(self.lib.gr_harness_kernel_count())]
+
+    def empty(self, shape, dtype):
+        return np.empty(shape, dtype)
+
+    def upload(self, arrays) -> list:
+        return [np.array(a, copy=True) for a in arrays]
+
+    def smooth(self, source, tables, work):
+        return cpu.smooth(np.asarray(source), tables, work)
+
+    def launch(self, launch: Launch) -> None:
+        keep = []  # ctypes objects the parameter pointers point at
+        for arg in launch.args:
+            if isinstance(arg, np.ndarray):
+                keep.append(ctypes.c_void_p(arg.ctypes.data))
+            else:
+                keep.append(SCALAR_CTYPES[np.dtype(type(arg))](arg))
+        params = (ctypes.c_void_p * len(keep))(*[ctypes.cast(ctypes.pointer(k), ctypes.c_void_p) for k in keep])
+        grid = (ctypes.c_uint * 3)(*launch.grid)
+        block = (ctypes.c_uint * 3)(*launch.block)
+        self.launched.append(launch.name)
+        if self.lib.gr_harness_launch(launch.name.encode(), grid, block, params) != 0:
+            raise KeyError(f"kernel {launch.name!r} is not compiled into the harness")
