@@ -1,0 +1,249 @@
+"""The CUDA kernels, compiled as C++ by g++ and run on the CPU, against the CPU backend.
+
+``tests/harness`` builds the very text CuPy compiles (``kernels/*.cu`` through
+:func:`gpuresample.backends.kernels.module_source`) with a small header standing in for
+the CUDA built-ins, and runs every launch that :func:`gpuresample.backends.kernels.run_block`
+plans — the same names, grids and arguments a GPU gets — thread by thread over its grid.
+Results must equal :class:`~gpuresample.backends.cpu.ScipyBackend` on the same tables
+bit for bit: the kernels follow the CPU backend's arithmetic contract, which is stricter
+than SPEC's 1e-6 for float linear/cubic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import ALL_DTYPES, random_volume
+from gpuresample import Grid
+from gpuresample.backends import kernels
+from gpuresample.backends.cpu import ScipyBackend
+from gpuresample.backends.kernels import kernel_names, run_block
+from gpuresample.tables import build_tables
+from harness.device import HarnessDevice, build, compiler
+
+pytestmark = pytest.mark.skipif(compiler() is None, reason="no C++ compiler (g++ or $CXX) to build the kernels as C++")
+
+INTERPOLATIONS = ["nearest", "linear", "cubic", "label"]
+SEPARABLE = ["nearest", "linear", "cubic"]
+#: name -> (input shape, output shape, output rows along axis 0 of a slab or None).
+CASES = {
+    "up": ((9, 11, 13), (14, 17, 20), None),
+    "down": ((17, 14, 12), (8, 6, 5), None),
+    "odd": ((13, 7, 29), (6, 15, 29), None),
+    "thin": ((5, 1, 9), (10, 3, 4), None),
+    "2d": ((23, 30), (46, 15), None),
+    "slab": ((40, 9, 10), (61, 12, 7), (17, 36)),
+}
+#: (input dtype, output dtype) pairs beyond output == input: rounding, clipping, float16, bool.
+CROSS_DTYPES = [
+    ("float32", "uint8"), ("float32", "int16"), ("float32", "uint32"), ("float32", "int8"),
+    ("float32", "bool"), ("float32", "float16"), ("float32", "float64"), ("float64", "float16"),
+    ("float64", "float32"), ("float16", "float64"), ("float16", "float32"), ("uint16", "float32"),
+    ("int32", "int8"), ("uint8", "bool"), ("int16", "float16"),
+]
+#: Data for integer outputs from float input spans beyond int16 so clipping happens.
+CLIP_SCALE = 40000.0
+
+
+def _needed_names() -> list:
+    combos = [(d, d, i) for d in ALL_DTYPES for i in INTERPOLATIONS]
+    combos += [(a, b, i) for a, b in CROSS_DTYPES for i in SEPARABLE]
+    names = []
+    for combo in combos:
+        names += [n for n in kernel_names(*combo) if n not in names]
+    return names
+
+
+@pytest.fixture(scope="session")
+def harness_library(tmp_path_factory):
+    """The kernels built once per session as a shared library."""
+    return build(_needed_names(), tmp_path_factory.mktemp("kernel_harness"))
+
+
+def tables_for(shape, target, interpolation, rows=None, antialias=False):
+    source = Grid(shape, (1.0,) * len(shape))
+    tables = build_tables(source, source.with_shape(target), interpolation, antialias=antialias)
+    return tables if rows is None else tables.rows(*rows)
+
+
+def label_volume(shape, dtype, seed=0) -> np.ndarray:
+    """A few labels, as ``dtype`` (negative and fractional ones for floats)."""
+    codes = np.random.default_rng(seed).integers(0, 5, size=shape)
+    dtype = np.dtype(dtype)
+    if dtype == np.bool_:
+        return codes > 2
+    if dtype.kind == "f":
+        return (codes * 1.5 - 2.0).astype(dtype)
+    return codes.astype(dtype)
+
+
+def run_kernels(library, source, tables, out_dtype) -> np.ndarray:
+    """The kernels' result through the harness, checking only compiled-module kernels ran."""
+    device = HarnessDevice(library)
+    out = np.empty(tables.output_shape, out_dtype)
+    run_block(device, source, tables, out)
+    allowed = set(kernel_names(source.dtype, out_dtype, tables.interpolation))
+    assert set(device.launched) <= allowed, f"launched kernels outside the module: {set(device.launched) - allowed}"
+    assert device.launched, "no kernel ran"
+    return out
+
+
+def run_cpu(source, tables, out_dtype) -> np.ndarray:
+    out = np.empty(tables.output_shape, out_dtype)
+    ScipyBackend().resample_block(source, tables, out)
+    return out
+
+
+def input_block(volume, tables):
+    first, stop = tables.input_rows
+    return volume[first:stop]
+
+
+def assert_kernels_match_cpu(library, volume, tables, out_dtype=None):
+    out_dtype = volume.dtype if out_dtype is None else np.dtype(out_dtype)
+    block = input_block(volume, tables)
+    result = run_kernels(library, block, tables, out_dtype)
+    expected = run_cpu(block, tables, out_dtype)
+    assert result.dtype == expected.dtype and result.shape == expected.shape
+    np.testing.assert_array_equal(result, expected)
+    return result
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+def test_kernels_match_cpu(harness_library, interpolation, dtype, case):
+    shape, target, rows = CASES[case]
+    make = label_volume if interpolation == "label" else random_volume
+    volume = make(shape, dtype, seed=len(case))
+    tables = tables_for(shape, target, interpolation, rows)
+    result = assert_kernels_match_cpu(harness_library, volume, tables)
+    if np.dtype(dtype) != np.bool_:  # not trivially equal: the data varies and so does the result
+        assert np.unique(result).size > 2
+
+
+@pytest.mark.parametrize("interpolation", SEPARABLE)
+@pytest.mark.parametrize("in_dtype,out_dtype", CROSS_DTYPES)
+def test_output_dtypes_round_and_clip_like_cpu(harness_library, interpolation, in_dtype, out_dtype):
+    shape, target, _ = CASES["up"]
+    volume = random_volume(shape, in_dtype, seed=3)
+    if np.dtype(in_dtype).kind == "f" and np.dtype(out_dtype).kind in "iub":
+        volume = (volume.astype(np.float64) / 100.0 * CLIP_SCALE).astype(in_dtype)
+    tables = tables_for(shape, target, interpolation)
+    result = assert_kernels_match_cpu(harness_library, volume, tables, out_dtype)
+    info = np.iinfo(out_dtype) if np.dtype(out_dtype).kind in "iu" else None
+    if info is not None and np.dtype(in_dtype).kind == "f" and CLIP_SCALE > info.max:
+        assert result.max() == info.max and result.min() == info.min  # clipping was exercised
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "cubic"])
+@pytest.mark.parametrize("dtype", ["float32", "float16", "float64", "uint16", "int8"])
+def test_antialias_matches_cpu(harness_library, interpolation, dtype):
+    shape = (24, 19, 30)
+    volume = random_volume(shape, dtype, seed=5)
+    tables = tables_for(shape, (7, 12, 9), interpolation, antialias=True)
+    assert all(t.sigma > 0 for t in tables.axes)
+    assert_kernels_match_cpu(harness_library, volume, tables)
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "cubic"])
+def test_antialias_slab_matches_cpu(harness_library, interpolation):
+    shape = (120, 14, 12)
+    volume = random_volume(shape, "float32", seed=6)
+    tables = tables_for(shape, (33, 5, 7), interpolation, rows=(12, 18), antialias=True)
+    assert tables.axes[0].margin_before > 0 and tables.axes[0].margin_after > 0
+    assert_kernels_match_cpu(harness_library, volume, tables)
+
+
+@pytest.mark.parametrize("view", ["reversed", "transposed", "stepped"])
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+def test_strided_sources(harness_library, interpolation, view):
+    base = (label_volume if interpolation == "label" else random_volume)((21, 18, 26), "int16", seed=7)
+    volume = {"reversed": base[::-1, :, ::-1], "transposed": base.transpose(2, 0, 1),
+              "stepped": base[::2, 1::3, ::2]}[view]
+    assert not volume.flags.c_contiguous
+    tables = tables_for(volume.shape, (15, 9, 11), interpolation)
+    assert_kernels_match_cpu(harness_library, volume, tables)
+
+
+@pytest.mark.parametrize("interpolation", SEPARABLE)
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+def test_nan_and_inf_spread_like_cpu(harness_library, interpolation, dtype):
+    shape = (12, 13, 14)
+    volume = random_volume(shape, dtype, seed=8)
+    volume[3:5, 4:6, 5:7] = np.nan
+    volume[8:10, 2:4, 11:13] = np.inf
+    volume[10, 10:12, 1:3] = -np.inf
+    tables = tables_for(shape, (17, 9, 21), interpolation)
+    result = assert_kernels_match_cpu(harness_library, volume, tables)
+    assert np.isnan(result).any()
+    if interpolation != "cubic":  # the cubic prefilter spreads NaN along whole lines
+        assert np.isinf(result).any() and np.isfinite(result).any()
+
+
+def _identity_tables(shape):
+    return tables_for(shape, shape, "nearest")
+
+
+def test_every_float16_converts_like_numpy(harness_library):
+    """All 65536 float16 bit patterns through float16 -> float32 (exact widening)."""
+    halves = np.arange(1 << 16, dtype=np.uint16).view(np.float16).reshape(16, 64, 64)
+    result = run_kernels(harness_library, halves, _identity_tables(halves.shape), np.float32)
+    np.testing.assert_array_equal(result, halves.astype(np.float32))
+    same_bits = np.isnan(halves) | (result.view(np.uint32) == halves.astype(np.float32).view(np.uint32))
+    assert same_bits.all()  # signed zeros and subnormals too
+
+
+def test_float32_rounds_to_float16_like_numpy(harness_library):
+    """Every gap between neighbouring float16 values: its ends, midpoint and the floats beside it."""
+    finite = np.arange(0x7c00, dtype=np.uint16).view(np.float16).astype(np.float32)
+    mid = (finite[:-1] + finite[1:]) / np.float32(2)  # exact: 12 significant bits
+    beside = np.concatenate([np.nextafter(mid, np.float32(np.inf)), np.nextafter(mid, np.float32(-np.inf))])
+    extra = np.array([65504, 65519.99, 65520, 65536, 1e30, np.inf, np.nan, 2.0 ** -25, 2.0 ** -26, 1e-40],
+                     np.float32)
+    values = np.concatenate([finite, mid, beside, extra])
+    values = np.concatenate([values, -values])
+    values = np.concatenate([values, np.zeros((-values.size) % 64, np.float32)]).reshape(1, -1, 64)
+    result = run_kernels(harness_library, values, _identity_tables(values.shape), np.float16)
+    with np.errstate(over="ignore"):
+        expected = values.astype(np.float16)
+    np.testing.assert_array_equal(result, expected)
+    assert (np.isnan(expected) | (result.view(np.uint16) == expected.view(np.uint16))).all()
+
+
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+def test_grid_stride_loops(harness_library, interpolation, monkeypatch):
+    """Grids smaller than the volume (as on volumes beyond 65535 rows): threads loop."""
+    monkeypatch.setattr(kernels, "MAX_GRID_YZ", 2)
+    monkeypatch.setattr(kernels, "MAX_PREFILTER_BLOCKS", 1)
+    grid, _ = kernels.voxel_launch_shape((40, 30, 5))
+    assert grid[1:] == (2, 2)
+    shape = (31, 23, 6)
+    volume = (label_volume if interpolation == "label" else random_volume)(shape, "float32", seed=9)
+    assert_kernels_match_cpu(harness_library, volume, tables_for(shape, (40, 30, 5), interpolation))
+
+
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+def test_chunked_kernels_equal_whole(harness_library, interpolation):
+    """Slabs of output rows through the kernels, stacked, equal one whole-volume run."""
+    shape, target = (37, 12, 10), (53, 9, 14)
+    volume = (label_volume if interpolation == "label" else random_volume)(shape, "float32", seed=10)
+    tables = tables_for(shape, target, interpolation)
+    whole = run_kernels(harness_library, volume, tables, volume.dtype)
+    bounds = [0, 1, 9, 10, 31, 53]  # a one-row slab, and slabs sharing input rows
+    parts = []
+    for start, stop in zip(bounds, bounds[1:]):
+        slab = tables.rows(start, stop)
+        parts.append(run_kernels(harness_library, input_block(volume, slab), slab, volume.dtype))
+    chunked = np.concatenate(parts)
+    if interpolation == "cubic":
+        np.testing.assert_allclose(chunked, whole, rtol=1e-6, atol=1e-6 * np.abs(whole).max())
+    else:
+        np.testing.assert_array_equal(chunked, whole)
+
+
+def test_harness_holds_every_requested_kernel(harness_library):
+    """The build registered exactly the instantiations asked for (guards the name matching)."""
+    names = HarnessDevice(harness_library).kernel_names()
+    assert sorted(n.replace(" ", "") for n in names) == sorted(n.replace(" ", "") for n in _needed_names())
