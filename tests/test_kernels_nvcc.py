@@ -1,0 +1,110 @@
+"""Every ``kernels/*.cu`` compiles with nvcc to PTX for sm_80 and sm_90, warning-free.
+
+Templates only compile when instantiated, so each file is compiled inside a small
+translation unit that takes the address of the instantiations the backend asks CuPy for
+(:func:`gpuresample.backends.kernels.kernel_names`): every input dtype with every
+interpolation, and every output dtype. The module text CuPy compiles (the header inlined
+by :func:`~gpuresample.backends.kernels.module_source`) is compiled the same way. Skips
+when nvcc is not on PATH.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from conftest import ALL_DTYPES
+from gpuresample.backends.kernels import (COMPILE_OPTIONS, KERNEL_FILES, PREFILTER_NAME, kernel_names,
+                                          kernel_source_dir, module_source)
+
+NVCC = shutil.which("nvcc")
+pytestmark = pytest.mark.skipif(NVCC is None, reason="nvcc is not on PATH")
+
+#: Virtual architectures checked: Ampere (A100) and Hopper (H100/H200).
+ARCHITECTURES = ("compute_80", "compute_90")
+#: nvcc flags beyond the backend's NVRTC options: any warning fails the build.
+STRICT_FLAGS = ("-Werror", "all-warnings", "--ptx")
+#: Seconds one nvcc run may take.
+NVCC_TIMEOUT_S = 300
+#: Which file defines the kernels whose name expressions start with each prefix.
+DEFINING_FILE = {"gr_separable": "separable.cu", "gr_label": "label.cu",
+                 "gr_gather_coefficients": "spline.cu", PREFILTER_NAME: "spline.cu"}
+
+
+def instantiations() -> list:
+    """Name expressions covering every dtype as input and as output, per interpolation."""
+    combos = [(d, d, i) for d in ALL_DTYPES for i in ("nearest", "linear", "cubic", "label")]
+    combos += [("float32", d, i) for d in ALL_DTYPES for i in ("nearest", "linear", "cubic")]
+    names = []
+    for combo in combos:
+        names += [n for n in kernel_names(*combo) if n not in names]
+    return names
+
+
+def defining_file(name: str) -> str:
+    return DEFINING_FILE[name.split("<")[0]]
+
+
+def wrapper(include: str, names) -> str:
+    """A translation unit that includes ``include`` and instantiates ``names``."""
+    refs = ",\n".join(f"        reinterpret_cast<const void*>(&{n})" for n in names)
+    return (f'#include "{include}"\n\n'
+            "const void* gr_instantiated(int i)\n{\n"
+            f"    static const void* const kernels[] = {{\n{refs}\n    }};\n"
+            "    return kernels[i];\n}\n")
+
+
+def nvcc(source, arch: str, include_dir, output):
+    command = [NVCC, *STRICT_FLAGS, f"-arch={arch}", *COMPILE_OPTIONS, f"-I{include_dir}", str(source),
+               "-o", str(output)]
+    return command, subprocess.run(command, capture_output=True, text=True, timeout=NVCC_TIMEOUT_S)
+
+
+def compile_all(units, tmp_path) -> list:
+    """Compile every (unit, arch) in parallel; the failures as (command, output)."""
+    jobs = [(unit, arch) for unit in units for arch in ARCHITECTURES]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(
+            lambda job: nvcc(job[0], job[1], kernel_source_dir(), tmp_path / f"{job[0].stem}.{job[1]}.ptx"), jobs))
+    return [(" ".join(cmd), r.stdout + r.stderr) for cmd, r in results if r.returncode != 0 or (r.stdout + r.stderr).strip()]
+
+
+def test_every_kernel_file_compiles_to_ptx_without_warnings(tmp_path):
+    names = instantiations()
+    units = []
+    for file in KERNEL_FILES:
+        unit = tmp_path / f"instantiate_{file}"
+        unit.write_text(wrapper(file, [n for n in names if defining_file(n) == file]))
+        units.append(unit)
+    assert {p.name for p in kernel_source_dir().glob("*.cu")} == set(KERNEL_FILES), "a .cu file the backend ignores"
+    failures = compile_all(units, tmp_path)
+    assert not failures, "\n\n".join(f"{cmd}\n{out}" for cmd, out in failures)
+    for unit in units:
+        for arch in ARCHITECTURES:
+            ptx = (tmp_path / f"{unit.stem}.{arch}.ptx").read_text()
+            assert ptx.count(".entry") >= 1
+            assert f".target sm_{arch.split('_')[1]}" in ptx
+
+
+def test_module_text_compiles_and_holds_every_kernel(tmp_path):
+    """The exact text CuPy compiles: one PTX entry per instantiation, no FMA in resampling."""
+    module = tmp_path / "module.cu"
+    module.write_text(module_source(kernel_source_dir()))
+    names = instantiations()
+    unit = tmp_path / "instantiate_module.cu"
+    unit.write_text(wrapper(module.name, names))
+    command, result = nvcc(unit, ARCHITECTURES[0], tmp_path, tmp_path / "module.ptx")
+    assert result.returncode == 0 and not (result.stdout + result.stderr).strip(), \
+        f"{' '.join(command)}\n{result.stdout}{result.stderr}"
+    ptx = (tmp_path / "module.ptx").read_text()
+    entries = ptx.split(".entry")[1:]
+    assert len(entries) == len(names)
+    separable = [e for e in entries if e.lstrip().startswith("_Z12gr_separable")]
+    label = [e for e in entries if e.lstrip().startswith("_Z8gr_label")]
+    assert separable and label
+    for entry in separable + label:  # --fmad=false: products and sums round separately
+        assert "fma." not in entry.split("\n}\n")[0]
+    assert "gr_spline_prefilter(" in ptx
