@@ -28,6 +28,7 @@ import bisect
 import math
 import threading
 from dataclasses import replace
+from typing import Sequence
 
 import numpy as np
 
@@ -42,7 +43,7 @@ try:
     from dask.utils import parse_bytes as dask_parse_bytes
 except ImportError as exc:  # pragma: no cover - exercised only without dask
     raise ImportError(
-        "gpuresample.dask needs Dask >= 2025.1 with dask.array "
+        "gpuresample.dask needs a recent Dask with dask.array and dask.task_spec "
         "(pip install 'gpuresample[dask]')") from exc
 
 from ._validate import check_dtype
@@ -66,8 +67,10 @@ _cpu_serial = threading.Lock()
 _cpu_concurrent = None
 
 
-def resample(data, spacing=None, *, target_shape=None, target_spacing=None, interpolation="linear",
-             dtype=None, antialias=False, output_chunks=None, channel_axis=None, backend="auto"):
+def resample(data, spacing: Sequence[float] | None = None, *, target_shape: Sequence[int] | None = None,
+             target_spacing: Sequence[float] | None = None, interpolation: str | Interpolation = "linear",
+             dtype=None, antialias: bool = False, output_chunks=None, channel_axis: int | None = None,
+             backend: str = "auto") -> "da.Array":
     """Resample a ``dask.array`` lazily, chunk by chunk, to a new voxel grid.
 
     The result equals :func:`gpuresample.resample` on the whole array: bit for bit for
@@ -217,7 +220,8 @@ def _output_chunks(output_chunks, data, target_shape, out_dtype) -> tuple:
     return chunks
 
 
-def default_output_chunks(input_chunks, input_shape, target_shape, in_dtype, out_dtype) -> tuple:
+def default_output_chunks(input_chunks: tuple, input_shape: Sequence[int], target_shape: Sequence[int],
+                          in_dtype, out_dtype) -> tuple:
     """Output chunk sizes covering about one input chunk's physical region each.
 
     Per axis, the input's largest chunk scaled by ``target_shape / input_shape``;
@@ -254,8 +258,8 @@ def _axis_pieces(table, chunks):
     return pieces
 
 
-def _chunk_tables(table, chunks):
-    """The table cut to every output chunk along one axis, with the input chunks each reads."""
+def _chunk_tables(table, chunks) -> list:
+    """The table cut to every output chunk along one axis (the whole table for a single chunk)."""
     result = []
     start = 0
     for size in chunks:
