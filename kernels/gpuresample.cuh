@@ -10,8 +10,9 @@
 // Arithmetic contract (the same as gpuresample/backends/_cpu_loops.py, bit for bit):
 // products w * x and sums in the working type `Work` (float for float16/float32 input,
 // double otherwise), taps added left to right, the separable passes applied in the pass
-// order the host gives, no fused multiply-add (compile with --fmad=false), integer outputs
-// rounded half to even (rint) and then clipped to the output type's range in double.
+// order the host gives, no fused multiply-add and no flushing of subnormals (gr_mul,
+// gr_add below; also compile with --fmad=false), integer outputs rounded half to even
+// (rint) and then clipped to the output type's range in double.
 
 #ifndef GPURESAMPLE_CUH
 #define GPURESAMPLE_CUH
@@ -91,13 +92,101 @@ __device__ __forceinline__ gr_half gr_float_to_half(float value)
 }
 
 // ---------------------------------------------------------------------------------------
+// IEEE arithmetic whatever the compiler flags. CuPy appends -ftz=true to the options it is
+// given (NVRTC honours the last), which would flush float32 subnormals to zero. PTX
+// instructions written without .ftz keep them, and an instruction with an explicit rounding
+// mode is never fused into a multiply-add. On the host (the harness) plain operators, built
+// with -ffp-contract=off, are the same IEEE operations.
+// ---------------------------------------------------------------------------------------
+
+#if defined(__CUDA_ARCH__)
+__device__ __forceinline__ float gr_mul(float a, float b)
+{
+    float r;
+    asm("mul.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
+    return r;
+}
+__device__ __forceinline__ float gr_add(float a, float b)
+{
+    float r;
+    asm("add.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
+    return r;
+}
+__device__ __forceinline__ double gr_mul(double a, double b)
+{
+    double r;
+    asm("mul.rn.f64 %0, %1, %2;" : "=d"(r) : "d"(a), "d"(b));
+    return r;
+}
+__device__ __forceinline__ double gr_add(double a, double b)
+{
+    double r;
+    asm("add.rn.f64 %0, %1, %2;" : "=d"(r) : "d"(a), "d"(b));
+    return r;
+}
+__device__ __forceinline__ double gr_widen(float a)
+{
+    double r;
+    asm("cvt.f64.f32 %0, %1;" : "=d"(r) : "f"(a));
+    return r;
+}
+__device__ __forceinline__ float gr_narrow(double a)
+{
+    float r;
+    asm("cvt.rn.f32.f64 %0, %1;" : "=f"(r) : "d"(a));
+    return r;
+}
+__device__ __forceinline__ bool gr_equal(float a, float b)
+{
+    unsigned int r;
+    asm("{\n\t.reg .pred p;\n\tsetp.eq.f32 p, %1, %2;\n\tselp.u32 %0, 1, 0, p;\n\t}" : "=r"(r) : "f"(a), "f"(b));
+    return r != 0;
+}
+__device__ __forceinline__ bool gr_less(float a, float b)
+{
+    unsigned int r;
+    asm("{\n\t.reg .pred p;\n\tsetp.lt.f32 p, %1, %2;\n\tselp.u32 %0, 1, 0, p;\n\t}" : "=r"(r) : "f"(a), "f"(b));
+    return r != 0;
+}
+#else
+__device__ __forceinline__ float gr_mul(float a, float b) { return a * b; }
+__device__ __forceinline__ float gr_add(float a, float b) { return a + b; }
+__device__ __forceinline__ double gr_mul(double a, double b) { return a * b; }
+__device__ __forceinline__ double gr_add(double a, double b) { return a + b; }
+__device__ __forceinline__ double gr_widen(float a) { return static_cast<double>(a); }
+__device__ __forceinline__ float gr_narrow(double a) { return static_cast<float>(a); }
+__device__ __forceinline__ bool gr_equal(float a, float b) { return a == b; }
+__device__ __forceinline__ bool gr_less(float a, float b) { return a < b; }
+#endif
+
+// Label comparisons: float32 through the IEEE helpers above, every other type as is.
+template <typename T>
+__device__ __forceinline__ bool gr_equal(T a, T b) { return a == b; }
+template <typename T>
+__device__ __forceinline__ bool gr_less(T a, T b) { return a < b; }
+
+// Value conversion; float <-> double through the IEEE helpers.
+template <typename To, typename From>
+struct gr_cast {
+    __device__ __forceinline__ static To apply(From x) { return static_cast<To>(x); }
+};
+template <>
+struct gr_cast<double, float> {
+    __device__ __forceinline__ static double apply(float x) { return gr_widen(x); }
+};
+template <>
+struct gr_cast<float, double> {
+    __device__ __forceinline__ static float apply(double x) { return gr_narrow(x); }
+};
+
+// ---------------------------------------------------------------------------------------
 // Loading an element into the working type, storing a result into the output type.
 // ---------------------------------------------------------------------------------------
 
 template <typename Work, typename In>
 __device__ __forceinline__ Work gr_load(const In* p)
 {
-    return static_cast<Work>(__ldg(p));
+    return gr_cast<Work, In>::apply(__ldg(p));
 }
 
 template <typename Work>
@@ -105,7 +194,7 @@ __device__ __forceinline__ Work gr_load(const gr_half* p)
 {
     gr_half h;
     h.bits = __ldg(&p->bits);
-    return static_cast<Work>(gr_half_to_float(h));
+    return gr_cast<Work, float>::apply(gr_half_to_float(h));
 }
 
 template <typename Work>
@@ -132,7 +221,7 @@ template <typename Out, typename Work>
 struct gr_store_as {
     __device__ __forceinline__ static Out convert(Work acc)
     {
-        double value = static_cast<double>(gr_rint(acc));
+        double value = gr_cast<double, Work>::apply(gr_rint(acc));
         if (value < gr_limits<Out>::lo) {
             value = gr_limits<Out>::lo;
         } else if (value > gr_limits<Out>::hi) {
@@ -144,12 +233,12 @@ struct gr_store_as {
 
 template <typename Work>
 struct gr_store_as<float, Work> {
-    __device__ __forceinline__ static float convert(Work acc) { return static_cast<float>(acc); }
+    __device__ __forceinline__ static float convert(Work acc) { return gr_cast<float, Work>::apply(acc); }
 };
 
 template <typename Work>
 struct gr_store_as<double, Work> {
-    __device__ __forceinline__ static double convert(Work acc) { return static_cast<double>(acc); }
+    __device__ __forceinline__ static double convert(Work acc) { return gr_cast<double, Work>::apply(acc); }
 };
 
 // float16 results go through float32 first, as the CPU backend's float32 buffer does.
@@ -157,7 +246,7 @@ template <typename Work>
 struct gr_store_as<gr_half, Work> {
     __device__ __forceinline__ static gr_half convert(Work acc)
     {
-        return gr_float_to_half(static_cast<float>(acc));
+        return gr_float_to_half(gr_cast<float, Work>::apply(acc));
     }
 };
 

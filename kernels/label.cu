@@ -40,8 +40,8 @@ __global__ void gr_label(const L* __restrict__ src, L* __restrict__ dst,
                 const int a = k / 4, b = (k / 2) % 2, c = k % 2;
                 valid[k] = a < taps0 && b < taps1 && c < taps2;
                 if (valid[k]) {
-                    const double wab = __ldg(weight0 + j0 * taps0 + a) * __ldg(weight1 + j1 * taps1 + b);
-                    weight[k] = wab * __ldg(weight2 + j2 * taps2 + c);
+                    const double wab = gr_mul(__ldg(weight0 + j0 * taps0 + a), __ldg(weight1 + j1 * taps1 + b));
+                    weight[k] = gr_mul(wab, __ldg(weight2 + j2 * taps2 + c));
                     label[k] = __ldg(src + __ldg(index0 + j0 * taps0 + a) * stride0
                                          + __ldg(index1 + j1 * taps1 + b) * stride1
                                          + __ldg(index2 + j2 * taps2 + c) * stride2);
@@ -56,7 +56,7 @@ __global__ void gr_label(const L* __restrict__ src, L* __restrict__ dst,
                 bool first = valid[k];
 #pragma unroll
                 for (int q = 0; q < k; ++q) {
-                    first = first && !(valid[q] && label[q] == label[k]);
+                    first = first && !(valid[q] && gr_equal(label[q], label[k]));
                 }
                 if (!first) {
                     continue;
@@ -64,11 +64,11 @@ __global__ void gr_label(const L* __restrict__ src, L* __restrict__ dst,
                 double score = weight[k];
 #pragma unroll
                 for (int q = k + 1; q < GR_LABEL_TAPS; ++q) {
-                    if (valid[q] && label[q] == label[k]) {
-                        score = score + weight[q];
+                    if (valid[q] && gr_equal(label[q], label[k])) {
+                        score = gr_add(score, weight[q]);
                     }
                 }
-                if (!have_best || score > best_score || (score == best_score && label[k] < best_label)) {
+                if (!have_best || score > best_score || (score == best_score && gr_less(label[k], best_label))) {
                     best_label = label[k];
                     best_score = score;
                     have_best = true;

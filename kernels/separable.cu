@@ -70,17 +70,17 @@ __global__ void gr_separable(const In* __restrict__ src, Out* __restrict__ dst,
                     for (int tb = 0; tb < TAPS; ++tb) {
                         if (tb < taps_b) {
                             const In* line = src + off_b[tb] + off_c[tc];
-                            Work p1 = w_a[0] * gr_load<Work>(line + off_a[0]);
+                            Work p1 = gr_mul(w_a[0], gr_load<Work>(line + off_a[0]));
 #pragma unroll
                             for (int ta = 1; ta < TAPS; ++ta) {
                                 if (ta < taps_a) {
-                                    p1 = p1 + w_a[ta] * gr_load<Work>(line + off_a[ta]);
+                                    p1 = gr_add(p1, gr_mul(w_a[ta], gr_load<Work>(line + off_a[ta])));
                                 }
                             }
-                            p2 = (tb == 0) ? w_b[0] * p1 : p2 + w_b[tb] * p1;
+                            p2 = (tb == 0) ? gr_mul(w_b[0], p1) : gr_add(p2, gr_mul(w_b[tb], p1));
                         }
                     }
-                    acc = (tc == 0) ? w_c[0] * p2 : acc + w_c[tc] * p2;
+                    acc = (tc == 0) ? gr_mul(w_c[0], p2) : gr_add(acc, gr_mul(w_c[tc], p2));
                 }
             }
             gr_store(dst + j0 * out_stride0 + j1 * out_stride1 + j2 * out_stride2, acc);

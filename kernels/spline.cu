@@ -152,13 +152,13 @@ extern "C" __global__ void gr_spline_prefilter(double* __restrict__ coef, gr_off
                                    : (r >= first ? line.p[(r - first) * stride_line] : before_first);
         double anti = (z * before_last + last) * z / (z * z - 1.0);
         if (n_ext - 1 < line.stop) {
-            line.p[(n_ext - 1 - first) * stride_line] = round_to_float ? static_cast<double>(static_cast<float>(anti)) : anti;
+            line.p[(n_ext - 1 - first) * stride_line] = round_to_float ? gr_widen(gr_narrow(anti)) : anti;
         }
         for (int i = n_ext - 2; i >= first; --i) {
             const double c_i = i >= line.stop ? tail[i - line.stop] : line.p[(i - first) * stride_line];
             anti = z * (anti - c_i);
             if (i < line.stop) {
-                line.p[(i - first) * stride_line] = round_to_float ? static_cast<double>(static_cast<float>(anti)) : anti;
+                line.p[(i - first) * stride_line] = round_to_float ? gr_widen(gr_narrow(anti)) : anti;
             }
         }
     }

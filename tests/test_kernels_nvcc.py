@@ -29,6 +29,8 @@ ARCHITECTURES = ("compute_80", "compute_90")
 STRICT_FLAGS = ("-Werror", "all-warnings", "--ptx")
 #: Seconds one nvcc run may take.
 NVCC_TIMEOUT_S = 300
+#: CuPy appends this to every option list it compiles with (NVRTC honours the last).
+CUPY_APPENDED_OPTIONS = ("-ftz=true",)
 #: Which file defines the kernels whose name expressions start with each prefix.
 DEFINING_FILE = {"gr_separable": "separable.cu", "gr_label": "label.cu",
                  "gr_gather_coefficients": "spline.cu", PREFILTER_NAME: "spline.cu"}
@@ -57,8 +59,8 @@ def wrapper(include: str, names) -> str:
             "    return kernels[i];\n}\n")
 
 
-def nvcc(source, arch: str, include_dir, output):
-    command = [NVCC, *STRICT_FLAGS, f"-arch={arch}", *COMPILE_OPTIONS, f"-I{include_dir}", str(source),
+def nvcc(source, arch: str, include_dir, output, extra=()):
+    command = [NVCC, *STRICT_FLAGS, f"-arch={arch}", *COMPILE_OPTIONS, *extra, f"-I{include_dir}", str(source),
                "-o", str(output)]
     return command, subprocess.run(command, capture_output=True, text=True, timeout=NVCC_TIMEOUT_S)
 
@@ -90,13 +92,15 @@ def test_every_kernel_file_compiles_to_ptx_without_warnings(tmp_path):
 
 
 def test_module_text_compiles_and_holds_every_kernel(tmp_path):
-    """The exact text CuPy compiles: one PTX entry per instantiation, no FMA in resampling."""
+    """The exact text and options CuPy compiles with: one PTX entry per instantiation, and
+    resampling arithmetic that neither fuses multiply-adds nor flushes subnormals even
+    under CuPy's -ftz=true."""
     module = tmp_path / "module.cu"
     module.write_text(module_source(kernel_source_dir()))
     names = instantiations()
     unit = tmp_path / "instantiate_module.cu"
     unit.write_text(wrapper(module.name, names))
-    command, result = nvcc(unit, ARCHITECTURES[0], tmp_path, tmp_path / "module.ptx")
+    command, result = nvcc(unit, ARCHITECTURES[0], tmp_path, tmp_path / "module.ptx", CUPY_APPENDED_OPTIONS)
     assert result.returncode == 0 and not (result.stdout + result.stderr).strip(), \
         f"{' '.join(command)}\n{result.stdout}{result.stderr}"
     ptx = (tmp_path / "module.ptx").read_text()
@@ -105,6 +109,8 @@ def test_module_text_compiles_and_holds_every_kernel(tmp_path):
     separable = [e for e in entries if e.lstrip().startswith("_Z12gr_separable")]
     label = [e for e in entries if e.lstrip().startswith("_Z8gr_label")]
     assert separable and label
-    for entry in separable + label:  # --fmad=false: products and sums round separately
-        assert "fma." not in entry.split("\n}\n")[0]
+    for entry in separable + label:
+        body = entry.split("\n}\n")[0]
+        assert "fma." not in body and ".ftz" not in body
+        assert "mul.rn.f" in body or "setp.eq.f32" in body or "setp.eq" in body
     assert "gr_spline_prefilter(" in ptx

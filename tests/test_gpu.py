@@ -1,0 +1,331 @@
+"""GPU backends: dispatch and availability (run everywhere), parity with the CPU (on a GPU).
+
+Tests marked ``gpu`` need CuPy and a CUDA device and skip with the reason otherwise. The
+rest run on any machine: what the GPU backends report without CuPy, the dispatch rule,
+and the ``cupyx`` backend's arithmetic run with NumPy and SciPy standing in for CuPy and
+``cupyx.scipy.ndimage`` (the kernels' arithmetic is checked on the CPU by
+``test_kernels_harness.py``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+
+import gpuresample as gr
+from conftest import ALL_DTYPES, random_volume
+from gpuresample import backends
+from gpuresample.backends import choose_backend, kernels
+from gpuresample.backends.cpu import ScipyBackend
+from gpuresample.backends.cupyx import resample_with
+from gpuresample.job import build_job
+from gpuresample.tables import build_tables
+
+INTERPOLATIONS = ["nearest", "linear", "cubic", "label"]
+GPU_BACKENDS = ["kernels", "cupyx"]
+#: SPEC: float linear/cubic agree within 1e-6 relative; everything else exactly.
+FLOAT_RTOL = 1e-6
+#: The cupyx backend's cubic prefilter (cupyx/SciPy spline_filter1d) differs from the CPU
+#: loops' only by float64 rounding.
+CUBIC_FLOAT64_RTOL = 1e-12
+SHAPE, TARGET = (21, 18, 25), (30, 13, 37)
+
+
+def label_volume(shape, dtype, seed=0) -> np.ndarray:
+    codes = np.random.default_rng(seed).integers(0, 5, size=shape)
+    dtype = np.dtype(dtype)
+    if dtype == np.bool_:
+        return codes > 2
+    return (codes * 1.5 - 2.0).astype(dtype) if dtype.kind == "f" else codes.astype(dtype)
+
+
+def volume_for(interpolation, dtype, shape=SHAPE, seed=0):
+    return (label_volume if interpolation == "label" else random_volume)(shape, dtype, seed=seed)
+
+
+def assert_parity(result, expected, interpolation, rtol=FLOAT_RTOL):
+    """Exact for nearest, label and integer outputs; ``rtol`` of the range for float linear/cubic."""
+    assert result.dtype == expected.dtype and result.shape == expected.shape
+    if interpolation in ("linear", "cubic") and expected.dtype.kind == "f":
+        scale = float(np.nanmax(np.abs(expected.astype(np.float64)))) or 1.0
+        np.testing.assert_allclose(result.astype(np.float64), expected.astype(np.float64), rtol=rtol,
+                                   atol=rtol * scale)
+    else:
+        np.testing.assert_array_equal(result, expected)
+
+
+# ---------------------------------------------------------------------------------------
+# Everywhere: availability, dispatch, import cost, the cupyx arithmetic on NumPy
+# ---------------------------------------------------------------------------------------
+
+def test_gpu_backend_modules_import_without_cupy():
+    script = ("import sys, gpuresample, gpuresample.backends.kernels, gpuresample.backends.cupyx; "
+              "gpuresample.available_backends(); print('cupy' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    has_cupy = subprocess.run([sys.executable, "-c", "import cupy"], capture_output=True).returncode == 0
+    if not has_cupy:
+        assert done.stdout.strip() == "False"
+
+
+def test_available_backends_give_reasons():
+    reasons = gr.available_backends()
+    assert set(reasons) == {"kernels", "cupyx", "scipy"} and reasons["scipy"] is None
+    for name in GPU_BACKENDS:
+        assert reasons[name] is None or (isinstance(reasons[name], str) and reasons[name])
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        assert "CuPy is not installed" in reasons["kernels"] and "CuPy is not installed" in reasons["cupyx"]
+
+
+@pytest.mark.parametrize("name", GPU_BACKENDS)
+def test_named_gpu_backend_says_why_it_cannot_run(name):
+    reason = gr.available_backends()[name]
+    if reason is None:
+        pytest.skip(f"backend {name!r} runs here")
+    x = random_volume((4, 5, 6), "float32")
+    with pytest.raises(gr.BackendUnavailable) as info:
+        gr.resample(x, (1, 1, 1), target_shape=(3, 3, 3), backend=name)
+    assert f"backend={name!r} cannot run here" in str(info.value) and reason in str(info.value)
+
+
+def test_missing_kernel_sources_are_the_reason(monkeypatch):
+    import gpuresample.arrays
+
+    monkeypatch.setattr(gpuresample.arrays, "import_cupy", lambda: object())  # as if CuPy and a GPU were there
+    monkeypatch.setattr(kernels, "kernel_source_dir", lambda: None)
+    assert "kernel sources not found" in kernels.KernelsBackend().unavailable_reason()
+
+
+def test_kernel_sources_are_found_and_inlined():
+    directory = kernels.kernel_source_dir()
+    assert directory is not None
+    text = kernels.module_source(directory)
+    assert '#include "gpuresample.cuh"' not in text
+    for name in kernels.KERNEL_FILES:
+        assert f'#line 1 "{name}"' in text
+    assert text.count("#ifndef GPURESAMPLE_CUH") == 1
+
+
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+def test_one_module_per_dtype_and_interpolation(interpolation):
+    """Names depend on dtypes and interpolation only (never on shapes), one per dtype pair."""
+    for dtype in ALL_DTYPES:
+        names = kernels.kernel_names(dtype, dtype, interpolation)
+        assert names and len(set(names)) == len(names)
+        assert all("<" in n or n == kernels.PREFILTER_NAME for n in names)
+    with pytest.raises(TypeError, match="complex128"):
+        kernels.c_type("complex128")
+
+
+def _fake_reasons(monkeypatch, reasons):
+    monkeypatch.setattr(backends, "unavailable_reason", lambda name: reasons.get(name))
+
+
+def test_auto_prefers_kernels_then_cupyx_on_the_gpu(monkeypatch):
+    _fake_reasons(monkeypatch, {"kernels": None, "cupyx": None})
+    assert choose_backend("auto", on_gpu=True, interpolation=gr.Interpolation.CUBIC).name == "kernels"
+    _fake_reasons(monkeypatch, {"kernels": "CUDA kernel sources not found", "cupyx": None})
+    assert choose_backend("auto", on_gpu=True, interpolation=gr.Interpolation.LINEAR).name == "cupyx"
+    _fake_reasons(monkeypatch, {"kernels": "no CuPy", "cupyx": "no CuPy either"})
+    with pytest.raises(gr.BackendUnavailable, match="kernels: no CuPy; cupyx: no CuPy either"):
+        choose_backend("auto", on_gpu=True)
+
+
+def test_auto_keeps_host_data_on_the_cpu():
+    assert choose_backend("auto", on_gpu=False).name == "scipy"
+
+
+def test_device_cuda_without_a_gpu_says_why():
+    if gr.available_backends()["kernels"] is None:
+        pytest.skip("a GPU is available here")
+    with pytest.raises(gr.BackendUnavailable, match="CuPy|CUDA"):
+        gr.resample(random_volume((4, 5, 6), "uint8"), (1, 1, 1), target_shape=(3, 3, 3), device="cuda")
+
+
+#: Anti-aliasing applies to linear and cubic only.
+WITH_ANTIALIAS = [(i, False) for i in INTERPOLATIONS] + [("linear", True), ("cubic", True)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "float64", "uint8", "int16", "uint32", "bool"])
+@pytest.mark.parametrize("interpolation,antialias", WITH_ANTIALIAS)
+def test_cupyx_arithmetic_matches_cpu_with_numpy(interpolation, dtype, antialias):
+    """The cupyx backend's code, with NumPy/SciPy in place of CuPy/cupyx, against the CPU backend."""
+    x = volume_for(interpolation, dtype, seed=2)
+    source = gr.Grid(SHAPE, (1.0, 1.0, 1.0))
+    target = (11, 23, 9) if antialias else TARGET
+    tables = build_tables(source, source.with_shape(target), interpolation, antialias=antialias)
+    expected = np.empty(tables.output_shape, x.dtype)
+    ScipyBackend().resample_block(x, tables, expected)
+    result = np.empty(tables.output_shape, x.dtype)
+    resample_with(np, ndi, x, tables, result)
+    if interpolation == "cubic" and np.dtype(dtype) == np.float64:
+        assert_parity(result, expected, interpolation, rtol=CUBIC_FLOAT64_RTOL)
+    else:
+        np.testing.assert_array_equal(result, expected)
+
+
+def test_cupyx_arithmetic_2d_and_slab_with_numpy():
+    x = random_volume((40, 23), "float32", seed=3)
+    source = gr.Grid(x.shape, (1.0, 1.0))
+    for interpolation in INTERPOLATIONS:
+        tables = build_tables(source, source.with_shape((57, 15)), interpolation).rows(11, 30)
+        first, stop = tables.input_rows
+        expected = np.empty(tables.output_shape, x.dtype)
+        ScipyBackend().resample_block(x[first:stop], tables, expected)
+        result = np.empty(tables.output_shape, x.dtype)
+        resample_with(np, ndi, x[first:stop], tables, result)
+        np.testing.assert_array_equal(result, expected)
+
+
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+def test_gpu_scratch_is_reported(interpolation):
+    from gpuresample.backends import cupyx
+
+    source = gr.Grid(SHAPE, (1.0, 1.0, 1.0))
+    tables = build_tables(source, source.with_shape(TARGET), interpolation)
+    kernel_scratch = kernels.scratch_bytes(tables, "float32", "float32")
+    if interpolation == "cubic":  # the float64 coefficients
+        assert kernel_scratch >= np.prod(SHAPE) * 8
+    else:
+        assert kernel_scratch == 0
+    assert cupyx.scratch_bytes(tables, "float32", "float32") >= np.prod(TARGET) * 4
+
+
+# ---------------------------------------------------------------------------------------
+# On a GPU
+# ---------------------------------------------------------------------------------------
+
+def _gpu_reason():
+    return gr.available_backends()["cupyx"]
+
+
+gpu = pytest.mark.skipif(_gpu_reason() is not None, reason=f"no GPU backend: {_gpu_reason()}")
+
+
+@pytest.fixture
+def cupy():
+    import cupy
+    return cupy
+
+
+@gpu
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+@pytest.mark.parametrize("backend", GPU_BACKENDS)
+def test_gpu_backend_matches_cpu(cupy, backend, interpolation, dtype):
+    if gr.available_backends()[backend] is not None:
+        pytest.skip(f"backend {backend!r}: {gr.available_backends()[backend]}")
+    x = volume_for(interpolation, dtype, seed=4)
+    expected = gr.resample(x, (1, 1, 1), target_shape=TARGET, interpolation=interpolation, backend="scipy")
+    result = gr.resample(cupy.asarray(x), (1, 1, 1), target_shape=TARGET, interpolation=interpolation,
+                         backend=backend)
+    assert isinstance(result, cupy.ndarray)
+    rtol = CUBIC_FLOAT64_RTOL if (backend == "cupyx" and dtype == "float64") else FLOAT_RTOL
+    assert_parity(result.get(), expected, interpolation, rtol)
+
+
+@gpu
+@pytest.mark.gpu
+@pytest.mark.parametrize("interpolation", ["nearest", "linear", "cubic", "label"])
+@pytest.mark.parametrize("backend", GPU_BACKENDS)
+def test_gpu_2d_strided_and_output_dtype(cupy, backend, interpolation):
+    base = volume_for(interpolation, "int16", shape=(30, 41), seed=5)
+    x = cupy.asarray(base)[::-1, 1::2]
+    expected = gr.resample(base[::-1, 1::2], (1, 1), target_shape=(44, 13), interpolation=interpolation)
+    result = gr.resample(x, (1, 1), target_shape=(44, 13), interpolation=interpolation, backend=backend)
+    assert_parity(result.get(), expected, interpolation)
+    if interpolation != "label":
+        f = cupy.asarray(random_volume((12, 9, 10), "float32", seed=6) * 400)
+        want = gr.resample(f.get(), (1, 1, 1), target_shape=(7, 15, 10), interpolation=interpolation, dtype="uint8")
+        got = gr.resample(f, (1, 1, 1), target_shape=(7, 15, 10), interpolation=interpolation, dtype="uint8",
+                          backend=backend)
+        np.testing.assert_array_equal(got.get(), want)
+
+
+@gpu
+@pytest.mark.gpu
+@pytest.mark.parametrize("interpolation", ["linear", "cubic"])
+@pytest.mark.parametrize("backend", GPU_BACKENDS)
+def test_gpu_antialias_close_to_cpu(cupy, backend, interpolation):
+    """cupyx's Gaussian sums in another order than SciPy's: equal to rounding (±1 for integers)."""
+    for dtype in ("float32", "uint16"):
+        x = random_volume((40, 36, 30), dtype, seed=7)
+        kw = dict(target_shape=(13, 12, 11), interpolation=interpolation, antialias=True)
+        expected = gr.resample(x, (1, 1, 1), **kw)
+        result = gr.resample(cupy.asarray(x), (1, 1, 1), backend=backend, **kw).get()
+        if dtype == "uint16":
+            assert np.abs(result.astype(np.int64) - expected.astype(np.int64)).max() <= 1
+        else:
+            np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+
+
+@gpu
+@pytest.mark.gpu
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+def test_gpu_chunked_equals_whole(cupy, interpolation):
+    x = cupy.asarray(volume_for(interpolation, "float32", shape=(60, 20, 18), seed=8))
+    kw = dict(target_shape=(83, 17, 25), interpolation=interpolation)
+    whole = gr.resample(x, (1, 1, 1), **kw)
+    chunked = gr.resample(x, (1, 1, 1), max_memory="300KB", **kw)
+    job = build_job(x, (1, 1, 1), max_memory="300KB", **kw)
+    assert job.chunking.count > 1
+    assert_parity(chunked.get(), whole.get(), interpolation)
+
+
+@gpu
+@pytest.mark.gpu
+def test_gpu_auto_dispatch_picks_kernels(cupy):
+    job = build_job(cupy.asarray(random_volume(SHAPE, "float32")), (1, 1, 1), target_shape=TARGET)
+    assert job.backend.name == "kernels"
+    host_job = build_job(random_volume(SHAPE, "float32"), (1, 1, 1), target_shape=TARGET)
+    assert host_job.backend.name == "scipy"
+
+
+@gpu
+@pytest.mark.gpu
+@pytest.mark.parametrize("interpolation", ["linear", "label"])
+def test_device_cuda_with_numpy_returns_numpy(interpolation):
+    x = volume_for(interpolation, "uint8", seed=9)
+    result = gr.resample(x, (1, 1, 1), target_shape=TARGET, interpolation=interpolation, device="cuda")
+    assert isinstance(result, np.ndarray)
+    np.testing.assert_array_equal(result, gr.resample(x, (1, 1, 1), target_shape=TARGET, interpolation=interpolation))
+
+
+@gpu
+@pytest.mark.gpu
+def test_torch_cuda_round_trip():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch has no CUDA here (the test extra pins a CPU build)")
+    x = random_volume(SHAPE, "float32", seed=10)
+    tensor = torch.from_numpy(x).cuda()
+    result = gr.resample(tensor, (1, 1, 1), target_shape=TARGET)
+    assert isinstance(result, torch.Tensor) and result.is_cuda and result.device == tensor.device
+    assert_parity(result.cpu().numpy(), gr.resample(x, (1, 1, 1), target_shape=TARGET), "linear")
+    assert torch.equal(tensor.cpu(), torch.from_numpy(x))  # the input is never modified
+
+
+@gpu
+@pytest.mark.gpu
+def test_kernels_compile_once_per_dtype_and_interpolation(cupy):
+    x = cupy.asarray(random_volume((9, 10, 11), "float32"))
+    gr.resample(x, (1, 1, 1), target_shape=(12, 5, 17), interpolation="cubic", backend="kernels")
+    compiled = len(kernels._compile_cache)
+    for target in ((3, 4, 5), (31, 7, 2), (9, 10, 11)):
+        gr.resample(x, (1, 1, 1), target_shape=target, interpolation="cubic", backend="kernels")
+    assert len(kernels._compile_cache) == compiled
+
+
+@gpu
+@pytest.mark.gpu
+def test_free_bytes_on_the_device():
+    for name in GPU_BACKENDS:
+        free = backends.get_backend(name).free_bytes()
+        assert free is not None and free > 0
