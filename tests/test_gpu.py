@@ -184,6 +184,26 @@ def test_cupyx_arithmetic_2d_and_slab_with_numpy():
 
 
 @pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+def test_cupyx_backend_glue_with_numpy_standing_in(interpolation, monkeypatch):
+    """CupyxBackend itself, with NumPy as "CuPy" and scipy.ndimage as cupyx's ndimage."""
+    import gpuresample.arrays
+    from gpuresample.backends import cupyx
+
+    monkeypatch.setattr(gpuresample.arrays, "import_cupy", lambda: np)
+    monkeypatch.setattr(cupyx, "_ndimage", lambda: ndi)
+    backend = cupyx.CupyxBackend()
+    assert backend.unavailable_reason() is None or "cupyx.scipy.ndimage" in backend.unavailable_reason()
+    x = volume_for(interpolation, "uint16", shape=(14, 31), seed=12)
+    source = gr.Grid(x.shape, (1.0, 1.0))
+    tables = build_tables(source, source.with_shape((29, 10)), interpolation)
+    result = backend.empty(tables.output_shape, np.float32)  # another output dtype
+    backend.resample_block(x, tables, result)
+    expected = np.empty(tables.output_shape, np.float32)
+    ScipyBackend().resample_block(x, tables, expected)
+    np.testing.assert_array_equal(result, expected)
+
+
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
 def test_gpu_scratch_is_reported(interpolation):
     from gpuresample.backends import cupyx
 

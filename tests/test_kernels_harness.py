@@ -11,6 +11,8 @@ than SPEC's 1e-6 for float linear/cubic.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -247,3 +249,68 @@ def test_harness_holds_every_requested_kernel(harness_library):
     """The build registered exactly the instantiations asked for (guards the name matching)."""
     names = HarnessDevice(harness_library).kernel_names()
     assert sorted(n.replace(" ", "") for n in names) == sorted(n.replace(" ", "") for n in _needed_names())
+
+
+class StandInCupy:
+    """Just enough of CuPy for :class:`KernelsBackend`: NumPy arrays, kernels run in the harness.
+
+    Exercises the backend's GPU glue (compile cache, function cache, packed table upload,
+    launch arguments) on the CPU.
+    """
+
+    def __init__(self, library):
+        self.harness = HarnessDevice(library)
+        self.modules = []
+        self.cuda = SimpleNamespace(runtime=SimpleNamespace(getDevice=lambda: 0, memGetInfo=lambda: (3 << 30, 8 << 30)))
+        self.asarray = np.asarray
+        self.empty = np.empty
+
+    def get_default_memory_pool(self):
+        return SimpleNamespace(free_bytes=lambda: 1 << 20)
+
+    def RawModule(self, *, code, options, name_expressions):  # noqa: N802 (CuPy's name)
+        module = SimpleNamespace(code=code, options=options, names=tuple(name_expressions),
+                                 compile=lambda: None, get_function=lambda name: self._function(module, name))
+        self.modules.append(module)
+        return module
+
+    def _function(self, module, name):
+        assert name in module.names or name == kernels.PREFILTER_NAME, f"{name} is not in the module"
+        return lambda grid, block, args: self.harness.launch(kernels.Launch(name, grid, block, args))
+
+
+@pytest.fixture
+def stand_in_cupy(harness_library, monkeypatch):
+    import scipy.ndimage
+
+    import gpuresample.arrays
+    from gpuresample.backends import cupyx
+
+    stand_in = StandInCupy(harness_library)
+    monkeypatch.setattr(gpuresample.arrays, "import_cupy", lambda: stand_in)
+    monkeypatch.setattr(cupyx, "_ndimage", lambda: scipy.ndimage)
+    monkeypatch.setattr(kernels, "_compile_cache", {})
+    monkeypatch.setattr(kernels, "_function_cache", {})
+    return stand_in
+
+
+@pytest.mark.parametrize("interpolation,dtype,antialias", [
+    ("nearest", "uint16", False), ("linear", "float16", False), ("linear", "int8", True),
+    ("cubic", "float32", True), ("cubic", "uint8", False), ("label", "bool", False), ("label", "float32", False),
+])
+def test_kernels_backend_glue_with_a_stand_in_cupy(stand_in_cupy, interpolation, dtype, antialias):
+    """KernelsBackend itself (not only run_block): one compile per dtype and interpolation."""
+    backend = kernels.KernelsBackend()
+    assert backend.unavailable_reason() is None
+    assert backend.free_bytes() == (3 << 30) + (1 << 20)
+    make = label_volume if interpolation == "label" else random_volume
+    for shape, target in [((19, 14, 16), (9, 20, 11)), ((12, 30), (25, 7)), ((8, 9, 10), (8, 9, 10))]:
+        volume = make(shape, dtype, seed=11)
+        tables = tables_for(shape, target, interpolation, antialias=antialias and shape != target)
+        result = backend.empty(tables.output_shape, volume.dtype)
+        backend.resample_block(volume, tables, result)
+        np.testing.assert_array_equal(result, run_cpu(volume, tables, volume.dtype))
+    [module] = stand_in_cupy.modules
+    assert module.options == kernels.COMPILE_OPTIONS
+    assert module.code == kernels.module_source(kernels.kernel_source_dir())
+    assert set(module.names) | {kernels.PREFILTER_NAME} >= set(stand_in_cupy.harness.launched)

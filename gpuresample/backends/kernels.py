@@ -333,7 +333,19 @@ def scratch_bytes(tables: SamplingTables, in_dtype, out_dtype) -> int:
 # How to launch on a GPU
 # ---------------------------------------------------------------------------------------
 
+#: (device id, in dtype, out dtype, interpolation) -> compiled RawModule.
 _compile_cache = {}
+#: (device id, in dtype, out dtype, interpolation, name) -> RawKernel: get_function
+#: builds a new RawKernel on every call, which costs microseconds per launch.
+_function_cache = {}
+
+
+def _kernel_function(cupy, key: tuple, name: str):
+    cache_key = (cupy.cuda.runtime.getDevice(),) + key + (name,)
+    function = _function_cache.get(cache_key)
+    if function is None:
+        function = _function_cache[cache_key] = _compiled_module(cupy, key).get_function(name)
+    return function
 
 
 def _compiled_module(cupy, key: tuple):
@@ -380,8 +392,7 @@ class CupyDevice(Device):
         return [on_device[o:o + a.nbytes].view(a.dtype).reshape(a.shape) for a, o in zip(arrays, offsets)]
 
     def launch(self, launch: Launch) -> None:
-        function = _compiled_module(self.cupy, self.key).get_function(launch.name)
-        function(launch.grid, launch.block, launch.args)
+        _kernel_function(self.cupy, self.key, launch.name)(launch.grid, launch.block, launch.args)
 
     def smooth(self, source, tables, work):
         from .cupyx import smooth_on_device
