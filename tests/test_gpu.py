@@ -349,3 +349,125 @@ def test_free_bytes_on_the_device():
     for name in GPU_BACKENDS:
         free = backends.get_backend(name).free_bytes()
         assert free is not None and free > 0
+
+
+# ---------------------------------------------------------------------------------------
+# The staged pipeline (host data through a device backend), with a CuPy stand-in
+# ---------------------------------------------------------------------------------------
+
+class _StandInDeviceArray:
+    """A "device" array: NumPy inside, CuPy's set/get copy API outside."""
+
+    def __init__(self, array):
+        self.array = array
+        self.shape, self.dtype = array.shape, array.dtype
+
+    def set(self, host, stream=None):
+        self.array[...] = host
+
+    def get(self, stream=None, out=None, blocking=True):
+        out[...] = self.array
+        return out
+
+
+class _StandInStream:
+    def __init__(self, non_blocking=False):
+        self.records = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def record(self):
+        self.records += 1
+        return self
+
+    def synchronize(self):
+        pass
+
+
+class _HostAsDevice(ScipyBackend):
+    """The CPU backend reading and writing stand-in device arrays; can fail on one slab."""
+
+    on_device = True
+
+    def __init__(self, fail_on_call=None):
+        self.calls = 0
+        self.fail_on_call = fail_on_call
+
+    def resample_block(self, source, tables, out):
+        self.calls += 1
+        if self.calls == self.fail_on_call:
+            raise MemoryError("injected out of memory")
+        super().resample_block(source.array, tables, out.array)
+
+
+def _stand_in_cupy():
+    from types import SimpleNamespace
+
+    return SimpleNamespace(cuda=SimpleNamespace(Stream=_StandInStream, alloc_pinned_memory=bytearray),
+                           empty=lambda shape, dtype: _StandInDeviceArray(np.empty(shape, dtype)))
+
+
+class _SliceAssignOnly:
+    """An output that only takes slice assignment (like Zarr)."""
+
+    def __init__(self, shape, dtype):
+        self.data = np.zeros(shape, dtype)
+        self.shape, self.dtype = shape, np.dtype(dtype)
+
+    def __setitem__(self, rows, value):
+        self.data[rows] = value
+
+
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+@pytest.mark.parametrize("out_kind", ["numpy", "slice-assign"])
+def test_staged_pipeline_equals_whole_run(interpolation, out_kind):
+    from gpuresample.backends._staging import StagedPipeline
+
+    x = volume_for(interpolation, "int16", shape=(70, 12, 11), seed=13)
+    source = gr.Grid(x.shape, (1.0, 1.0, 1.0))
+    tables = build_tables(source, source.with_shape((97, 9, 15)), interpolation)
+    expected = np.empty(tables.output_shape, x.dtype)
+    ScipyBackend().resample_block(x, tables, expected)
+    out = np.zeros(tables.output_shape, x.dtype) if out_kind == "numpy" else _SliceAssignOnly(tables.output_shape, x.dtype)
+    slabs = [(0, 1), (1, 14), (14, 40), (40, 41), (41, 80), (80, 97)]
+    done = []
+    pipeline = StagedPipeline(_HostAsDevice(), x, out, cupy=_stand_in_cupy())
+    pipeline.run(tables, slabs, on_slab_done=lambda: done.append(pipeline.done_until))
+    assert done == [stop for _, stop in slabs]
+    np.testing.assert_array_equal(out if out_kind == "numpy" else out.data, expected)
+
+
+def test_staged_pipeline_reports_where_to_resume_after_running_out_of_memory():
+    from gpuresample.backends._staging import StagedPipeline
+
+    x = random_volume((60, 10, 9), "float32", seed=14)
+    source = gr.Grid(x.shape, (1.0, 1.0, 1.0))
+    tables = build_tables(source, source.with_shape((80, 10, 9)), "linear")
+    slabs = [(0, 20), (20, 40), (40, 60), (60, 80)]
+    out = np.full(tables.output_shape, np.nan, np.float32)
+    pipeline = StagedPipeline(_HostAsDevice(fail_on_call=4), x, out, cupy=_stand_in_cupy())
+    with pytest.raises(MemoryError, match="injected"):
+        pipeline.run(tables, slabs)
+    assert pipeline.done_until in (40, 60)  # slabs before the failing one, as far as they landed
+    expected = np.empty(tables.output_shape, np.float32)
+    ScipyBackend().resample_block(x, tables, expected)
+    np.testing.assert_array_equal(out[:pipeline.done_until], expected[:pipeline.done_until])
+    resumed = StagedPipeline(_HostAsDevice(), x, out, cupy=_stand_in_cupy())
+    resumed.run(tables, [(pipeline.done_until, 80)])
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_host_copies_split_over_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gpuresample.backends._staging import PARALLEL_COPY_BYTES, copy_rows
+
+    src = np.arange(PARALLEL_COPY_BYTES // 4 + 4096, dtype=np.float32).reshape(-1, 64)[::-1]  # strided rows
+    dst = np.zeros(src.shape, np.float32)
+    with ThreadPoolExecutor(4) as pool:
+        copy_rows(dst, src, pool)
+    np.testing.assert_array_equal(dst, src)
