@@ -74,6 +74,10 @@ class HarnessDevice(Device):
         self.lib.gr_harness_launch.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint),
                                                ctypes.POINTER(ctypes.c_uint), ctypes.POINTER(ctypes.c_void_p)]
         self.lib.gr_harness_kernel_name.restype = ctypes.c_char_p
+        self.lib.gr_harness_kernel_kinds.restype = ctypes.c_char_p
+        self.lib.gr_harness_kernel_kinds.argtypes = [ctypes.c_char_p]
+        self.lib.gr_harness_kernel_sizes.restype = ctypes.POINTER(ctypes.c_int)
+        self.lib.gr_harness_kernel_sizes.argtypes = [ctypes.c_char_p]
         #: Name expressions launched, in order (tests check them against kernel_names()).
         self.launched = []
 
@@ -89,7 +93,35 @@ class HarnessDevice(Device):
     def smooth(self, source, tables, work):
         return cpu.smooth(np.asarray(source), tables, work)
 
+    def signature(self, name: str) -> list:
+        """The kernel's parameters as ``(kind, bytes)``: kind 'p' pointer, 'f' float, 'i' integer."""
+        kinds = self.lib.gr_harness_kernel_kinds(name.encode())
+        if kinds is None:
+            raise KeyError(f"kernel {name!r} is not compiled into the harness")
+        sizes = self.lib.gr_harness_kernel_sizes(name.encode())
+        return [(chr(k), sizes[i]) for i, k in enumerate(kinds)]
+
+    def check_arguments(self, launch: Launch) -> None:
+        """Each argument as CuPy would pass it must match the parameter's kind and size.
+
+        CuPy packs arrays as pointers and NumPy scalars by their dtype, so an int64 given
+        for an int parameter would shift every later argument on a GPU; on the CPU the
+        harness would read it correctly by accident. Refuse it here instead.
+        """
+        params = self.signature(launch.name)
+        if len(params) != len(launch.args):
+            raise TypeError(f"{launch.name}: {len(launch.args)} arguments for {len(params)} parameters")
+        for i, (arg, (kind, size)) in enumerate(zip(launch.args, params)):
+            if isinstance(arg, np.ndarray):
+                given = ("p", 8)
+            else:
+                dtype = np.dtype(type(arg))
+                given = ("f" if dtype.kind == "f" else "i", dtype.itemsize)
+            if given != (kind, size):
+                raise TypeError(f"{launch.name}: argument {i} is {given}, the parameter is {(kind, size)}")
+
     def launch(self, launch: Launch) -> None:
+        self.check_arguments(launch)
         keep = []  # ctypes objects the parameter pointers point at
         for arg in launch.args:
             if isinstance(arg, np.ndarray):

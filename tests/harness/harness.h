@@ -34,9 +34,33 @@ void thunk(void** params)
     call_packed(Kernel, params);
 }
 
+// Each parameter's kind ('p' pointer, 'f' floating point, 'i' integer or bool) and size, so
+// the harness can refuse arguments CuPy would pass with another layout.
+template <typename T>
+constexpr char kind_of()
+{
+    return std::is_pointer<T>::value ? 'p' : (std::is_floating_point<T>::value ? 'f' : 'i');
+}
+
+template <typename... A>
+const char* kinds_of(void (*)(A...))
+{
+    static const char kinds[] = {kind_of<A>()..., '\0'};
+    return kinds;
+}
+
+template <typename... A>
+const int* sizes_of(void (*)(A...))
+{
+    static const int sizes[] = {static_cast<int>(sizeof(A))..., 0};
+    return sizes;
+}
+
 struct Entry {
     const char* name;
     void (*call)(void**);
+    const char* kinds;
+    const int* sizes;
 };
 
 // Name expressions compare with all white space removed.
@@ -69,6 +93,17 @@ inline void run_grid(void (*call)(void**), const unsigned* grid, const unsigned*
 }
 
 template <std::size_t N>
+const Entry* find(const Entry (&entries)[N], const char* name)
+{
+    for (const Entry& entry : entries) {
+        if (same_name(entry.name, name)) {
+            return &entry;
+        }
+    }
+    return nullptr;
+}
+
+template <std::size_t N>
 int launch(const Entry (&entries)[N], const char* name, const unsigned* grid, const unsigned* block,
            void** params)
 {
@@ -83,9 +118,12 @@ int launch(const Entry (&entries)[N], const char* name, const unsigned* grid, co
 
 }  // namespace gr_harness
 
-#define GR_KERNEL(...) gr_harness::Entry{#__VA_ARGS__, &gr_harness::thunk<&__VA_ARGS__>}
+#define GR_KERNEL(...)                                                                       \
+    gr_harness::Entry{#__VA_ARGS__, &gr_harness::thunk<&__VA_ARGS__>, gr_harness::kinds_of(&__VA_ARGS__), \
+                      gr_harness::sizes_of(&__VA_ARGS__)}
 
-// C entry points for ctypes: launch a kernel by name; list the kernels compiled in.
+// C entry points for ctypes: launch a kernel by name; list the kernels compiled in; a
+// kernel's parameter kinds and sizes.
 #define GR_HARNESS_API(entries)                                                                 \
     extern "C" int gr_harness_launch(const char* name, const unsigned* grid, const unsigned* block, \
                                      void** params)                                            \
@@ -93,6 +131,16 @@ int launch(const Entry (&entries)[N], const char* name, const unsigned* grid, co
         return gr_harness::launch(entries, name, grid, block, params);                          \
     }                                                                                           \
     extern "C" int gr_harness_kernel_count() { return static_cast<int>(sizeof entries / sizeof entries[0]); } \
-    extern "C" const char* gr_harness_kernel_name(int i) { return entries[i].name; }
+    extern "C" const char* gr_harness_kernel_name(int i) { return entries[i].name; }                  \
+    extern "C" const char* gr_harness_kernel_kinds(const char* name)                                 \
+    {                                                                                           \
+        const gr_harness::Entry* entry = gr_harness::find(entries, name);                       \
+        return entry ? entry->kinds : nullptr;                                                  \
+    }                                                                                           \
+    extern "C" const int* gr_harness_kernel_sizes(const char* name)                              \
+    {                                                                                           \
+        const gr_harness::Entry* entry = gr_harness::find(entries, name);                       \
+        return entry ? entry->sizes : nullptr;                                                  \
+    }
 
 #endif  // GPURESAMPLE_HARNESS_H
