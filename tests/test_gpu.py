@@ -432,7 +432,8 @@ def test_staged_pipeline_equals_whole_run(interpolation, out_kind):
     tables = build_tables(source, source.with_shape((97, 9, 15)), interpolation)
     expected = np.empty(tables.output_shape, x.dtype)
     ScipyBackend().resample_block(x, tables, expected)
-    out = np.zeros(tables.output_shape, x.dtype) if out_kind == "numpy" else _SliceAssignOnly(tables.output_shape, x.dtype)
+    shape = tables.output_shape
+    out = np.zeros(shape, x.dtype) if out_kind == "numpy" else _SliceAssignOnly(shape, x.dtype)
     slabs = [(0, 1), (1, 14), (14, 40), (40, 41), (41, 80), (80, 97)]
     done = []
     pipeline = StagedPipeline(_HostAsDevice(), x, out, cupy=_stand_in_cupy())

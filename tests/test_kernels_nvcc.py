@@ -71,7 +71,8 @@ def compile_all(units, tmp_path) -> list:
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(
             lambda job: nvcc(job[0], job[1], kernel_source_dir(), tmp_path / f"{job[0].stem}.{job[1]}.ptx"), jobs))
-    return [(" ".join(cmd), r.stdout + r.stderr) for cmd, r in results if r.returncode != 0 or (r.stdout + r.stderr).strip()]
+    return [(" ".join(cmd), r.stdout + r.stderr) for cmd, r in results
+            if r.returncode != 0 or (r.stdout + r.stderr).strip()]
 
 
 def test_every_kernel_file_compiles_to_ptx_without_warnings(tmp_path):

@@ -114,15 +114,18 @@ def c_type(dtype) -> str:
 
 
 def separable_name(source_dtype, work, out_dtype, taps: int) -> str:
+    """Name expression of the separable kernel reading ``source_dtype``, summing in ``work``."""
     return f"gr_separable<{c_type(source_dtype)}, {c_type(work)}, {c_type(out_dtype)}, {taps}>"
 
 
 def label_name(dtype) -> str:
+    """Name expression of the label kernel for labels of ``dtype`` (compared as its view)."""
     dtype = np.dtype(dtype)
     return f"gr_label<{c_type(LABEL_VIEWS.get(dtype, dtype))}>"
 
 
 def gather_name(dtype) -> str:
+    """Name expression of the kernel gathering ``dtype`` rows into float64 coefficients."""
     return f"gr_gather_coefficients<{c_type(dtype)}>"
 
 
