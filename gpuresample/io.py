@@ -1,0 +1,511 @@
+"""Medical image files with their geometry: NIfTI, NRRD, MetaImage and DICOM series.
+
+``load`` gives a :class:`~gpuresample.Scene` (the image, and masks on the same grid),
+``read`` gives one array and its :class:`~gpuresample.Grid`, ``save`` writes either back.
+
+Conventions
+-----------
+* **Array axes are the file's index axes** ``(i, j, k)``, for every format. nibabel
+  already gives ``(i, j, k)``. SimpleITK's ``GetArrayFromImage`` gives ``(k, j, i)``;
+  this module returns its transpose (a view, no copy), so ``grid.spacing[0]`` is the
+  spacing of index axis ``i`` as the header lists it, and a NIfTI and an NRRD file of
+  the same image load to the same array. Saving does the inverse.
+* **Physical space is RAS+** (x grows towards the patient's Right, y towards Anterior,
+  z towards Superior: nibabel's "world"), in mm. A NIfTI file's ``grid.affine`` is nibabel's
+  ``img.affine`` (scaled to mm when the header says metres or microns). SimpleITK
+  formats store LPS (ITK's and DICOM's frame): on reading, the first two physical
+  coordinates of the origin and of every direction column are negated (LPS -> RAS), and
+  on writing negated back. So a grid means the same place whatever format it came from,
+  and a file converted from one format to another keeps every voxel where it was.
+* ``origin`` is the centre of voxel ``(0, 0, 0)`` in both (NIfTI and ITK agree).
+* Directions must be orthonormal (no shear). Directions within
+  ``DIRECTION_SNAP_ATOL`` of orthonormal (rounding in float32 headers) are replaced by
+  the nearest orthonormal matrix; a larger shear is an error.
+* Only 3-D single-component images are read (trailing axes of length 1, as in a
+  ``(X, Y, Z, 1)`` NIfTI file, are dropped). Values are those the file stores (NIfTI
+  scaling ``scl_slope``/``scl_inter`` and DICOM rescale applied, as nibabel and SimpleITK do).
+* Writing: ``bool`` is written as ``uint8`` and ``float16`` as ``float32`` (neither format
+  family stores them); every other supported dtype is written as it is. NIfTI files
+  get the same affine in the qform and the sform, spatial unit mm.
+
+nibabel (NIfTI) and SimpleITK (the rest) are optional: ``pip install 'gpuresample[io]'``.
+Writing DICOM is not supported: a DICOM series needs patient, study and UID metadata
+that a resampler does not own; write NIfTI or NRRD instead.
+
+Examples
+--------
+>>> import os, tempfile
+>>> import numpy as np
+>>> import pytest; _ = pytest.importorskip("nibabel")  # needs the [io] extra
+>>> import gpuresample as gr
+>>> from gpuresample import io
+>>> folder = tempfile.TemporaryDirectory()
+>>> grid = gr.Grid((4, 5, 6), (2.0, 1.0, 1.5), origin=(10.0, -5.0, 3.0))
+>>> written = io.save(os.path.join(folder.name, "ct.nii.gz"), np.zeros(grid.shape, np.int16), grid)
+>>> scene = io.load(os.path.join(folder.name, "ct.nii.gz"))
+>>> scene.grid.spacing, scene.grid.origin, list(scene.volumes)
+((2.0, 1.0, 1.5), (10.0, -5.0, 3.0), ['ct'])
+>>> folder.cleanup()
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .arrays import prepare
+from .geometry import Grid
+from .scene import Scene
+
+#: File name endings and the format each means (DICOM is a folder, not an ending).
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
+ITK_SUFFIXES = {".nrrd": "NRRD", ".nhdr": "NRRD", ".mha": "MetaImage", ".mhd": "MetaImage"}
+#: LPS (ITK, DICOM) <-> RAS (nibabel): negate the first two physical coordinates.
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
+#: Directions this close to orthonormal (float32 header rounding) are snapped to it.
+DIRECTION_SNAP_ATOL = 1e-4
+#: Masks must lie on the image's grid: corner positions within this many voxels.
+MASK_GRID_TOL_VOXELS = 1e-3
+#: NIfTI spatial units and their size in mm ("unknown" is taken as mm, as most tools do).
+NIFTI_UNIT_MM = {"mm": 1.0, "meter": 1000.0, "micron": 1e-3, "unknown": 1.0}
+#: NIfTI qform/sform code written when no reference header gives one (1 = scanner anatomy).
+DEFAULT_NIFTI_XFORM_CODE = 1
+#: dtypes the file formats cannot store, and what is written instead.
+WRITE_AS = {np.dtype(bool): np.dtype(np.uint8), np.dtype(np.float16): np.dtype(np.float32)}
+
+IO_EXTRA = "pip install 'gpuresample[io]'"
+
+
+# ----------------------------------------------------------------- formats
+def split_suffix(path) -> tuple:
+    """``(stem, suffix)`` of a file name, knowing double suffixes such as ``.nii.gz``.
+
+    A folder (a DICOM series) has suffix ``""``.
+
+    Examples
+    --------
+    >>> split_suffix("/data/liver.nii.gz")
+    ('liver', '.nii.gz')
+    >>> split_suffix("scan.v2.nrrd")
+    ('scan.v2', '.nrrd')
+    """
+    name = Path(path).name
+    lower = name.lower()
+    for suffix in NIFTI_SUFFIXES + tuple(ITK_SUFFIXES):
+        if lower.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)], name[-len(suffix):]
+    stem, dot, ext = name.rpartition(".")
+    return (stem, dot + ext) if dot and stem else (name, "")
+
+
+def file_format(path, writing: bool = False) -> str:
+    """``"NIfTI"``, ``"NRRD"``, ``"MetaImage"`` or ``"DICOM"`` (a folder, reading only).
+
+    Raises ``ValueError`` naming the supported endings for anything else.
+
+    Examples
+    --------
+    >>> file_format("ct.nii.gz"), file_format("seg.NRRD"), file_format("a.mhd")
+    ('NIfTI', 'NRRD', 'MetaImage')
+    """
+    path = Path(path)
+    suffix = split_suffix(path)[1].lower()
+    if suffix in NIFTI_SUFFIXES:
+        return "NIfTI"
+    if suffix in ITK_SUFFIXES:
+        return ITK_SUFFIXES[suffix]
+    if path.is_dir():
+        if writing:
+            raise ValueError(f"{path} is a folder: writing DICOM series is not supported; "
+                             "write .nii.gz, .nrrd, .mha or .mhd")
+        return "DICOM"
+    endings = ", ".join(NIFTI_SUFFIXES + tuple(ITK_SUFFIXES))
+    what = "write" if writing else "read"
+    folder = "" if writing else " or a DICOM series folder"
+    raise ValueError(f"cannot {what} {str(path)!r}: unknown file type {suffix or '(no ending)'!r}; "
+                     f"supported: {endings}{folder}")
+
+
+def _nibabel():
+    try:
+        import nibabel
+    except ImportError as exc:
+        raise ImportError(f"NIfTI files need nibabel: {IO_EXTRA}") from exc
+    return nibabel
+
+
+def _simpleitk(what: str):
+    try:
+        import SimpleITK
+    except ImportError as exc:
+        raise ImportError(f"{what} files need SimpleITK: {IO_EXTRA}") from exc
+    return SimpleITK
+
+
+def _reason(exc: BaseException) -> str:
+    """A library's error as one line (SimpleITK's messages span several, source paths first)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    last = lines[-1]
+    return last.split("ERROR:", 1)[-1].strip() if "ERROR:" in last else last
+
+
+# ----------------------------------------------------------------- geometry
+def grid_from_affine(shape, affine, source: str = "affine") -> Grid:
+    """The :class:`~gpuresample.Grid` of an index-to-physical 4x4 ``affine``.
+
+    Spacing is the length of each column, direction the unit columns, origin the last
+    column. Raises ``ValueError`` for a shear (non-perpendicular axes) or a zero column.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = grid_from_affine((10, 20, 30), np.diag([-2.0, 1.0, 3.0, 1.0]))
+    >>> g.spacing, g.direction[0]
+    ((2.0, 1.0, 3.0), (-1.0, 0.0, 0.0))
+    """
+    affine = np.asarray(affine, dtype=np.float64)
+    ndim = len(shape)
+    if affine.shape != (ndim + 1, ndim + 1) or not np.all(np.isfinite(affine)):
+        raise ValueError(f"{source}: need a finite {ndim + 1}x{ndim + 1} affine, got {affine.tolist()!r}")
+    linear = affine[:ndim, :ndim]
+    spacing = np.linalg.norm(linear, axis=0)
+    if np.any(spacing <= 0):
+        raise ValueError(f"{source}: the affine has a zero column (spacing {spacing.tolist()}); "
+                         "it maps several voxels to one place")
+    direction = linear / spacing
+    deviation = float(np.max(np.abs(direction.T @ direction - np.eye(ndim))))
+    if deviation > DIRECTION_SNAP_ATOL:
+        raise ValueError(f"{source}: the affine has shear (axes not perpendicular; |D^T D - I| = "
+                         f"{deviation:.2g} > {DIRECTION_SNAP_ATOL:g}); gpuresample grids have "
+                         "perpendicular axes")
+    u, _, vt = np.linalg.svd(direction)
+    return Grid(tuple(shape), tuple(spacing), affine[:ndim, ndim], u @ vt)
+
+
+def _grid_misfit_voxels(grid: Grid, other: Grid) -> float:
+    """Largest distance between the two grids' corner voxels, in voxels of ``grid``."""
+    corners = np.array(np.meshgrid(*[[0, n - 1] for n in grid.shape], indexing="ij")).reshape(grid.ndim, -1).T
+    distance = np.linalg.norm(grid.index_to_physical(corners) - other.index_to_physical(corners), axis=1)
+    return float(distance.max() / min(grid.spacing))
+
+
+# ----------------------------------------------------------------- reading
+def read(path) -> tuple:
+    """One image file (or DICOM series folder) as ``(array, grid)``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``.nii``/``.nii.gz`` (nibabel), ``.nrrd``/``.nhdr``/``.mha``/``.mhd`` (SimpleITK), or a
+        folder holding one DICOM series (SimpleITK's GDCM reader, slices sorted by position).
+
+    Returns
+    -------
+    array : numpy.ndarray
+        Indexed ``(i, j, k)`` as the file's header (see the module notes); for
+        uncompressed NIfTI a read-only memory map, else in memory.
+    grid : Grid
+        Spacing in mm and origin/direction in RAS+ physical space.
+
+    Raises
+    ------
+    FileNotFoundError, OSError
+        Missing or unreadable file (the message names it and says why).
+    ValueError
+        Unknown file type, not 3-D, several components per voxel, or a sheared affine.
+    ImportError
+        nibabel or SimpleITK missing for this format.
+    """
+    path = Path(path)
+    kind = file_format(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {str(path)!r}")
+    if kind == "NIfTI":
+        array, grid = _read_nifti(path)
+    else:
+        array, grid = _read_itk(path, kind)
+    return array, grid
+
+
+def _three_d(shape, path) -> tuple:
+    shape = tuple(int(n) for n in shape)
+    while len(shape) > 3 and shape[-1] == 1:
+        shape = shape[:-1]
+    if len(shape) != 3:
+        raise ValueError(f"{path}: gpuresample.io reads 3-D images; this one has shape {shape}")
+    return shape
+
+
+def _read_nifti(path: Path):
+    nib = _nibabel()
+    try:
+        image = nib.load(str(path))
+        header = image.header
+        unit = header.get_xyzt_units()[0] if hasattr(header, "get_xyzt_units") else "unknown"
+        affine = np.array(image.affine, dtype=np.float64)
+        shape = _three_d(image.shape, path)
+        array = np.asanyarray(image.dataobj).reshape(shape, order="A")
+    except ValueError as exc:
+        if str(path) in str(exc):
+            raise
+        raise OSError(f"cannot read {path}: {_reason(exc)}") from exc
+    except Exception as exc:  # nibabel's ImageFileError, truncated gzip, permissions, ...
+        raise OSError(f"cannot read {path}: {_reason(exc)}") from exc
+    scale = NIFTI_UNIT_MM.get(unit, 1.0)
+    affine[:3, :] *= scale
+    grid = grid_from_affine(shape, affine, source=str(path))
+    return array, grid
+
+
+def _read_itk(path: Path, kind: str):
+    sitk = _simpleitk(kind)
+    try:
+        if kind == "DICOM":
+            image = _read_dicom_series(sitk, path)
+        else:
+            image = sitk.ReadImage(str(path))
+    except (RuntimeError, OSError) as exc:
+        raise OSError(f"cannot read {path}: {_reason(exc)}") from exc
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise ValueError(f"{path}: {image.GetNumberOfComponentsPerPixel()} components per voxel "
+                         f"({image.GetPixelIDTypeAsString()}); gpuresample.io reads single-component images")
+    size = image.GetSize()  # (i, j, k, ...)
+    if image.GetDimension() != 3:
+        raise ValueError(f"{path}: gpuresample.io reads 3-D images; this one has size {size} (i, j, k, ...)")
+    array = sitk.GetArrayFromImage(image).transpose(2, 1, 0)  # (k, j, i) -> (i, j, k), a view
+    direction_lps = np.array(image.GetDirection(), dtype=np.float64).reshape(3, 3)
+    affine = np.eye(4)
+    affine[:3, :3] = LPS_TO_RAS @ direction_lps * np.array(image.GetSpacing())[None, :]
+    affine[:3, 3] = LPS_TO_RAS @ np.array(image.GetOrigin(), dtype=np.float64)
+    return array, grid_from_affine(tuple(size), affine, source=str(path))
+
+
+def _read_dicom_series(sitk, folder: Path):
+    reader = sitk.ImageSeriesReader()
+    series = reader.GetGDCMSeriesIDs(str(folder))
+    if not series:
+        raise OSError(f"cannot read {folder}: no DICOM series in this folder")
+    if len(series) > 1:
+        raise OSError(f"cannot read {folder}: it holds {len(series)} DICOM series ({', '.join(series)}); "
+                      "put each series in its own folder")
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder), series[0]))
+    return reader.Execute()
+
+
+def load(path, masks: Mapping | Sequence | None = None, *, name: str | None = None,
+         role: str = "volume") -> Scene:
+    """An image file, and optional mask files on the same grid, as a :class:`~gpuresample.Scene`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The image: NIfTI, NRRD, MetaImage, or a DICOM series folder (see :func:`read`).
+    masks : mapping of str to path, or sequence of paths, optional
+        Label masks. A mapping gives their names; a sequence names each by its file stem
+        (``liver.nii.gz`` -> ``"liver"``). Each must have the image's shape and lie on its
+        grid (voxel corners within ``MASK_GRID_TOL_VOXELS`` voxels), in any supported format.
+    name : str, optional
+        Name of the image in the scene (default: its file stem, e.g. ``"ct"`` for ``ct.nii.gz``).
+    role : {'volume', 'mask'}
+        Load the image itself as a mask (a label map resampled with the mask interpolation).
+
+    Returns
+    -------
+    Scene
+        With the image under ``name`` and the masks; ``scene.grid`` is the image's grid.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import pytest; _ = pytest.importorskip("nibabel")  # needs the [io] extra
+    >>> import gpuresample as gr
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> ct, liver = (os.path.join(folder.name, f) for f in ("ct.nii.gz", "liver.nii.gz"))
+    >>> grid = gr.Grid((8, 8, 4), (1.0, 1.0, 2.5))
+    >>> _ = save(ct, np.zeros(grid.shape, np.float32), grid)
+    >>> _ = save(liver, np.ones(grid.shape, np.uint8), grid)
+    >>> scene = load(ct, masks=[liver])
+    >>> list(scene.volumes), list(scene.masks)
+    (['ct'], ['liver'])
+    >>> new = scene.resample(target_spacing=(1.0, 1.0, 1.0), mask_interpolation="label")
+    >>> new.grid.shape
+    (8, 8, 10)
+    >>> folder.cleanup()
+    """
+    if role not in ("volume", "mask"):
+        raise ValueError(f"role={role!r} is not a role; allowed: 'volume', 'mask'")
+    name = split_suffix(path)[0] if name is None else str(name)
+    array, grid = read(path)
+    named = _named_masks(masks)
+    if name in named:
+        raise ValueError(f"mask name {name!r} is also the image's name; pass name= or name the masks")
+    loaded = {}
+    for mask_name, mask_path in named.items():
+        mask, mask_grid = read(mask_path)
+        if mask_grid.shape != grid.shape:
+            raise ValueError(f"mask {str(mask_path)!r} has shape {mask_grid.shape}, "
+                             f"the image {str(path)!r} has shape {grid.shape}")
+        misfit = _grid_misfit_voxels(grid, mask_grid)
+        if misfit > MASK_GRID_TOL_VOXELS:
+            raise ValueError(f"mask {str(mask_path)!r} does not lie on the grid of {str(path)!r}: its voxels are "
+                             f"up to {misfit:.3g} voxels away (allowed {MASK_GRID_TOL_VOXELS:g}); "
+                             "resample it onto the image first")
+        loaded[mask_name] = mask
+    if role == "mask":
+        return Scene(grid, masks={name: array, **loaded})
+    return Scene(grid, volumes={name: array}, masks=loaded)
+
+
+def _named_masks(masks) -> dict:
+    if masks is None:
+        return {}
+    if isinstance(masks, Mapping):
+        return {str(k): v for k, v in masks.items()}
+    if isinstance(masks, (str, os.PathLike)):
+        masks = [masks]
+    named = {}
+    for mask_path in masks:
+        stem = split_suffix(mask_path)[0]
+        if stem in named:
+            raise ValueError(f"two masks are named {stem!r} ({named[stem]}, {mask_path}); "
+                             "pass a mapping {name: path} to name them")
+        named[stem] = mask_path
+    return named
+
+
+# ----------------------------------------------------------------- writing
+def save(path, data, grid: Grid | None = None, *, name: str | None = None, masks: Mapping | None = None,
+         reference=None, compress: bool = False) -> list:
+    """Write an array with its grid, or objects of a :class:`~gpuresample.Scene`, to image files.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``.nii``/``.nii.gz`` (nibabel) or ``.nrrd``/``.nhdr``/``.mha``/``.mhd`` (SimpleITK).
+        An existing file is replaced.
+    data : array or Scene
+        An array (NumPy, CuPy, a torch tensor, ...) indexed ``(i, j, k)``, with ``grid``;
+        or a scene, from which ``name`` (default: its only volume, or its only object) goes
+        to ``path``.
+    grid : Grid, optional
+        The array's grid (required for an array; a scene has its own).
+    name : str, optional
+        Which object of a scene goes to ``path``.
+    masks : mapping of str to path, optional
+        Further objects of a scene to write, ``{name: path}`` (e.g. the masks).
+    reference : path, optional
+        A NIfTI file whose qform/sform codes the NIfTI output takes (e.g. the file the
+        data was loaded from); otherwise both codes are ``DEFAULT_NIFTI_XFORM_CODE``.
+    compress : bool
+        Compress NRRD/MetaImage pixel data (NIfTI compresses when the name ends in ``.gz``).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written, ``path`` first.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import pytest; _ = pytest.importorskip("SimpleITK")  # needs the [io] extra
+    >>> import gpuresample as gr
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> grid = gr.Grid((3, 4, 5), (1.0, 2.0, 3.0), origin=(5.0, 6.0, 7.0))
+    >>> [p.name for p in save(os.path.join(folder.name, "a.nrrd"), np.ones(grid.shape, np.uint8), grid)]
+    ['a.nrrd']
+    >>> array, read_grid = read(os.path.join(folder.name, "a.nrrd"))
+    >>> array.shape, read_grid.spacing, read_grid.origin
+    ((3, 4, 5), (1.0, 2.0, 3.0), (5.0, 6.0, 7.0))
+    >>> folder.cleanup()
+    """
+    if isinstance(data, Scene):
+        if grid is not None:
+            raise ValueError("grid= is for arrays; a Scene carries its own grid")
+        todo = [(path, data[_scene_object(data, name)])] + [
+            (mask_path, data[mask_name]) for mask_name, mask_path in (masks or {}).items()]
+        grid = data.grid
+    else:
+        if masks is not None or name is not None:
+            raise ValueError("name= and masks= pick objects of a Scene; data is an array")
+        if not isinstance(grid, Grid):
+            raise TypeError(f"grid must be a gpuresample.Grid for an array, got {type(grid).__name__}")
+        todo = [(path, data)]
+    for out_path, _ in todo:  # check every name before writing anything
+        file_format(out_path, writing=True)
+    written = []
+    for out_path, array in todo:
+        _write(Path(out_path), _host(array), grid, reference, compress)
+        written.append(Path(out_path))
+    return written
+
+
+def _scene_object(scene: Scene, name):
+    if name is not None:
+        if name not in scene.names:
+            raise ValueError(f"name={name!r} is not in the scene; have {scene.names}")
+        return name
+    if len(scene.volumes) == 1:
+        return next(iter(scene.volumes))
+    if len(scene.names) == 1:
+        return scene.names[0]
+    raise ValueError(f"the scene holds {scene.names}; pass name= to choose what goes to the file "
+                     "(and masks={name: path} for the rest)")
+
+
+def _host(array) -> np.ndarray:
+    host = prepare(array, "cpu").array
+    return host if isinstance(host, np.ndarray) else np.asarray(host)
+
+
+def _write(path: Path, array: np.ndarray, grid: Grid, reference, compress: bool) -> None:
+    if tuple(array.shape) != grid.shape:
+        raise ValueError(f"array has shape {tuple(array.shape)}, the grid has shape {grid.shape}")
+    if grid.ndim != 3:
+        raise ValueError(f"gpuresample.io writes 3-D images; the grid has {grid.ndim} axes")
+    dtype = WRITE_AS.get(array.dtype, array.dtype)
+    array = array.astype(dtype, copy=False)
+    kind = file_format(path, writing=True)
+    if kind == "NIfTI":
+        _write_nifti(path, array, grid, reference)
+    else:
+        _write_itk(path, array, grid, kind, compress)
+
+
+def _write_nifti(path: Path, array, grid: Grid, reference) -> None:
+    nib = _nibabel()
+    codes = (DEFAULT_NIFTI_XFORM_CODE, DEFAULT_NIFTI_XFORM_CODE)
+    if reference is not None and file_format(reference) == "NIfTI":
+        header = nib.load(str(reference)).header
+        codes = (int(header["qform_code"]) or DEFAULT_NIFTI_XFORM_CODE,
+                 int(header["sform_code"]) or DEFAULT_NIFTI_XFORM_CODE)
+    image = nib.Nifti1Image(array, grid.affine)
+    image.set_qform(grid.affine, code=codes[0])
+    image.set_sform(grid.affine, code=codes[1])
+    image.header.set_xyzt_units(xyz="mm")
+    image.set_data_dtype(array.dtype)
+    try:
+        nib.save(image, str(path))
+    except Exception as exc:
+        raise OSError(f"cannot write {path}: {_reason(exc)}") from exc
+
+
+def _write_itk(path: Path, array, grid: Grid, kind: str, compress: bool) -> None:
+    sitk = _simpleitk(kind)
+    image = sitk.GetImageFromArray(array.transpose(2, 1, 0))  # (i, j, k) -> SimpleITK's (k, j, i)
+    image.SetSpacing(grid.spacing)
+    image.SetOrigin(tuple(float(v) for v in LPS_TO_RAS @ np.array(grid.origin)))
+    image.SetDirection(tuple(float(v) for v in (LPS_TO_RAS @ grid.direction_matrix).ravel()))
+    try:
+        sitk.WriteImage(image, str(path), bool(compress))
+    except RuntimeError as exc:
+        raise OSError(f"cannot write {path}: {_reason(exc)}") from exc
+
+
+__all__ = ["load", "read", "save", "grid_from_affine", "split_suffix", "file_format"]
