@@ -54,20 +54,32 @@ class Chunking:
 
 
 def slab_bytes(tables: SamplingTables, in_dtype, out_dtype, input_shape, threads: int = 1,
-               staged: bool = False) -> int:
+               staged: bool = False, scratch=None) -> int:
     """Peak bytes one block needs: input block, output block and every scratch buffer.
 
     ``tables`` are the block's tables (``SamplingTables.rows``). ``staged`` counts
     double-buffered input and output blocks (a device backend fed from the host).
+    ``scratch(tables, in_dtype, out_dtype)``, when given, is the backend's own count of
+    its scratch bytes (GPU backends); otherwise the CPU backend's buffers are counted.
     """
     in_dtype, out_dtype = np.dtype(in_dtype), np.dtype(out_dtype)
-    work = working_dtype(in_dtype).itemsize
     first, stop = tables.input_rows
     other_in = math.prod(input_shape[1:])
     in_values = (stop - first) * other_in
     out_values = math.prod(tables.output_shape)
     in_block = in_values * in_dtype.itemsize
     out_block = out_values * out_dtype.itemsize
+    if staged:
+        in_block *= DEVICE_BUFFERS
+        out_block *= DEVICE_BUFFERS
+    if scratch is not None:
+        return in_block + out_block + (DEVICE_BUFFERS if staged else 1) * scratch(tables, in_dtype, out_dtype)
+    return in_block + out_block + _cpu_scratch_bytes(tables, in_dtype, out_dtype, in_values, out_values, threads)
+
+
+def _cpu_scratch_bytes(tables, in_dtype, out_dtype, in_values, out_values, threads) -> int:
+    """Every buffer the CPU backend allocates for a block besides its input and output."""
+    work = working_dtype(in_dtype).itemsize
     scratch = 0
     if in_dtype == np.float16:
         scratch += in_values * 4
@@ -90,14 +102,11 @@ def slab_bytes(tables: SamplingTables, in_dtype, out_dtype, input_shape, threads
         plane = lengths[order[1]] * lengths[order[2]]
         plane2 = axes[order[1]].n_out * lengths[order[2]]
         scratch += threads * (plane + plane2) * work
-    if staged:
-        in_block *= DEVICE_BUFFERS
-        out_block *= DEVICE_BUFFERS
-    return in_block + out_block + scratch
+    return scratch
 
 
 def plan_slabs(tables: SamplingTables, in_dtype, out_dtype, input_shape, budget: int | None,
-               threads: int = 1, staged: bool = False, first_row: int = 0) -> Chunking:
+               threads: int = 1, staged: bool = False, first_row: int = 0, scratch=None) -> Chunking:
     """Split output rows ``[first_row, n_out)`` along axis 0 into slabs within ``budget``.
 
     Every slab has the same number of output rows (the last may be shorter); that
@@ -110,7 +119,8 @@ def plan_slabs(tables: SamplingTables, in_dtype, out_dtype, input_shape, budget:
         slabs = tuple((s, min(s + rows_per_slab, n_out)) for s in range(first_row, n_out, rows_per_slab))
         whole = len(slabs) == 1 and first_row == 0
         peak = max(
-            slab_bytes(tables if whole else tables.rows(a, b), in_dtype, out_dtype, input_shape, threads, staged)
+            slab_bytes(tables if whole else tables.rows(a, b), in_dtype, out_dtype, input_shape, threads, staged,
+                       scratch)
             for a, b in slabs)
         return slabs, peak
 
@@ -169,12 +179,14 @@ class _Progress:
 
 def execute(backend, source, on_gpu: bool, tables: SamplingTables, chunking: Chunking, out,
             in_dtype, input_shape, threads: int = 1, staged: bool = False,
-            progress: bool = False, desc: str = "resample") -> Chunking:
+            progress: bool = False, desc: str = "resample", scratch=None) -> Chunking:
     """Run ``chunking`` on ``backend``, writing every slab into ``out``.
 
+    Host data on a device backend that offers a pipeline (``backend.staged_pipeline``)
+    runs with copies and compute overlapped; otherwise slabs run one after another.
     On ``MemoryError`` (NumPy's, or CuPy's ``OutOfMemoryError``, which derives from
-    it) the remaining rows are replanned with half the budget and the run resumes
-    from the first unfinished slab; after ``MAX_OOM_RETRIES`` a ``MemoryError``
+    it) the remaining rows are replanned with half the failing slab's size and the run
+    resumes from the first unfinished slab; after ``MAX_OOM_RETRIES`` a ``MemoryError``
     says how much was needed. ``out`` is undefined after an exception.
     Returns the chunking actually used last.
     """
@@ -182,34 +194,64 @@ def execute(backend, source, on_gpu: bool, tables: SamplingTables, chunking: Chu
     budget = chunking.budget if chunking.budget is not None else chunking.peak_bytes
     retries = 0
     bar = _Progress(progress, len(slabs), desc)
+    pipeline = backend.staged_pipeline(source, out) if staged and not on_gpu else None
     try:
         while slabs:
-            start, stop = slabs[0]
-            block_tables = tables if (start, stop) == (0, tables.axes[0].n_out) else tables.rows(start, stop)
+            done = [slabs[0][0]]  # output rows [.., done[0]) are written
             try:
-                run_block(backend, source, on_gpu, block_tables, out, start, stop)
+                if pipeline is not None:
+                    _run_pipelined(pipeline, tables, slabs, bar, done)
+                else:
+                    _run_serial(backend, source, on_gpu, tables, slabs, out, bar, done)
+                slabs = []
             except MemoryError as exc:
                 retries += 1
-                failed = slab_bytes(block_tables, in_dtype, out.dtype, input_shape, threads, staged)
+                start = done[0]
+                stop = next(b for a, b in slabs if a <= start < b)
+                failed = slab_bytes(_rows(tables, start, stop), in_dtype, out.dtype, input_shape, threads, staged,
+                                    scratch)
                 budget = min(budget, failed) // 2
                 give_up = MemoryError(
                     f"out of memory on backend {backend.name!r} after {retries} retries with smaller "
-                    f"slabs; the last slab (output rows {start}:{stop}) needed about {_fmt_bytes(failed)}: {exc}")
+                    f"slabs; the slab at output rows {start}:{stop} needed about {_fmt_bytes(failed)}: {exc}")
                 if retries > MAX_OOM_RETRIES:
                     raise give_up from exc
-                try:
-                    chunking = plan_slabs(tables, in_dtype, out.dtype, input_shape, budget, threads, staged,
-                                          first_row=start)
-                except MemoryError as too_small:
-                    raise give_up from too_small
+                chunking = None
+                for attempt in (budget, failed - 1):  # half the size, else anything smaller
+                    try:
+                        chunking = plan_slabs(tables, in_dtype, out.dtype, input_shape, attempt, threads,
+                                              staged, first_row=start, scratch=scratch)
+                        break
+                    except MemoryError:
+                        continue
+                if chunking is None:
+                    raise give_up from exc
+                budget = chunking.budget
+                remaining = sum(1 for a, _ in slabs if a >= start)
                 slabs = list(chunking.slabs)
-                bar.total += len(slabs) - 1
-                continue
-            slabs.pop(0)
-            bar.update()
+                bar.total += len(slabs) - remaining
     finally:
         bar.close()
     return chunking
+
+
+def _rows(tables: SamplingTables, start: int, stop: int) -> SamplingTables:
+    return tables if (start, stop) == (0, tables.axes[0].n_out) else tables.rows(start, stop)
+
+
+def _run_serial(backend, source, on_gpu, tables, slabs, out, bar, done) -> None:
+    for start, stop in slabs:
+        run_block(backend, source, on_gpu, _rows(tables, start, stop), out, start, stop)
+        done[0] = stop
+        bar.update()
+
+
+def _run_pipelined(pipeline, tables, slabs, bar, done) -> None:
+    try:
+        pipeline.run(tables, slabs, on_slab_done=bar.update)
+    finally:
+        if pipeline.done_until is not None:
+            done[0] = pipeline.done_until
 
 
 def run_block(backend, source, on_gpu, tables, out, start, stop) -> None:

@@ -77,7 +77,8 @@ class Job:
             desc = self.name if self.channels == 1 else f"{self.name}[{c}]"
             self.chunking = execute(
                 self.backend, src, self.prepared.on_gpu, self.tables, self.chunking, dst,
-                self.in_dtype, self.source.shape, self.threads, self.staged, progress, desc)
+                self.in_dtype, self.source.shape, self.threads, self.staged, progress, desc,
+                getattr(self.backend, "scratch_bytes", None))
         return out if self.out is not None else self.prepared.restore(out)
 
 
@@ -166,7 +167,8 @@ def build_job(data, spacing, *, target_shape=None, target_spacing=None, target: 
         elif not isinstance(array, np.ndarray) or (out is not None and not isinstance(out, np.ndarray)):
             budget = DEFAULT_STREAM_BYTES
     threads = chosen.threads() if hasattr(chosen, "threads") else 1
-    chunking = plan_slabs(tables, in_dtype, out_dtype, spatial_shape, budget, threads, staged)
+    scratch = getattr(chosen, "scratch_bytes", None)
+    chunking = plan_slabs(tables, in_dtype, out_dtype, spatial_shape, budget, threads, staged, scratch=scratch)
     return Job(name, role, prepared, source, target, interpolation, tables, in_dtype, out_dtype,
                channel_axis, chosen, chunking, staged, threads, out)
 

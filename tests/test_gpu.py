@@ -22,6 +22,7 @@ from gpuresample import backends
 from gpuresample.backends import choose_backend, kernels
 from gpuresample.backends.cpu import ScipyBackend
 from gpuresample.backends.cupyx import resample_with
+from gpuresample.chunking import plan_slabs
 from gpuresample.job import build_job
 from gpuresample.tables import build_tables
 
@@ -472,3 +473,49 @@ def test_host_copies_split_over_threads():
     with ThreadPoolExecutor(4) as pool:
         copy_rows(dst, src, pool)
     np.testing.assert_array_equal(dst, src)
+
+
+class _PipelinedHostAsDevice(_HostAsDevice):
+    """A device backend whose staged pipeline runs on the CuPy stand-in."""
+
+    def staged_pipeline(self, source, out):
+        from gpuresample.backends._staging import StagedPipeline
+
+        self.pipelines = getattr(self, "pipelines", 0) + 1
+        return StagedPipeline(self, source, out, cupy=_stand_in_cupy())
+
+
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+def test_executor_runs_staged_work_through_the_pipeline_and_resumes_after_oom(interpolation):
+    """gr.resample's executor: host data, a pipelined device backend, an injected OOM mid-run."""
+    from gpuresample.job import build_job
+
+    x = volume_for(interpolation, "uint16", shape=(80, 12, 10), seed=21)
+    whole = gr.resample(x, (1, 1, 1), target_shape=(100, 9, 13), interpolation=interpolation)
+    job = build_job(x, (1, 1, 1), target_shape=(100, 9, 13), interpolation=interpolation)
+    job.backend, job.staged = _PipelinedHostAsDevice(fail_on_call=2), True
+    job.chunking = plan_slabs(job.tables, x.dtype, x.dtype, x.shape, None, job.threads, staged=True)
+    fraction = 0.6 if interpolation == "cubic" else 0.3
+    job.chunking = plan_slabs(job.tables, x.dtype, x.dtype, x.shape, int(job.chunking.peak_bytes * fraction),
+                              job.threads, staged=True)
+    first_count = job.chunking.count
+    assert first_count >= 2
+    out = job.run()
+    # the second slab failed once; the rest were replanned smaller: more calls than first planned
+    assert job.backend.pipelines == 1 and job.backend.calls > first_count
+    assert job.chunking.count > first_count - 1
+    np.testing.assert_array_equal(out, whole)
+
+
+def test_planner_counts_a_device_backends_own_scratch():
+    from gpuresample.backends import kernels as kernels_module
+
+    x = random_volume((40, 30, 30), "float32", seed=2)
+    source = gr.Grid(x.shape, (1.0, 1.0, 1.0))
+    tables = build_tables(source, source.with_shape((60, 45, 45)), "cubic")
+    cpu = plan_slabs(tables, x.dtype, x.dtype, x.shape, None)
+    gpu = plan_slabs(tables, x.dtype, x.dtype, x.shape, None, scratch=kernels_module.scratch_bytes)
+    # the kernels keep cubic coefficients in float64: more scratch than the CPU's float32 array
+    assert gpu.peak_bytes > cpu.peak_bytes
+    coefficient_bytes = kernels_module.scratch_bytes(tables, x.dtype, x.dtype)
+    assert gpu.peak_bytes == x.nbytes + 60 * 45 * 45 * 4 + coefficient_bytes

@@ -40,6 +40,12 @@ class Backend:
         """Free memory where this backend computes, or None when unknown."""
         return None
 
+    def staged_pipeline(self, source, out):
+        """An object running slabs of host ``source`` into host ``out`` with copies and
+        compute overlapped (``run(tables, slabs, on_slab_done)``, ``done_until``), or None:
+        then the executor stages slabs one after another."""
+        return None
+
     def covers(self, interpolation) -> bool:
         """Whether this backend implements ``interpolation`` (auto dispatch asks)."""
         return True

@@ -430,6 +430,11 @@ class KernelsBackend(Backend):
     def free_bytes(self) -> int | None:
         return free_device_bytes()
 
+    def staged_pipeline(self, source, out):
+        """Pinned buffers and two streams: copies overlap compute (see ``_staging``)."""
+        from ._staging import StagedPipeline
+        return StagedPipeline(self, source, out)
+
     def scratch_bytes(self, tables: SamplingTables, in_dtype, out_dtype) -> int:
         return scratch_bytes(tables, in_dtype, out_dtype)
 
