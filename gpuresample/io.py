@@ -485,11 +485,10 @@ def _write_nifti(path: Path, array, grid: Grid, reference) -> None:
         header = nib.load(str(reference)).header
         codes = (int(header["qform_code"]) or DEFAULT_NIFTI_XFORM_CODE,
                  int(header["sform_code"]) or DEFAULT_NIFTI_XFORM_CODE)
-    image = nib.Nifti1Image(array, grid.affine)
+    image = nib.Nifti1Image(array, grid.affine, dtype=array.dtype)  # explicit: int64 too, as given
     image.set_qform(grid.affine, code=codes[0])
     image.set_sform(grid.affine, code=codes[1])
     image.header.set_xyzt_units(xyz="mm")
-    image.set_data_dtype(array.dtype)
     try:
         nib.save(image, str(path))
     except Exception as exc:

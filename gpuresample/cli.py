@@ -1,0 +1,319 @@
+"""The ``gpuresample`` command: resample an image file (and its masks) to a new spacing or shape.
+
+::
+
+    gpuresample IN OUT (--spacing S0 S1 S2 | --shape N0 N1 N2 | --isotropic)
+                [--interp nearest|linear|cubic] [--mask M ...] [--mask-interp nearest|label|linear|cubic]
+                [--label] [--antialias] [--backend auto|scipy|cupyx|kernels] [--device cpu|cuda]
+                [--max-memory 4GB] [--dry-run] [--progress] [--force]
+    gpuresample [--sample [OUT]] (--spacing ... | --shape ... | --isotropic) [...]
+
+Rules (also in ``gpuresample --help``):
+
+* It prints the information display (the plan) before anything is computed;
+  ``--dry-run`` stops there (after checking every input and output path).
+* Axes are the file's index axes ``(i, j, k)`` (see :mod:`gpuresample.io`): ``--spacing``
+  and ``--shape`` give one value per index axis, in the header's order.
+* ``--isotropic`` is every axis at the smallest input spacing.
+* Masks: each ``--mask M`` must lie on IN's grid. It is written next to OUT as
+  ``<OUT stem>_<M stem><OUT ending>``: ``ct_1mm.nii.gz`` with ``--mask liver.nrrd`` also
+  writes ``ct_1mm_liver.nii.gz``. Outputs take OUT's format.
+* With no IN it runs on the built-in sample phantom (volume ``CT`` and mask ``Organs``),
+  prints the plan and a summary, and writes nothing; ``--sample OUT`` writes the result
+  (``OUT`` and ``<OUT stem>_Organs<OUT ending>``).
+* Outputs are never overwritten without ``--force``, and never written over an input.
+* Errors are one line on stderr: exit code 2 for bad arguments, unreadable or unwritable
+  files, missing optional packages and unavailable backends; 1 for anything unexpected;
+  130 when interrupted.
+* Integer images stored as int64/uint64 (common for NIfTI label maps) are resampled as
+  int32/uint32 when their values fit, and written back as they were stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, io
+from ._validate import check_shape, check_spacing, parse_bytes
+from .backends import BACKEND_NAMES, BackendUnavailable
+from .geometry import isotropic
+from .sample import phantom
+from .scene import Scene
+
+#: Exit codes.
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: Errors that are the user's to fix (arguments, files, installs, devices): exit code 2.
+USER_ERRORS = (ValueError, TypeError, OSError, ImportError, BackendUnavailable, MemoryError)
+#: Stored integer dtypes the resampler does not take, and the narrower type used when values fit.
+NARROWED = {np.dtype(np.int64): np.dtype(np.int32), np.dtype(np.uint64): np.dtype(np.uint32)}
+PROG = "gpuresample"
+
+
+class UsageError(Exception):
+    """A bad command line; the message is shown as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse prints usage + message and exits; we want one line
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``gpuresample`` command."""
+    parser = _Parser(
+        prog=PROG,
+        description="Resample a 3-D image (NIfTI, NRRD, MetaImage, DICOM folder) and its masks to a new "
+                    "voxel spacing or shape; the physical extent is kept. Prints the plan first.",
+        epilog="Masks go next to OUT as <OUT stem>_<mask stem><OUT ending>. With no IN: the built-in "
+               "sample phantom (nothing written unless --sample OUT). Errors: one line, exit code 2.")
+    parser.add_argument("paths", nargs="*", metavar="IN OUT",
+                        help="input file or DICOM folder, and output file (.nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd)")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--spacing", nargs=3, type=float, metavar=("S0", "S1", "S2"),
+                        help="target voxel size in mm per index axis (i, j, k); the grid stays centred")
+    target.add_argument("--shape", nargs=3, type=int, metavar=("N0", "N1", "N2"),
+                        help="target voxels per index axis; the bounding box is kept exactly")
+    target.add_argument("--isotropic", action="store_true",
+                        help="every axis at the smallest input spacing")
+    parser.add_argument("--interp", default="linear", choices=("nearest", "linear", "cubic"),
+                        help="interpolation of the image (default: linear)")
+    parser.add_argument("--mask", nargs="+", action="extend", default=[], metavar="M",
+                        help="label masks on IN's grid, resampled onto the same target grid")
+    parser.add_argument("--mask-interp", default="nearest", choices=("nearest", "label", "linear", "cubic"),
+                        help="interpolation of masks (default: nearest; label: smooth, only the input's labels)")
+    parser.add_argument("--label", action="store_true",
+                        help="IN is itself a label map: resampled with --mask-interp")
+    parser.add_argument("--antialias", action="store_true",
+                        help="Gaussian smoothing of the image before downsampling (linear/cubic)")
+    parser.add_argument("--backend", default="auto", choices=BACKEND_NAMES, help="where to compute (default: auto)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                        help="compute on this device (cuda: stage host data through the GPU)")
+    parser.add_argument("--max-memory", metavar="SIZE", default=None,
+                        help="memory budget, e.g. 4GB or 512MiB; work is split into slabs to stay within it")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan, check the paths, compute nothing")
+    parser.add_argument("--progress", action="store_true", help="show a progress bar")
+    parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    parser.add_argument("--sample", action="store_true",
+                        help="use the built-in sample phantom as input; the only path, if any, is OUT")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run the command; returns the exit code (``python -m gpuresample`` and the script exit with it)."""
+    parser = build_parser()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = _one_line_warning
+            args = parser.parse_args(argv)
+            return _run(args)
+    except SystemExit as exc:  # --help and --version
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
+    except UsageError as exc:
+        _fail(f"{exc} (see {PROG} --help)")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _fail("interrupted")
+        return EXIT_INTERRUPTED
+    except USER_ERRORS as exc:
+        _fail(_one_line(exc))
+        return EXIT_USAGE
+    except Exception as exc:  # a bug: still one line, and a distinct exit code
+        _fail(f"internal error: {type(exc).__name__}: {_one_line(exc)} (please report it)")
+        return EXIT_INTERNAL
+
+
+def _fail(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    if isinstance(exc, KeyError) and text.startswith(("'", '"')):
+        text = text[1:-1]
+    return text or type(exc).__name__
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"{PROG}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+# ----------------------------------------------------------------- the run
+def _run(args) -> int:
+    source_in, out = _paths(args)
+    target = _target(args)
+    max_memory = args.max_memory
+    if max_memory is not None:
+        parse_bytes(max_memory, "--max-memory")
+
+    if source_in is None:
+        scene, main_name, inputs = phantom(), "CT", []
+        described = "sample phantom (volume 'CT', mask 'Organs')"
+        mask_names = ["Organs"]
+    else:
+        scene = io.load(source_in, masks=args.mask, role="mask" if args.label else "volume")
+        main_name = scene.names[0]
+        inputs = [Path(source_in)] + [Path(m) for m in args.mask]
+        described = str(source_in) + (f" with mask(s) {', '.join(args.mask)}" if args.mask else "")
+        mask_names = [n for n in scene.masks if n != main_name]
+
+    outputs = _output_paths(out, main_name, mask_names)
+    _check_outputs(outputs, inputs, args.force)
+
+    scene, stored = _narrow(scene)
+    target_shape, target_spacing = None, None
+    if target[0] == "shape":
+        target_shape = target[1]
+    elif target[0] == "spacing":
+        target_spacing = target[1]
+    else:
+        target_spacing = isotropic(scene.grid.spacing)
+    mask_interp = args.mask_interp
+    volume_interp = args.interp
+    plan = scene.plan(target_shape=target_shape, target_spacing=target_spacing,
+                      volume_interpolation=volume_interp, mask_interpolation=mask_interp,
+                      antialias=args.antialias, progress=args.progress, backend=args.backend,
+                      device=args.device, max_memory=max_memory)
+    print(f"input: {described}")
+    print(plan)
+    sys.stdout.flush()
+    if args.dry_run:
+        print("dry run: nothing computed, nothing written")
+        return EXIT_OK
+
+    start = time.perf_counter()
+    result = plan.apply()
+    seconds = time.perf_counter() - start
+    result = _restore(result, stored)
+    backends = ", ".join(sorted(set(plan.backends.values())))
+    print(f"resampled in {seconds:.2f} s (backend {backends})")
+    for name in result.names:
+        print("  " + _describe(name, scene, result))
+    if out is None:
+        print(f"nothing written (to write the result: {PROG} --sample OUT.nii.gz ...)")
+        return EXIT_OK
+    _write(result, outputs, reference=source_in)
+    for name, path in outputs.items():
+        print(f"wrote {path}  ({name})")
+    return EXIT_OK
+
+
+def _paths(args):
+    """``(IN or None for the sample, OUT or None)`` from the positional paths."""
+    paths = list(args.paths)
+    if args.sample or not paths:
+        if len(paths) > 1:
+            raise UsageError(f"--sample takes at most one path (OUT), got {len(paths)}: {' '.join(paths)}")
+        if args.mask or args.label:
+            raise UsageError("--mask and --label need an input file IN; the sample has its own mask")
+        return None, (paths[0] if paths else None)
+    if len(paths) > 2:
+        raise UsageError(f"expected IN and OUT, got {len(paths)} paths: {' '.join(paths)}")
+    if len(paths) == 1 and not args.dry_run:
+        raise UsageError(f"give OUT after IN ({paths[0]}), or --dry-run to only show the plan")
+    return paths[0], (paths[1] if len(paths) == 2 else None)
+
+
+def _target(args):
+    if args.spacing is not None:
+        return "spacing", check_spacing(args.spacing, "--spacing", 3)
+    if args.shape is not None:
+        return "shape", check_shape(args.shape, "--shape", 3)
+    return "isotropic", None
+
+
+def _output_paths(out, main_name: str, mask_names) -> dict:
+    """``{object name: path}``: the image to OUT, mask ``m`` to ``<OUT stem>_<m><OUT ending>``."""
+    if out is None:
+        return {}
+    out = Path(out)
+    io.file_format(out, writing=True)
+    stem, suffix = io.split_suffix(out)
+    paths = {main_name: out}
+    for name in mask_names:
+        paths[name] = out.with_name(f"{stem}_{name}{suffix}")
+    return paths
+
+
+def _check_outputs(outputs: dict, inputs, force: bool) -> None:
+    resolved_inputs = {p.resolve() for p in inputs}
+    seen = {}
+    for name, path in outputs.items():
+        resolved = path.resolve()
+        if resolved in resolved_inputs:
+            raise UsageError(f"output {path} ({name}) is also an input; write it elsewhere")
+        if resolved in seen:
+            raise UsageError(f"{seen[resolved]!r} and {name!r} would both be written to {path}")
+        seen[resolved] = name
+        if not path.parent.is_dir():
+            raise UsageError(f"cannot write {path}: folder {path.parent} does not exist")
+        if path.exists() and not force:
+            raise UsageError(f"{path} exists; pass --force to overwrite it")
+
+
+def _narrow(scene: Scene):
+    """Objects stored as int64/uint64 resampled as int32/uint32 when their values fit."""
+    stored = {}
+    converted = {"volumes": dict(scene.volumes), "masks": dict(scene.masks)}
+    for group in converted.values():
+        for name, array in group.items():
+            narrow = NARROWED.get(np.dtype(array.dtype))
+            if narrow is None:
+                continue
+            info = np.iinfo(narrow)
+            if array.size and (array.min() < info.min or array.max() > info.max):
+                raise ValueError(f"{name!r} is stored as {array.dtype} with values beyond {narrow}; "
+                                 "gpuresample resamples integers up to 32 bits")
+            group[name] = array.astype(narrow)
+            stored[name] = np.dtype(array.dtype)
+    if not stored:
+        return scene, stored
+    return Scene(scene.grid, volumes=converted["volumes"], masks=converted["masks"]), stored
+
+
+def _restore(result: Scene, stored: dict) -> Scene:
+    if not stored:
+        return result
+    volumes = {n: (a.astype(stored[n]) if n in stored else a) for n, a in result.volumes.items()}
+    masks = {n: (a.astype(stored[n]) if n in stored else a) for n, a in result.masks.items()}
+    return Scene(result.grid, volumes=volumes, masks=masks)
+
+
+def _describe(name: str, before: Scene, after: Scene) -> str:
+    array = np.asarray(after[name])
+    shape = " x ".join(str(n) for n in array.shape)
+    if name in after.masks:
+        labels_before = np.unique(np.asarray(before[name]))
+        labels_after = np.unique(array)
+        new = "" if np.isin(labels_after, labels_before).all() else "; values not in the input appeared"
+        return f"{name}: mask {shape} {array.dtype}, labels {_list(labels_after)} (input: {_list(labels_before)}{new})"
+    if array.size == 0:
+        return f"{name}: volume {shape} {array.dtype}"
+    return f"{name}: volume {shape} {array.dtype}, values {array.min():.6g} .. {array.max():.6g}"
+
+
+def _list(values, limit: int = 12) -> str:
+    shown = " ".join(f"{v:g}" if isinstance(v, (float, np.floating)) else str(v) for v in values[:limit].tolist())
+    return shown + (f" ... ({len(values)} values)" if len(values) > limit else "")
+
+
+def _write(result: Scene, outputs: dict, reference) -> None:
+    names = list(outputs)
+    first, rest = names[0], {n: outputs[n] for n in names[1:]}
+    try:
+        io.save(outputs[first], result, name=first, masks=rest, reference=reference)
+    except BaseException:
+        for path in outputs.values():  # no half-written result left behind as if done
+            Path(path).unlink(missing_ok=True)
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover - python -m gpuresample.cli
+    sys.exit(main())
