@@ -106,7 +106,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Run the command; returns the exit code (``python -m gpuresample`` and the script exit with it)."""
+    """Run the command; returns the exit code (``python -m gpuresample`` and the script exit with it).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success, 2 for bad arguments or files (one line on stderr), 1 for a bug,
+        130 when interrupted.
+
+    Examples
+    --------
+    >>> main(["--sample", "--shape", "24", "32", "32", "--dry-run"])  # doctest: +ELLIPSIS
+    input: sample phantom (volume 'CT', mask 'Organs')
+    gpuresample plan...
+    dry run: nothing computed, nothing written
+    0
+    """
     parser = build_parser()
     try:
         with warnings.catch_warnings():

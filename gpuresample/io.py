@@ -51,8 +51,8 @@ Examples
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -507,4 +507,4 @@ def _write_itk(path: Path, array, grid: Grid, kind: str, compress: bool) -> None
         raise OSError(f"cannot write {path}: {_reason(exc)}") from exc
 
 
-__all__ = ["load", "read", "save", "grid_from_affine", "split_suffix", "file_format"]
+__all__ = ["file_format", "grid_from_affine", "load", "read", "save", "split_suffix"]

@@ -39,8 +39,9 @@ axis, so an array with one axis more has channels, on ``channel_axis`` (default 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -187,7 +188,7 @@ class Resampled:
                 sources[key] = _Source(key, value, value, self._grid(value, None, key, self._spacing(case, key)), "spacing")
         return sources
 
-    def _own_source(self, case, key) -> "_Source | None":
+    def _own_source(self, case, key) -> _Source | None:
         value = case[key]
         if isinstance(value, Mapping) and DATA_ENTRY in value and AFFINE_ENTRY in value:
             array = value[DATA_ENTRY]
@@ -228,7 +229,7 @@ class Resampled:
             return Grid(shape, check_spacing(spacing, f"spacing of {key!r}", len(shape)))
         return grid_from_affine(shape, _host(affine), source=f"affine of {key!r}")
 
-    def _resample(self, source: "_Source", target: Grid):
+    def _resample(self, source: _Source, target: Grid):
         interpolation = self.interpolation[source.key]
         array = source.array
         channel_axis = None if len(array.shape) == self.spatial_ndim else self.channel_axis
@@ -290,8 +291,11 @@ def _per_key(interpolation, keys) -> dict:
     return {k: Interpolation.parse(v, f"interpolation of {k!r}") for k, v in chosen.items()}
 
 
-def _host(array) -> np.ndarray:
-    host = prepare(array, "cpu").array
+def _host(affine) -> np.ndarray:
+    """A (small) affine matrix as float64 NumPy, wherever it lives."""
+    if hasattr(affine, "detach") and hasattr(affine, "cpu"):  # torch, CPU or CUDA: 16 numbers, copy them
+        affine = affine.detach().cpu()
+    host = prepare(affine, "cpu").array if not isinstance(affine, (list, tuple)) else affine
     return np.asarray(host, dtype=np.float64)
 
 
