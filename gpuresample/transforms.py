@@ -190,9 +190,13 @@ class Resampled:
 
     def _own_source(self, case, key) -> _Source | None:
         value = case[key]
-        if isinstance(value, Mapping) and DATA_ENTRY in value and AFFINE_ENTRY in value:
-            array = value[DATA_ENTRY]
-            return _Source(key, value, array, self._grid(array, value[AFFINE_ENTRY], key), "mapping")
+        if isinstance(value, Mapping):
+            try:  # item access, not `in`: TorchIO images load their data and affine on first access
+                array, affine = value[DATA_ENTRY], value[AFFINE_ENTRY]
+            except KeyError:
+                raise ValueError(f"{key!r} is a mapping without 'data' and 'affine' entries; "
+                                 "give an array, or an image mapping with both") from None
+            return _Source(key, value, array, self._grid(array, affine, key), "mapping")
         if hasattr(value, "__dlpack__") and hasattr(value, AFFINE_ENTRY) and isinstance(getattr(value, "meta", None), dict):
             return _Source(key, value, _plain_tensor(value), self._grid(value, value.affine, key), "meta_tensor")
         meta = case.get(f"{key}_{self.meta_key_postfix}")

@@ -159,6 +159,8 @@ def test_errors():
     moved["label_meta_dict"]["affine"][0, 3] += 5.0
     with pytest.raises(ValueError, match="share one grid"):
         Resampled(["image", "label"], target_shape=(4, 4, 4))(moved)
+    with pytest.raises(ValueError, match="without 'data' and 'affine'"):
+        Resampled("image", target_shape=(4, 4, 4))({"image": {"data": torch.zeros(1, 4, 4, 4)}})
     with pytest.raises(TypeError, match="dictionary"):
         Resampled("image", target_shape=(4, 4, 4))(torch.zeros(4, 4, 4))
     assert "Resampled(keys=('image',)" in repr(Resampled("image", target_shape=(4, 4, 4)))
@@ -198,7 +200,7 @@ def test_in_a_monai_compose(tmp_path):
     assert set(torch.unique(out["label"]).tolist()) <= {0, 1, 2, 3, 4}
 
 
-def test_in_a_torchio_compose():
+def test_in_a_torchio_compose(tmp_path):
     tio = pytest.importorskip("torchio", reason="TorchIO not installed (optional)")
     scene = gr.phantom(GRID.shape)
     subject = tio.Subject(
@@ -212,3 +214,11 @@ def test_in_a_torchio_compose():
     assert out["image"].spatial_shape == target.shape
     np.testing.assert_allclose(out["image"].affine, target.affine, atol=1e-9)
     assert subject["image"].spatial_shape == GRID.shape
+    # images read from files load lazily: 'data' and 'affine' appear on first access
+    from gpuresample import io
+    io.save(tmp_path / "ct.nii.gz", scene.volumes["CT"], GRID)
+    io.save(tmp_path / "seg.nrrd", scene.masks["Organs"], GRID)
+    lazy = tio.Subject(image=tio.ScalarImage(tmp_path / "ct.nii.gz"), label=tio.LabelMap(tmp_path / "seg.nrrd"))
+    from_file = pipeline(lazy)
+    assert from_file["image"].spatial_shape == target.shape
+    np.testing.assert_allclose(from_file["image"].affine, target.affine, atol=1e-4)
