@@ -222,9 +222,9 @@ def read(path) -> tuple:
         nibabel or SimpleITK missing for this format.
     """
     path = Path(path)
-    kind = file_format(path)
     if not path.exists():
         raise FileNotFoundError(f"no such file: {str(path)!r}")
+    kind = file_format(path)
     if kind == "NIfTI":
         array, grid = _read_nifti(path)
     else:

@@ -193,6 +193,7 @@ def test_bad_arguments(capsys, argv, fragments):
 
 def test_bad_files(capsys, files):
     (files / "junk.nii.gz").write_bytes(b"\x1f\x8b garbage")
+    (files / "ct.png").write_bytes(b"\x89PNG")
     cases = [
         ([files / "missing.nii.gz", files / "o.nii.gz"], ["no such file", "missing.nii.gz"]),
         ([files / "junk.nii.gz", files / "o.nii.gz"], ["cannot read", "junk.nii.gz"]),

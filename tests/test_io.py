@@ -339,6 +339,9 @@ def test_dicom_folder_with_two_series_or_none(tmp_path):
 def test_unreadable_files_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.nii.gz"):
         io.read(tmp_path / "missing.nii.gz")
+    with pytest.raises(FileNotFoundError, match="series_folder"):
+        io.read(tmp_path / "series_folder")
+    (tmp_path / "a.png").write_bytes(b"\x89PNG")
     with pytest.raises(ValueError, match="unknown file type '.png'"):
         io.read(tmp_path / "a.png")
     (tmp_path / "junk.nii.gz").write_bytes(gzip.compress(b"not a nifti header"))
