@@ -248,18 +248,15 @@ def _read_nifti(path: Path):
         header = image.header
         unit = header.get_xyzt_units()[0] if hasattr(header, "get_xyzt_units") else "unknown"
         affine = np.array(image.affine, dtype=np.float64)
-        shape = _three_d(image.shape, path)
-        array = np.asanyarray(image.dataobj).reshape(shape, order="A")
-    except ValueError as exc:
-        if str(path) in str(exc):
-            raise
-        raise OSError(f"cannot read {path}: {_reason(exc)}") from exc
     except Exception as exc:  # nibabel's ImageFileError, truncated gzip, permissions, ...
         raise OSError(f"cannot read {path}: {_reason(exc)}") from exc
-    scale = NIFTI_UNIT_MM.get(unit, 1.0)
-    affine[:3, :] *= scale
-    grid = grid_from_affine(shape, affine, source=str(path))
-    return array, grid
+    shape = _three_d(image.shape, path)
+    try:
+        array = np.asanyarray(image.dataobj).reshape(shape, order="A")
+    except Exception as exc:  # e.g. data shorter than the header says
+        raise OSError(f"cannot read {path}: {_reason(exc)}") from exc
+    affine[:3, :] *= NIFTI_UNIT_MM.get(unit, 1.0)
+    return array, grid_from_affine(shape, affine, source=str(path))
 
 
 def _read_itk(path: Path, kind: str):
