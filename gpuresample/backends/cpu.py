@@ -134,8 +134,9 @@ class CubicLayout:
 
 def _table_bytes(axes) -> int:
     """A bound on the small per-axis arrays a block allocates (index/weight copies, row maps)."""
-    return SMALL_ALLOCATION_BYTES + sum(t.index.size * 8 * 4 + t.n_out * 16 + (t.line_length + t.pad_before + t.source_length
-                                                      + t.pad_after) * 8 * 3 for t in axes)
+    per_axis = (t.index.size * 8 * 4 + t.n_out * 16
+                + (t.line_length + t.pad_before + t.source_length + t.pad_after) * 8 * 3 for t in axes)
+    return SMALL_ALLOCATION_BYTES + sum(per_axis)
 
 
 def _unit_run(rows: np.ndarray) -> tuple:
@@ -163,38 +164,42 @@ def _window_envelopes(index: np.ndarray) -> tuple:
 
 
 def cubic_layout(axes, order, work_itemsize: int, threads: int) -> CubicLayout:
-    """Choose between the streamed and the whole-array coefficients by the memory they take."""
+    """Choose between the streamed and the whole-array coefficients by the memory they take.
+
+    ``scratch_bytes`` bounds what the chosen way allocates (the streamed count is that of
+    gathered planes, the larger of its two modes).
+    """
     lines = [_axis_lines(t) for t in axes]
     kept = [line[0] for line in lines]
-    n_out = [t.n_out for t in axes]
-    tables_bytes = _table_bytes(axes)
-    separable = threads * (kept[order[1]] * kept[order[2]] + n_out[order[1]] * kept[order[2]]) * work_itemsize
-    whole_lines = threads * (max(n for _, _, n, f in lines if f) + 1) * max(kept) * 8 if any(f for *_, f in lines) else 0
-    whole = math.prod(kept) * work_itemsize + whole_lines + separable + tables_bytes
-    plane = kept[order[1]] * kept[order[2]]
-    in_plane = [lines[order[v]] for v in (1, 2) if lines[order[v]][3]]
-    plane_lines = threads * (max(n for _, _, n, _ in in_plane) + 1) * max(kept[order[1]], kept[order[2]]) * 8 \
-        if in_plane else 0
-    first_index = _coefficient_indexed(axes[order[0]]).index
-    low, high = _window_envelopes(first_index)
+    n1, n2 = kept[order[1]], kept[order[2]]
+    common = threads * (n1 * n2 + axes[order[1]].n_out * n2) * work_itemsize + _table_bytes(axes)
+    # the whole array: every coefficient, and one extended line per plane and thread
+    filtered_lengths = [n_ext for _, _, n_ext, filtered in lines if filtered]
+    whole = math.prod(kept) * work_itemsize + common
+    if filtered_lengths:
+        whole += threads * (max(filtered_lengths) + 1) * max(kept) * 8
+    # streamed: a ring of planes (+ a segment of gathered planes, checkpoints, carries)
+    plane = n1 * n2
+    in_plane_lengths = [lines[order[v]][2] for v in (1, 2) if lines[order[v]][3]]
+    if in_plane_lengths:
+        common += threads * (max(in_plane_lengths) + 1) * max(n1, n2) * 8
+    low, high = _window_envelopes(_coefficient_indexed(axes[order[0]]).index)
     window = int((high - low).max()) + 1
-    n_ext = lines[order[0]][2]
-    filtered = lines[order[0]][3]
+    _, _, n_ext, recursion = lines[order[0]]
 
     def streamed_bytes(segment):
-        total = (segment + window) * plane * work_itemsize + plane_lines + separable + tables_bytes
-        if filtered:
+        total = (segment + window) * plane * work_itemsize + common
+        if recursion:
             checkpoints = -(-n_ext // segment) - 1
             total += segment * plane * work_itemsize + (checkpoints + 2) * plane * 8
             total += threads * segment * STREAM_BLOCK * 8 + n_ext * 8
         return total
 
-    rows = n_ext if filtered else kept[order[0]]
-    candidates = range(min(MIN_SEGMENT_ROWS, rows), rows + 1)
-    segment = min(candidates, key=lambda s: (streamed_bytes(s), -s))
-    best = streamed_bytes(segment)
-    if best <= whole:
-        return CubicLayout(True, best, segment, segment + window)
+    rows = n_ext if recursion else kept[order[0]]
+    segment = min(range(min(MIN_SEGMENT_ROWS, rows), rows + 1), key=lambda s: (streamed_bytes(s), -s))
+    streamed = streamed_bytes(segment)
+    if streamed <= whole:
+        return CubicLayout(True, streamed, segment, segment + window)
     return CubicLayout(False, whole)
 
 
