@@ -127,15 +127,13 @@ def prefilter_constants(n_ext, pole):
 
 
 @njit(cache=True, nogil=True)
-def pole_powers(pole, n):
-    """``powers[i] = z ** i`` for ``1 <= i < n`` by repeated multiplication, as the filter steps it."""
-    powers = np.empty(max(n, 1), np.float64)
+def pole_powers(pole, powers):
+    """``powers[i] = z ** i`` by repeated multiplication (``powers[0] = 1``), as the filter steps it."""
     powers[0] = 1.0
     z_i = pole
-    for i in range(1, n):
+    for i in range(1, powers.shape[0]):
         powers[i] = z_i
         z_i *= pole
-    return powers
 
 
 @njit(cache=True, nogil=True)

@@ -243,7 +243,6 @@ def _cubic_streamed(values3, axes, order, layout: CubicLayout, work, out) -> Non
 
     threads = numba.get_num_threads()
     n1, n2 = kept[1], kept[2]
-    kept_plane = n1 * n2
     in_plane = [lines[v][2] for v in (1, 2) if lines[v][3]]
     plane_lines = np.empty((threads, max(in_plane) + 1, max(n1, n2)) if in_plane else (threads, 1, 1), np.float64)
     planes = np.empty((threads, n1, n2), work)
@@ -315,7 +314,8 @@ def _stream_first_axis(src, flat, maps, run2, table, line, layout, work, stages_
     n_segments = -(-n_ext // segment)
     checkpoints = np.empty((n_segments - 1, elements), np.float64)
     causal_lines = np.empty((threads, segment, STREAM_BLOCK), np.float64)
-    powers = loops.pole_powers(CUBIC_POLE, n_ext)
+    powers = np.empty(n_ext, np.float64)
+    loops.pole_powers(CUBIC_POLE, powers)
     positions = np.arange(segment + ring_size)
 
     def data_rows(extended):
