@@ -98,6 +98,23 @@ print(json.dumps(times))
 """
 
 
+def busy_cpu_seconds() -> float:
+    """CPU seconds all processes on the machine have spent busy since boot (``/proc/stat``)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()[1:]
+    except OSError:
+        return float("nan")
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds this process and its finished children have used."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:
@@ -258,7 +275,7 @@ def mb(n) -> str:
     return "n/a" if n is None else f"{n / 2**20:.1f} MiB"
 
 
-def report(all_results: dict, compiled: dict, load_before, load_after, repeats: int) -> tuple:
+def report(all_results: dict, compiled: dict, load_before, load_after, repeats: int, others: tuple) -> tuple:
     import numba
     import SimpleITK as sitk
     lines = ["# CPU backend: gpuresample vs SimpleITK and SciPy", ""]
@@ -269,7 +286,10 @@ def report(all_results: dict, compiled: dict, load_before, load_after, repeats: 
               f"SimpleITK default threads {sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()}",
               "- Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()),
               f"- Load average (1, 5, 15 min) before the run: {', '.join(f'{x:.2f}' for x in load_before)}; "
-              f"after: {', '.join(f'{x:.2f}' for x in load_after)}", ""]
+              f"after: {', '.join(f'{x:.2f}' for x in load_after)} (the run itself keeps up to both cores busy)",
+              f"- Other processes used {others[0]:.0f} CPU-seconds during the {others[1]:.0f} s run "
+              f"({others[0] / (others[1] * os.cpu_count()):.0%} of the machine; /proc/stat busy time minus this "
+              "run's own)", ""]
     verdicts = []
     lines += ["## Targets", "", "| case | target | gpuresample | other | speed-up | verdict |",
               "|---|---|---|---|---|---|"]
@@ -356,6 +376,7 @@ def main(argv=None) -> int:
     print(f"load average before: {load_before}", flush=True)
     warm = np.ones(WARM_PAGES_BYTES // 8)
     del warm
+    start_wall, start_busy, start_own = time.perf_counter(), busy_cpu_seconds(), own_cpu_seconds()
     all_results, compiled = {}, {}
     for n_in, n_out in CASES:
         case = f"{n_in}^3 -> {n_out}^3"
@@ -363,7 +384,8 @@ def main(argv=None) -> int:
             compiled[case] = compile_times(n_in, n_out)
         all_results[case] = run_case(n_in, n_out, args.repeats)
     load_after = os.getloadavg()
-    text, ok = report(all_results, compiled, load_before, load_after, args.repeats)
+    others = (busy_cpu_seconds() - start_busy - (own_cpu_seconds() - start_own), time.perf_counter() - start_wall)
+    text, ok = report(all_results, compiled, load_before, load_after, args.repeats, others)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)
     print(text)
