@@ -16,8 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .arrays import read_rows
-from .interpolation import Interpolation, working_dtype
-from .tables import SamplingTables, as_3d
+from .tables import SamplingTables
 
 #: Fraction of the device's free memory the planner leaves unused: room for the
 #: CUDA context, CuPy's memory pool rounding and other users of the card.
@@ -74,35 +73,14 @@ def slab_bytes(tables: SamplingTables, in_dtype, out_dtype, input_shape, threads
         out_block *= DEVICE_BUFFERS
     if scratch is not None:
         return in_block + out_block + (DEVICE_BUFFERS if staged else 1) * scratch(tables, in_dtype, out_dtype)
-    return in_block + out_block + _cpu_scratch_bytes(tables, in_dtype, out_dtype, in_values, out_values, threads)
+    return in_block + out_block + _cpu_scratch_bytes(tables, in_dtype, out_dtype, threads)
 
 
-def _cpu_scratch_bytes(tables, in_dtype, out_dtype, in_values, out_values, threads) -> int:
-    """Every buffer the CPU backend allocates for a block besides its input and output."""
-    work = working_dtype(in_dtype).itemsize
-    scratch = 0
-    if in_dtype == np.float16:
-        scratch += in_values * 4
-    if out_dtype == np.float16:
-        scratch += out_values * 4
-    if any(t.sigma > 0 for t in tables.axes):
-        scratch += in_values * work
-    axes = as_3d(tables)
-    if tables.interpolation is Interpolation.CUBIC:
-        coef_lengths = [(lambda r: r[1] - r[0])(t.coefficient_rows()) if t.is_cubic else t.source_length
-                        for t in axes]
-        scratch += math.prod(coef_lengths) * work
-        longest = max(t.pad_before + t.source_length + t.pad_after for t in axes)
-        scratch += threads * longest * max(coef_lengths) * 8
-        lengths = coef_lengths
-    else:
-        lengths = [t.line_length for t in axes]
-    if tables.interpolation is not Interpolation.LABEL:
-        order = tables.order
-        plane = lengths[order[1]] * lengths[order[2]]
-        plane2 = axes[order[1]].n_out * lengths[order[2]]
-        scratch += threads * (plane + plane2) * work
-    return scratch
+def _cpu_scratch_bytes(tables, in_dtype, out_dtype, threads) -> int:
+    """The CPU backend's own count of the buffers it allocates for a block."""
+    from .backends.cpu import scratch_bytes  # imports Numba: only when a plan needs it
+
+    return scratch_bytes(tables, in_dtype, out_dtype, threads)
 
 
 def plan_slabs(tables: SamplingTables, in_dtype, out_dtype, input_shape, budget: int | None,

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import bisect
 import math
-import threading
 from dataclasses import replace
 from typing import Sequence
 
@@ -58,13 +57,6 @@ from .tables import SamplingTables, build_tables
 CHUNK_SIZE_SETTING = "array.chunk-size"
 #: Prefix of the output array's name in the graph.
 NAME_PREFIX = "gpuresample"
-#: Numba's threading layer that may not be entered by two threads at once (it aborts the
-#: process); Dask's threaded schedulers run tasks in parallel threads.
-UNSAFE_THREADING_LAYER = "workqueue"
-
-_cpu_serial = threading.Lock()
-#: None until the first CPU task has run; then whether CPU tasks may run concurrently.
-_cpu_concurrent = None
 
 
 def resample(data, spacing: Sequence[float] | None = None, *, target_shape: Sequence[int] | None = None,
@@ -316,32 +308,8 @@ def resample_chunk(pieces, layout, crops, tables: SamplingTables, out_dtype, bac
     on_gpu = hasattr(block, "__cuda_array_interface__")
     chosen = choose_backend(backend, on_gpu, tables.interpolation)
     out = chosen.empty(tables.output_shape, out_dtype)
-    if chosen.on_device:
-        chosen.resample_block(block, tables, out)
-    else:
-        _run_on_cpu(chosen, block, tables, out)
+    chosen.resample_block(block, tables, out)  # the CPU backend serialises itself where Numba must
     return out
-
-
-def _run_on_cpu(backend, block, tables, out) -> None:
-    """The CPU backend's block, serialised across threads where Numba's threading layer needs it.
-
-    The first call runs alone and starts Numba's threading layer; later calls run
-    concurrently unless that layer is ``workqueue``, which aborts on concurrent use.
-    """
-    global _cpu_concurrent
-    if _cpu_concurrent:
-        backend.resample_block(block, tables, out)
-        return
-    with _cpu_serial:
-        backend.resample_block(block, tables, out)
-        if _cpu_concurrent is None:
-            import numba
-
-            try:
-                _cpu_concurrent = numba.threading_layer() != UNSAFE_THREADING_LAYER
-            except ValueError:  # the layer starts with the first parallel loop; ask again next time
-                pass
 
 
 __all__ = ["resample", "default_output_chunks"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, replace
 
 import numba
@@ -13,6 +14,16 @@ from ..interpolation import Interpolation, working_dtype
 from ..tables import CUBIC_POLE, SamplingTables, as_3d
 from . import _cpu_loops as loops
 from .base import Backend, integer_limits
+
+
+#: Numba's threading layer that must not be entered by two threads at once (it aborts
+#: the process). Dask's threaded schedulers, thread pools and data loaders call the
+#: backend from several threads.
+UNSAFE_THREADING_LAYER = "workqueue"
+
+_serial = threading.Lock()
+#: None until the first block has run; then whether blocks may run concurrently.
+_concurrent = None
 
 
 class ScipyBackend(Backend):
@@ -42,6 +53,24 @@ class ScipyBackend(Backend):
         return scratch_bytes(tables, in_dtype, out_dtype, self.threads())
 
     def resample_block(self, source, tables: SamplingTables, out) -> None:
+        """Resample one block, serialised across threads where Numba's threading layer needs it.
+
+        The first call runs alone and starts Numba's threading layer; later calls run
+        concurrently unless that layer is ``workqueue``, which aborts on concurrent use.
+        """
+        global _concurrent
+        if _concurrent:
+            self._resample_block(source, tables, out)
+            return
+        with _serial:
+            self._resample_block(source, tables, out)
+            if _concurrent is None:
+                try:
+                    _concurrent = numba.threading_layer() != UNSAFE_THREADING_LAYER
+                except ValueError:  # no parallel loop has run yet; ask again next time
+                    pass
+
+    def _resample_block(self, source, tables: SamplingTables, out) -> None:
         source = np.asarray(source)
         if tables.interpolation is Interpolation.LABEL:
             _label(source, tables, out)
