@@ -137,6 +137,14 @@ class AxisTable:
         """
         return min(self.coef_start, self.pad_before), max(self.coef_stop, self.pad_before + self.source_length)
 
+    def coefficient_indexed(self) -> "AxisTable":
+        """Cubic: the table with ``index`` counted from the first kept coefficient row
+        (what a backend holding only rows ``coefficient_rows()`` reads); else itself."""
+        if not self.is_cubic:
+            return self
+        first, _ = self.coefficient_rows()
+        return replace(self, index=self.index + (self.coef_start - first))
+
     def coefficient_source_rows(self) -> np.ndarray:
         """Cubic: for each kept coefficient row, the data row it starts from (edges clamped)."""
         first, stop = self.coefficient_rows()

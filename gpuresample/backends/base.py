@@ -68,6 +68,41 @@ class Backend:
         return np.asarray(array)
 
 
+class DeviceBackend(Backend):
+    """What the GPU backends share: CuPy arrays, device memory, the pipelined stager.
+
+    CuPy is imported when an operation needs it, never at import time.
+    """
+
+    on_device = True
+
+    def free_bytes(self) -> int | None:
+        return free_device_bytes()
+
+    def staged_pipeline(self, source, out):
+        """Pinned buffers and two streams: copies overlap compute (see ``_staging``)."""
+        from ._staging import StagedPipeline
+        return StagedPipeline(self, source, out)
+
+    def empty(self, shape, dtype):
+        from ..arrays import import_cupy
+        return import_cupy().empty(shape, dtype)
+
+    def to_host(self, array) -> np.ndarray:
+        return array.get() if hasattr(array, "get") else np.asarray(array)
+
+
+def free_device_bytes() -> int | None:
+    """Free memory on the current device, counting what CuPy's pool holds but does not use."""
+    from ..arrays import import_cupy
+    try:
+        cupy = import_cupy()
+    except BackendUnavailable:
+        return None
+    free, _ = cupy.cuda.runtime.memGetInfo()
+    return int(free) + int(cupy.get_default_memory_pool().free_bytes())
+
+
 def integer_limits(dtype) -> tuple:
     """``(round_to_int, lo, hi)`` for writing a float result into ``dtype``."""
     dtype = np.dtype(dtype)
@@ -89,6 +124,6 @@ def uses_label_arithmetic(tables: SamplingTables) -> bool:
 
 
 __all__ = [
-    "Backend", "BackendUnavailable", "as_3d", "integer_limits", "weights_for",
+    "Backend", "BackendUnavailable", "DeviceBackend", "free_device_bytes", "as_3d", "integer_limits", "weights_for",
     "working_dtype", "uses_label_arithmetic",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numba
 import numpy as np
@@ -87,7 +87,7 @@ class ScipyBackend(Backend):
                 _cubic_streamed(values3, axes, tables.order, layout, work, out)
                 return
             values3 = spline_coefficients(values3, axes, work)
-            axes = tuple(_coefficient_indexed(t) for t in axes)
+            axes = tuple(t.coefficient_indexed() for t in axes)
         _separable(values3, axes, tables.order, work, out)
 
 
@@ -123,13 +123,6 @@ def spline_coefficients(values: np.ndarray, axes, work) -> np.ndarray:
         del lines
     return coef
 
-
-def _coefficient_indexed(table):
-    """The table with indices counted from the first kept coefficient row."""
-    if not table.is_cubic:
-        return table
-    first, _ = table.coefficient_rows()
-    return replace(table, index=table.index + (table.coef_start - first))
 
 
 # ---------------------------------------------------------------------------------------
@@ -212,7 +205,7 @@ def cubic_layout(axes, order, work_itemsize: int, threads: int) -> CubicLayout:
     in_plane_lengths = [lines[order[v]][2] for v in (1, 2) if lines[order[v]][3]]
     if in_plane_lengths:
         common += threads * (max(in_plane_lengths) + 1) * max(n1, n2) * 8
-    low, high = _window_envelopes(_coefficient_indexed(axes[order[0]]).index)
+    low, high = _window_envelopes(axes[order[0]].coefficient_indexed().index)
     window = int((high - low).max()) + 1
     _, _, n_ext, recursion = lines[order[0]]
 
@@ -262,12 +255,12 @@ def _cubic_streamed(values3, axes, order, layout: CubicLayout, work, out) -> Non
     every_stage = np.array(before + after, np.int64).reshape(-1, 5)
 
     out3, target, dst, round_to_int, lo, hi = _output_view(out, order)
-    index0 = _coefficient_indexed(view_axes[0]).index
+    index0 = view_axes[0].coefficient_indexed().index
     low, _ = _window_envelopes(index0)
     ring_size, segment = layout.ring, layout.segment
     slots0 = np.ascontiguousarray(index0 % ring_size)
     weights = [np.ascontiguousarray(t.weight, dtype=work) for t in view_axes]
-    index = [None] + [np.ascontiguousarray(_coefficient_indexed(t).index) for t in view_axes[1:]]
+    index = [None] + [np.ascontiguousarray(t.coefficient_indexed().index) for t in view_axes[1:]]
     run2 = _unit_run(maps[2])
 
     threads = numba.get_num_threads()

@@ -16,13 +16,12 @@ a GPU.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import numpy as np
 
 from ..interpolation import Interpolation, working_dtype
 from ..tables import SamplingTables, as_3d
-from .base import Backend, BackendUnavailable, integer_limits
+from .base import BackendUnavailable, DeviceBackend, integer_limits
 
 #: Output voxels scored at once by the label path: its 8 taps' labels and float64
 #: weights take about 128 bytes per voxel, so blocks stay near 256 MiB.
@@ -111,12 +110,6 @@ def spline_coefficients(cupy, ndi, values3, axes, work):
     return coef
 
 
-def _coefficient_indexed(table):
-    if not table.is_cubic:
-        return table
-    first, _ = table.coefficient_rows()
-    return replace(table, index=table.index + (table.coef_start - first))
-
 
 def label_block(cupy, src3, axes, out3) -> None:
     """Per-label linear weights over the 2x2x2 taps, arg-max, ties to the lower label.
@@ -204,18 +197,17 @@ def resample_with(xp, ndi, source, tables: SamplingTables, out) -> None:
     values = _view_3d(smooth_on_device(source, tables, work, ndi))
     if tables.interpolation is Interpolation.CUBIC:
         values = spline_coefficients(xp, ndi, values, axes, work)
-        axes = tuple(_coefficient_indexed(t) for t in axes)
+        axes = tuple(t.coefficient_indexed() for t in axes)
     values = values.astype(work, copy=False)
     for axis in tables.order:
         values = separable_pass(xp, values, axes[axis], axis, work)
     store(xp, values, out3)
 
 
-class CupyxBackend(Backend):
+class CupyxBackend(DeviceBackend):
     """CuPy arrays in, CuPy arrays out, through CuPy operations and ``cupyx.scipy.ndimage``."""
 
     name = "cupyx"
-    on_device = True
 
     def unavailable_reason(self) -> str | None:
         try:
@@ -231,23 +223,8 @@ class CupyxBackend(Backend):
     def resample_block(self, source, tables: SamplingTables, out) -> None:
         resample_with(_cupy(), _ndimage(), source, tables, out)
 
-    def free_bytes(self) -> int | None:
-        from .kernels import free_device_bytes
-        return free_device_bytes()
-
-    def staged_pipeline(self, source, out):
-        """Pinned buffers and two streams: copies overlap compute (see ``_staging``)."""
-        from ._staging import StagedPipeline
-        return StagedPipeline(self, source, out)
-
     def scratch_bytes(self, tables: SamplingTables, in_dtype, out_dtype) -> int:
         return scratch_bytes(tables, in_dtype, out_dtype)
-
-    def empty(self, shape, dtype):
-        return _cupy().empty(shape, dtype)
-
-    def to_host(self, array) -> np.ndarray:
-        return array.get() if hasattr(array, "get") else np.asarray(array)
 
 
 __all__ = ["CupyxBackend", "resample_with", "smooth_on_device", "scratch_bytes"]

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..interpolation import Interpolation, working_dtype
-from ..tables import CUBIC_PAD, CUBIC_POLE, AxisTable, SamplingTables, as_3d
-from .base import Backend, BackendUnavailable
+from ..tables import CUBIC_PAD, CUBIC_POLE, SamplingTables, as_3d
+from .base import BackendUnavailable, DeviceBackend, free_device_bytes
 
 #: The header every kernel source includes.
 KERNEL_HEADER = "gpuresample.cuh"
@@ -233,7 +233,7 @@ def run_block(device: Device, source, tables: SamplingTables, out) -> None:
     values = _view_3d(values)
     if tables.interpolation is Interpolation.CUBIC:
         values = _spline_coefficients(device, values, axes, work)
-        axes = tuple(_coefficient_indexed(t) for t in axes)
+        axes = tuple(t.coefficient_indexed() for t in axes)
     _run_separable(device, values, axes, tables.order, work, TAPS[tables.interpolation], _view_3d(out))
 
 
@@ -303,13 +303,6 @@ def _spline_coefficients(device, values3, axes, work):
                              (coef,) + args + (np.float64(CUBIC_POLE), round_to_float)))
     return coef
 
-
-def _coefficient_indexed(table: AxisTable) -> AxisTable:
-    """The table with indices counted from the first kept coefficient row."""
-    if not table.is_cubic:
-        return table
-    first, _ = table.coefficient_rows()
-    return replace(table, index=table.index + (table.coef_start - first))
 
 
 def scratch_bytes(tables: SamplingTables, in_dtype, out_dtype) -> int:
@@ -402,11 +395,10 @@ class CupyDevice(Device):
         return smooth_on_device(source, tables, work)
 
 
-class KernelsBackend(Backend):
+class KernelsBackend(DeviceBackend):
     """CuPy arrays in, CuPy arrays out, through the CUDA kernels in ``kernels/*.cu``."""
 
     name = "kernels"
-    on_device = True
 
     def unavailable_reason(self) -> str | None:
         from ..arrays import import_cupy
@@ -418,43 +410,14 @@ class KernelsBackend(Backend):
             return "CUDA kernel sources not found (kernels/ next to the package or gpuresample/_kernels/)"
         return None
 
-    def covers(self, interpolation) -> bool:
-        return True
-
     def resample_block(self, source, tables: SamplingTables, out) -> None:
         from ..arrays import import_cupy
         cupy = import_cupy()
         device = CupyDevice(cupy, source.dtype, out.dtype, tables.interpolation)
         run_block(device, source, tables, out)
 
-    def free_bytes(self) -> int | None:
-        return free_device_bytes()
-
-    def staged_pipeline(self, source, out):
-        """Pinned buffers and two streams: copies overlap compute (see ``_staging``)."""
-        from ._staging import StagedPipeline
-        return StagedPipeline(self, source, out)
-
     def scratch_bytes(self, tables: SamplingTables, in_dtype, out_dtype) -> int:
         return scratch_bytes(tables, in_dtype, out_dtype)
-
-    def empty(self, shape, dtype):
-        from ..arrays import import_cupy
-        return import_cupy().empty(shape, dtype)
-
-    def to_host(self, array) -> np.ndarray:
-        return array.get() if hasattr(array, "get") else np.asarray(array)
-
-
-def free_device_bytes() -> int | None:
-    """Free memory on the current device, counting what CuPy's pool holds but does not use."""
-    from ..arrays import import_cupy
-    try:
-        cupy = import_cupy()
-    except BackendUnavailable:
-        return None
-    free, _ = cupy.cuda.runtime.memGetInfo()
-    return int(free) + int(cupy.get_default_memory_pool().free_bytes())
 
 
 __all__ = ["KernelsBackend", "CupyDevice", "Device", "Launch", "run_block", "kernel_names",
