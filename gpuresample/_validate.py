@@ -105,3 +105,42 @@ def parse_bytes(value, name: str = "max_memory") -> int | None:
     if number <= 0:
         raise ValueError(f"{name} must be > 0 bytes, got {value!r}")
     return number
+
+
+#: Spatial axes a volume may have (SPEC §3): 2-D images and 3-D volumes.
+SPATIAL_DIMS = (2, 3)
+
+
+def check_channel_axis(channel_axis, ndim: int) -> int | None:
+    """``channel_axis`` as an axis index in ``[0, ndim)``; None stays None."""
+    if channel_axis is None:
+        return None
+    if isinstance(channel_axis, bool) or not isinstance(channel_axis, (int, np.integer)) \
+            or not -ndim <= channel_axis < ndim:
+        raise ValueError(f"channel_axis={channel_axis!r} must be an axis of the {ndim}-D data")
+    return int(channel_axis) % ndim
+
+
+def spatial_shape(shape, channel_axis: int | None) -> tuple:
+    """The shape without its channel axis; an error unless 2-D or 3-D remain."""
+    shape = tuple(shape)
+    spatial = tuple(n for i, n in enumerate(shape) if i != channel_axis)
+    if len(spatial) not in SPATIAL_DIMS:
+        hint = " (pass channel_axis= for multi-channel data)" if len(shape) == 4 and channel_axis is None else ""
+        raise ValueError(f"data must be 2-D or 3-D (or 4-D with channel_axis=); got shape {shape}{hint}")
+    return spatial
+
+
+def check_backend_name(backend, names) -> str:
+    """``backend`` if it is one of ``names`` (strings), else a ``ValueError`` listing them."""
+    if not isinstance(backend, str) or backend not in names:
+        raise ValueError(f"backend={backend!r} is not a backend; allowed: {', '.join(map(repr, names))}")
+    return backend
+
+
+def check_antialias(antialias, interpolation) -> bool:
+    """``antialias`` as a bool; True only for value interpolations (linear, cubic)."""
+    if antialias and interpolation.value not in ("linear", "cubic"):
+        raise ValueError(f"antialias=True smooths values; it applies to 'linear' and 'cubic', "
+                         f"not {interpolation.value!r}")
+    return bool(antialias)

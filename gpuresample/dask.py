@@ -45,11 +45,10 @@ except ImportError as exc:  # pragma: no cover - exercised only without dask
         "gpuresample.dask needs a recent Dask with dask.array and dask.task_spec "
         "(pip install 'gpuresample[dask]')") from exc
 
-from ._validate import check_dtype
+from ._validate import check_antialias, check_backend_name, check_channel_axis, check_dtype, spatial_shape
 from .backends import BACKEND_NAMES, GPU_PREFERENCE, choose_backend
 from .geometry import Grid
 from .interpolation import Interpolation
-from .job import SPATIAL_DIMS
 from .tables import SamplingTables, build_tables
 
 #: Default output chunks are never larger than the larger of the input's largest chunk
@@ -132,16 +131,12 @@ def resample(data, spacing: Sequence[float] | None = None, *, target_shape: Sequ
     ...       gr.resample(volume.compute(), (2.0, 1.0, 1.0), target_spacing=(1.0, 1.0, 1.0))).all())
     True
     """
-    if not isinstance(backend, str) or backend not in BACKEND_NAMES:
-        allowed = ", ".join(repr(n) for n in BACKEND_NAMES)
-        raise ValueError(f"backend={backend!r} is not a backend; allowed: {allowed}")
+    check_backend_name(backend, BACKEND_NAMES)
     interpolation = Interpolation.parse(interpolation)
     data = _as_dask_array(data)
     in_dtype = check_dtype(data.dtype, "data dtype")
     out_dtype = in_dtype if dtype is None else check_dtype(dtype, "dtype")
-    if antialias and interpolation not in (Interpolation.LINEAR, Interpolation.CUBIC):
-        raise ValueError(f"antialias=True smooths values; it applies to 'linear' and 'cubic', "
-                         f"not {interpolation.value!r}")
+    antialias = check_antialias(antialias, interpolation)
     if any(math.isnan(c) for chunks in data.chunks for c in chunks):
         raise ValueError("data has unknown chunk sizes; call data.compute_chunk_sizes() first")
     on_gpu = _is_cupy_meta(data)
@@ -153,18 +148,15 @@ def resample(data, spacing: Sequence[float] | None = None, *, target_shape: Sequ
                                   target_spacing=target_spacing, interpolation=interpolation,
                                   dtype=out_dtype, antialias=antialias, output_chunks=output_chunks,
                                   backend=backend)
-    if data.ndim not in SPATIAL_DIMS:
-        hint = " (pass channel_axis= for multi-channel data)" if data.ndim == 4 else ""
-        raise ValueError(
-            f"data must be 2-D or 3-D (or 4-D with channel_axis=); got shape {tuple(data.shape)}{hint}")
+    spatial_shape(data.shape, None)
     if spacing is None:
         spacing = (1.0,) * data.ndim
     source = Grid(data.shape, spacing)
     target = source.resolve(target_shape, target_spacing)
-    tables = build_tables(source, target, interpolation, antialias=bool(antialias))
+    tables = build_tables(source, target, interpolation, antialias=antialias)
     chunks = _output_chunks(output_chunks, data, target.shape, out_dtype)
     name = f"{NAME_PREFIX}-{interpolation.value}-" + tokenize(
-        data.name, source, target, interpolation.value, bool(antialias), str(out_dtype), chunks, backend)
+        data.name, source, target, interpolation.value, antialias, str(out_dtype), chunks, backend)
     layer = _layer(name, data, tables, chunks, out_dtype, backend)
     graph = HighLevelGraph.from_collections(name, layer, dependencies=[data])
     meta = meta_from_array(data, ndim=data.ndim, dtype=out_dtype)
@@ -186,13 +178,8 @@ def _is_cupy_meta(data) -> bool:
 
 
 def _resample_channels(data, spacing, channel_axis, *, output_chunks, **options):
-    ndim = data.ndim
-    if isinstance(channel_axis, bool) or not isinstance(channel_axis, (int, np.integer)) \
-            or not -ndim <= channel_axis < ndim:
-        raise ValueError(f"channel_axis={channel_axis!r} must be an axis of the {ndim}-D data")
-    axis = int(channel_axis) % ndim
-    if ndim - 1 not in SPATIAL_DIMS:
-        raise ValueError(f"data with channel_axis must be 3-D or 4-D; got shape {tuple(data.shape)}")
+    axis = check_channel_axis(channel_axis, data.ndim)
+    spatial_shape(data.shape, axis)
     channels = [resample(data[(slice(None),) * axis + (c,)], spacing, output_chunks=output_chunks, **options)
                 for c in range(data.shape[axis])]
     return da.stack(channels, axis=axis)

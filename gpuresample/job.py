@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import check_dtype, parse_bytes
+from ._validate import (check_antialias, check_backend_name, check_channel_axis, check_dtype,
+                        parse_bytes, spatial_shape)
 from .arrays import Prepared, prepare
 from .backends import BACKEND_NAMES, choose_backend
 from .chunking import (DEFAULT_STREAM_BYTES, DEVICE_SAFETY_FRACTION, Chunking, execute, plan_slabs)
@@ -21,7 +22,6 @@ from .geometry import Grid
 from .interpolation import Interpolation
 from .tables import SamplingTables, build_tables
 
-SPATIAL_DIMS = (2, 3)
 
 
 @dataclass
@@ -116,38 +116,21 @@ def build_job(data, spacing, *, target_shape=None, target_spacing=None, target: 
               device=None, max_memory=None, out=None, name="data", role="volume", origin=None,
               direction=None) -> Job:
     """Check every argument and decide everything about resampling ``data``."""
-    if not isinstance(backend, str) or backend not in BACKEND_NAMES:
-        allowed = ", ".join(repr(n) for n in BACKEND_NAMES)
-        raise ValueError(f"backend={backend!r} is not a backend; allowed: {allowed}")
+    check_backend_name(backend, BACKEND_NAMES)
     interpolation = Interpolation.parse(interpolation)
     prepared = prepare(data, device)
     array = prepared.array
     in_dtype = check_dtype(array.dtype, "data dtype")
     out_dtype = in_dtype if dtype is None else check_dtype(dtype, "dtype")
-    ndim = len(array.shape)
-    if channel_axis is not None:
-        if isinstance(channel_axis, bool) or not isinstance(channel_axis, (int, np.integer)) \
-                or not -ndim <= channel_axis < ndim:
-            raise ValueError(f"channel_axis={channel_axis!r} must be an axis of the {ndim}-D data")
-        channel_axis = int(channel_axis) % ndim
-        spatial_shape = tuple(n for i, n in enumerate(array.shape) if i != channel_axis)
-    else:
-        spatial_shape = tuple(array.shape)
-    if len(spatial_shape) not in SPATIAL_DIMS:
-        hint = " (pass channel_axis= for multi-channel data)" if ndim == 4 and channel_axis is None else ""
-        raise ValueError(
-            f"data must be 2-D or 3-D (or 4-D with channel_axis=); got shape {tuple(array.shape)}{hint}")
+    channel_axis = check_channel_axis(channel_axis, len(array.shape))
+    spatial = spatial_shape(array.shape, channel_axis)
     if spacing is None:
-        spacing = (1.0,) * len(spatial_shape)
+        spacing = (1.0,) * len(spatial)
+    source = Grid(spatial, spacing, origin, direction)
     if target is None:
-        source = Grid(spatial_shape, spacing, origin, direction)
         target = source.resolve(target_shape, target_spacing)
-    else:
-        source = Grid(spatial_shape, spacing, origin, direction)
-    if antialias and interpolation not in (Interpolation.LINEAR, Interpolation.CUBIC):
-        raise ValueError(f"antialias=True smooths values; it applies to 'linear' and 'cubic', "
-                         f"not {interpolation.value!r}")
-    tables = build_tables(source, target, interpolation, antialias=bool(antialias))
+    antialias = check_antialias(antialias, interpolation)
+    tables = build_tables(source, target, interpolation, antialias=antialias)
     chosen = choose_backend(backend, prepared.compute_on_gpu, interpolation)
     budget = parse_bytes(max_memory)
     output_shape = list(target.shape)
@@ -168,7 +151,7 @@ def build_job(data, spacing, *, target_shape=None, target_spacing=None, target: 
             budget = DEFAULT_STREAM_BYTES
     threads = chosen.threads() if hasattr(chosen, "threads") else 1
     scratch = getattr(chosen, "scratch_bytes", None)
-    chunking = plan_slabs(tables, in_dtype, out_dtype, spatial_shape, budget, threads, staged, scratch=scratch)
+    chunking = plan_slabs(tables, in_dtype, out_dtype, spatial, budget, threads, staged, scratch=scratch)
     return Job(name, role, prepared, source, target, interpolation, tables, in_dtype, out_dtype,
                channel_axis, chosen, chunking, staged, threads, out)
 

@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import check_shape, check_spacing
+from ._validate import check_backend_name, check_shape, check_spacing
 from .api import resample
 from .arrays import prepare
 from .backends import BACKEND_NAMES
@@ -124,8 +124,7 @@ class Resampled:
         if isinstance(channel_axis, bool) or not isinstance(channel_axis, (int, np.integer)):
             raise TypeError(f"channel_axis must be an int, got {channel_axis!r}")
         self.channel_axis = int(channel_axis)
-        if backend not in BACKEND_NAMES:
-            raise ValueError(f"backend={backend!r} is not a backend; allowed: {', '.join(map(repr, BACKEND_NAMES))}")
+        check_backend_name(backend, BACKEND_NAMES)
         self.spacing_key = spacing_key
         self.meta_key_postfix = meta_key_postfix
         self.antialias = bool(antialias)
