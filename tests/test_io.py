@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import locale
 
 import numpy as np
 import pytest
@@ -285,7 +286,19 @@ def test_scene_save_needs_a_name_when_ambiguous(tmp_path):
 # ------------------------------------------------------------------ DICOM series
 def write_dicom_series(folder, data_ijk, spacing, origin_lps, direction_lps, series_uid="1.2.826.0.1.3680043.2.1125.1",
                        prefix="slice"):
-    """One file per slice along k, with the tags a series reader needs (position, orientation, spacing)."""
+    """One file per slice along k, with the tags a series reader needs (position, orientation, spacing).
+
+    SimpleITK's DICOM writer (GDCM) sets the process locale to "C"; it is put back, so later
+    tests (and their subprocess output decoding) see the locale they started with.
+    """
+    saved = locale.setlocale(locale.LC_ALL)
+    try:
+        _write_dicom_slices(folder, data_ijk, spacing, origin_lps, direction_lps, series_uid, prefix)
+    finally:
+        locale.setlocale(locale.LC_ALL, saved)
+
+
+def _write_dicom_slices(folder, data_ijk, spacing, origin_lps, direction_lps, series_uid, prefix):
     folder.mkdir(parents=True, exist_ok=True)
     volume = sitk.GetImageFromArray(np.ascontiguousarray(data_ijk.transpose(2, 1, 0)))
     volume.SetSpacing(spacing)
@@ -314,7 +327,9 @@ def test_dicom_series_folder(tmp_path):
     data = np.random.default_rng(5).integers(-1000, 1000, size=(10, 8, 6)).astype(np.int16)
     spacing, origin = (0.7, 0.9, 2.0), (-30.0, 12.0, 55.0)
     write_dicom_series(tmp_path / "series", data, spacing, origin, OBLIQUE)
+    before = locale.setlocale(locale.LC_ALL)
     array, grid = io.read(tmp_path / "series")
+    assert locale.setlocale(locale.LC_ALL) == before  # reading leaves the process locale alone
     np.testing.assert_array_equal(array, data)
     np.testing.assert_allclose(grid.spacing, spacing, atol=1e-6)
     reference = gr.Grid(data.shape, spacing, np.diag([-1, -1, 1.0]) @ np.array(origin), np.diag([-1, -1, 1.0]) @ OBLIQUE)

@@ -49,7 +49,7 @@ def folder(tmp_path_factory):
 
 
 def _run(args, cwd, timeout=600):
-    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(args, cwd=cwd, capture_output=True, encoding="utf-8", errors="replace", timeout=timeout)
 
 
 def _missing(code: str) -> str | None:
