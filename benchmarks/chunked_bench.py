@@ -31,6 +31,12 @@ from gpuresample.job import build_job
 RESULTS = Path(__file__).parent / "results"
 #: Slabs the chunked runs are forced into (the issue asks for at least 8).
 MIN_SLABS = 8
+#: GPU mode: (input shape, dtype, target shape, interpolation, force >= MIN_SLABS slabs).
+GPU_CASES = [((1024, 1024, 1024), np.float32, (1536, 1536, 1536), "linear", True)]
+#: ``--huge``: slabs as the free device memory decides (needs ~100 GB host RAM).
+HUGE_CASE = ((2560, 2560, 2560), np.uint16, (3200, 3200, 3200), "linear", False)
+#: Bytes copied each way to measure the pinned host<->device bandwidth.
+PINNED_COPY_BYTES = 1 << 30
 
 
 def median_time(fn, repeats: int) -> float:
@@ -94,10 +100,10 @@ def pinned_bandwidth(cupy, nbytes: int) -> float:
 def gpu_cases(repeats: int, huge: bool) -> list:
     from gpuresample.arrays import import_cupy
     cupy = import_cupy()
-    bandwidth = pinned_bandwidth(cupy, 1 << 30)
-    cases = [((1024, 1024, 1024), np.float32, (1536, 1536, 1536), "linear", True)]
+    bandwidth = pinned_bandwidth(cupy, PINNED_COPY_BYTES)
+    cases = list(GPU_CASES)
     if huge:
-        cases.append(((2560, 2560, 2560), np.uint16, (3200, 3200, 3200), "linear", False))
+        cases.append(HUGE_CASE)
     rows = []
     for shape, dtype, target, interpolation, force_slabs in cases:
         volume = np.ones(shape, dtype)
@@ -145,13 +151,14 @@ def main(argv=None) -> int:
     mode.add_argument("--gpu", action="store_true")
     parser.add_argument("--huge", action="store_true", help="also 2560^3 uint16 -> 3200^3 (GPU mode)")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the Markdown results")
     args = parser.parse_args(argv)
-    RESULTS.mkdir(exist_ok=True)
     if args.cpu:
         rows = cpu_cases(args.repeats)
         table = markdown(("case", "slabs", "whole (median)", "chunked (median)", "chunked / whole"), rows)
         text = f"# Chunked vs whole on the CPU backend\n\nMachine: {machine()}\n\n{table}\n"
-        (RESULTS / "chunked-cpu.md").write_text(text)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "chunked-cpu.md").write_text(text)
     else:
         try:
             rows, bandwidth = gpu_cases(args.repeats, args.huge)
@@ -163,7 +170,8 @@ def main(argv=None) -> int:
         table = markdown(("case", "slabs", "total (median)", "copy floor", "ratio (goal <= 1.3x)"), rows)
         text = (f"# Chunked, host data staged through the GPU\n\nDevice: {name}; CuPy {cupy.__version__}; "
                 f"pinned copy bandwidth {bandwidth / 1e9:.1f} GB/s (H2D + D2H)\n\nHost: {machine()}\n\n{table}\n")
-        (RESULTS / f"chunked-gpu-{name.replace(' ', '_')}.md").write_text(text)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / f"chunked-gpu-{name.replace(' ', '_')}.md").write_text(text)
     print(text)
     return 0
 

@@ -55,6 +55,8 @@ ZOOM_SPEEDUP_GOAL = {"linear": 3.0, "cubic": 5.0}
 MIN_REPEATS = 10
 #: Per-call overhead goal for a small volume, microseconds.
 OVERHEAD_GOAL_US = 100.0
+#: Calls timed (at least) for the per-call overhead.
+OVERHEAD_CALLS = 50
 
 
 @dataclass(frozen=True)
@@ -112,12 +114,12 @@ def copy_bandwidth(cupy, repeats: int, warmup: int) -> float:
     src = cupy.ones(COPY_BYTES, np.uint8)
     dst = cupy.empty_like(src)
     ms = event_median_ms(cupy, lambda: cupy.copyto(dst, src), repeats, warmup)
-    del src, dst
+    src = dst = None  # drop them (not `del`: the lambda above reads them) so the pool can free them
     cupy.get_default_memory_pool().free_all_blocks()
     return 2 * COPY_BYTES / (ms * 1e-3)
 
 
-def test_volume(cupy, shape, dtype):
+def device_volume(cupy, shape, dtype):
     """A smooth random volume on the device (values spanning uint16 for integers)."""
     rng = cupy.random.default_rng(0)
     values = rng.random(shape, dtype=np.float32)
@@ -131,7 +133,7 @@ def try_time(cupy, fn, repeats, warmup):
     try:
         return event_median_ms(cupy, fn, repeats, warmup)
     except Exception as exc:  # any failure is a result to report, not a crash of the run
-        first_line = str(exc).splitlines()[0][:60] if str(exc) else ""
+        first_line = str(exc).splitlines()[0][:60].replace("|", "/") if str(exc) else ""  # a table cell
         return f"n/a ({type(exc).__name__}: {first_line})"
     finally:
         cupy.get_default_memory_pool().free_all_blocks()
@@ -147,9 +149,10 @@ def torch_interpolate(torch, volume, size, interpolation):
 def measure_case(cupy, torch, case: Case, dtype, interpolation, bandwidth, repeats, warmup) -> dict:
     import cupyx.scipy.ndimage as cndi
 
-    volume = test_volume(cupy, case.shape, dtype)
+    volume = device_volume(cupy, case.shape, dtype)
     target = case.target()
-    kw = dict(target_shape=target.shape, interpolation=interpolation)
+    # the call as a user makes it: a target spacing is resolved (and re-centred) by gr.resample
+    kw = dict(target_shape=case.target_shape, target_spacing=case.target_spacing, interpolation=interpolation)
     row = {"case": case.name, "dtype": dtype, "interpolation": interpolation}
     moved = volume.nbytes + target.size * volume.dtype.itemsize
     row["floor_ms"] = moved / bandwidth * 1e3
@@ -164,7 +167,7 @@ def measure_case(cupy, torch, case: Case, dtype, interpolation, bandwidth, repea
     else:
         row["torch"] = "n/a"
     row["agree"] = backends_agree(cupy, volume, case.spacing, kw, interpolation)
-    del volume
+    volume = None  # dropped (not `del`: lambdas above read it) so the pool can free it
     cupy.get_default_memory_pool().free_all_blocks()
     return row
 
@@ -191,26 +194,27 @@ def measure_prefilter(cupy, case: Case, repeats, warmup) -> dict:
     from gpuresample.backends import kernels
     from gpuresample.tables import as_3d, build_tables
 
-    volume = test_volume(cupy, case.shape, "float32")
+    volume = device_volume(cupy, case.shape, "float32")
     tables = build_tables(gr.Grid(case.shape, case.spacing), case.target(), "cubic")
     axes = as_3d(tables)
     device = kernels.CupyDevice(cupy, volume.dtype, volume.dtype, "cubic")
     ours = try_time(cupy, lambda: kernels._spline_coefficients(device, volume, axes, np.float32), repeats, warmup)
     theirs = try_time(cupy, lambda: cupyx_backend.spline_coefficients(cupy, cndi, volume, axes, np.float32),
                       repeats, warmup)
-    del volume
+    volume = None  # dropped (not `del`: lambdas above read it) so the pool can free it
     cupy.get_default_memory_pool().free_all_blocks()
     return {"case": case.name, "kernels": ours, "spline_filter1d": theirs}
 
 
 def measure_overhead(cupy, repeats, warmup) -> dict:
     """Per call, 64^3 -> 96^3 float32 linear: CUDA-event time and host wall time (sync included)."""
-    volume = test_volume(cupy, OVERHEAD_CASE.shape, "float32")
+    volume = device_volume(cupy, OVERHEAD_CASE.shape, "float32")
     call = lambda: gr.resample(volume, OVERHEAD_CASE.spacing, target_shape=OVERHEAD_CASE.target_shape,  # noqa: E731
                                backend="kernels")
-    event_ms = event_median_ms(cupy, call, max(repeats, 50), warmup)
+    calls = max(repeats, OVERHEAD_CALLS)
+    event_ms = event_median_ms(cupy, call, calls, warmup)
     walls = []
-    for _ in range(max(repeats, 50)):
+    for _ in range(calls):
         start = time.perf_counter()
         call()
         cupy.cuda.Device().synchronize()
@@ -223,7 +227,10 @@ def measure_overhead(cupy, repeats, warmup) -> dict:
 # ---------------------------------------------------------------------------------------
 
 def fmt_ms(value) -> str:
-    return f"{value:.2f}" if isinstance(value, float) else str(value)
+    """Milliseconds: two decimals, three significant digits below 1 ms (--quick cases take µs)."""
+    if not isinstance(value, float):
+        return str(value)
+    return f"{value:.2f}" if value >= 1 or value == 0 else f"{value:.3g}"
 
 
 def ratio(a, b) -> float | None:
