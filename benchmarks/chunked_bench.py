@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import re
 import statistics
 import sys
 import time
@@ -37,6 +38,16 @@ GPU_CASES = [((1024, 1024, 1024), np.float32, (1536, 1536, 1536), "linear", True
 HUGE_CASE = ((2560, 2560, 2560), np.uint16, (3200, 3200, 3200), "linear", False)
 #: Bytes copied each way to measure the pinned host<->device bandwidth.
 PINNED_COPY_BYTES = 1 << 30
+
+
+def dims(shape) -> str:
+    """``256^3`` for a cube, else ``512x512x300``."""
+    return f"{shape[0]}^{len(shape)}" if len(set(shape)) == 1 else "x".join(map(str, shape))
+
+
+def device_slug(name: str) -> str:
+    """``NVIDIA H100 80GB HBM3`` -> ``nvidia-h100-80gb-hbm3`` (as gpu_bench names its file)."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 def median_time(fn, repeats: int) -> float:
@@ -74,7 +85,7 @@ def cpu_cases(repeats: int) -> list:
                                                 interpolation=interpolation, out=out), repeats)
         chunked = median_time(lambda: gr.resample(volume, (1, 1, 1), target_shape=target,
                                                   interpolation=interpolation, out=out, max_memory=budget), repeats)
-        rows.append((f"{shape[0]}^3 -> {target[0]}^3 float32 {interpolation}", slabs,
+        rows.append((f"{dims(shape)} -> {dims(target)} float32 {interpolation}", slabs,
                      f"{whole * 1e3:.0f} ms", f"{chunked * 1e3:.0f} ms", f"{chunked / whole:.2f}x"))
     return rows
 
@@ -117,7 +128,7 @@ def gpu_cases(repeats: int, huge: bool) -> list:
         seconds = median_time(lambda: gr.resample(volume, (1, 1, 1), target_shape=target,
                                                   interpolation=interpolation, out=out, **options), repeats)
         floor = (volume.nbytes + out.nbytes) / bandwidth
-        rows.append((f"{shape[0]}^3 {np.dtype(dtype)} -> {target[0]}^3 {interpolation}", job.chunking.count,
+        rows.append((f"{dims(shape)} {np.dtype(dtype)} -> {dims(target)} {interpolation}", job.chunking.count,
                      f"{seconds:.2f} s", f"{floor:.2f} s", f"{seconds / floor:.2f}x"))
     return rows, bandwidth
 
@@ -171,7 +182,7 @@ def main(argv=None) -> int:
         text = (f"# Chunked, host data staged through the GPU\n\nDevice: {name}; CuPy {cupy.__version__}; "
                 f"pinned copy bandwidth {bandwidth / 1e9:.1f} GB/s (H2D + D2H)\n\nHost: {machine()}\n\n{table}\n")
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / f"chunked-gpu-{name.replace(' ', '_')}.md").write_text(text)
+        (args.out / f"chunked-gpu-{device_slug(name)}.md").write_text(text)
     print(text)
     return 0
 
