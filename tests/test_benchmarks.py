@@ -425,7 +425,7 @@ def test_chunked_bench_gpu_runs_end_to_end(stand_ins, monkeypatch, tmp_path, cap
     assert bench.main(["--gpu", "--huge", "--repeats", "1", "--out", str(tmp_path)]) == 0
 
     assert results_listing() == before, "the test wrote into benchmarks/results/"
-    path = tmp_path / f"chunked-gpu-{DEVICE_NAME.replace(' ', '_')}.md"
+    path = tmp_path / f"chunked-gpu-{bench.device_slug(DEVICE_NAME)}.md"
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
     text = path.read_text()
     assert text in capsys.readouterr().out
