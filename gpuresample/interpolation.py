@@ -26,12 +26,24 @@ class Interpolation(str, Enum):
     --------
     >>> Interpolation.parse("CUBIC") is Interpolation.CUBIC
     True
+    >>> Interpolation("Linear") is Interpolation.LINEAR
+    True
     """
 
     NEAREST = "nearest"
     LINEAR = "linear"
     CUBIC = "cubic"
     LABEL = "label"
+
+    @classmethod
+    def _missing_(cls, value):
+        """``Interpolation("Linear")``: the constructor takes names in any case too."""
+        if isinstance(value, str):
+            key = value.strip().lower()
+            for member in cls:
+                if member.value == key:
+                    return member
+        return None
 
     @classmethod
     def parse(cls, value, name: str = "interpolation") -> "Interpolation":
