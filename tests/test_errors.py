@@ -124,10 +124,20 @@ def test_antialias_with_nearest_rejected():
         gr.resample(X, (1, 1, 1), target_shape=(2, 2, 2), interpolation="nearest", antialias=True)
 
 
-@pytest.mark.parametrize("value,match", [("2 parsecs", "is not a size"), (-5, "must be > 0"), ([1], "must be bytes")])
+@pytest.mark.parametrize("value,match", [("2 parsecs", "is not a size"), ("2X", "is not a size"), ("GB", "is not a size"), (-5, "must be > 0"), ([1], "must be bytes")])
 def test_bad_max_memory(value, match):
     with pytest.raises((ValueError, TypeError), match=match):
         gr.resample(X, (1, 1, 1), target_shape=(3, 3, 3), max_memory=value)
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("2GB", 2 * 10**9), ("2G", 2 * 10**9), ("2 gb", 2 * 10**9), ("1.5GiB", 3 * 2**29), ("1.5Gi", 3 * 2**29),
+    ("512 MiB", 512 * 2**20), ("300k", 300_000), ("4096", 4096), (4096, 4096),
+])
+def test_max_memory_sizes(value, expected):
+    from gpuresample._validate import parse_bytes
+
+    assert parse_bytes(value) == expected
 
 
 def test_max_memory_too_small_for_one_row():
