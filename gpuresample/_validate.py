@@ -11,6 +11,8 @@ import re
 
 import numpy as np
 
+from .interpolation import Interpolation
+
 #: The dtypes every backend supports (SPEC §3).
 SUPPORTED_DTYPES = tuple(
     np.dtype(d)
@@ -143,7 +145,7 @@ def check_backend_name(backend, names) -> str:
 
 def check_antialias(antialias, interpolation) -> bool:
     """``antialias`` as a bool; True only for value interpolations (linear, cubic)."""
-    if antialias and interpolation.value not in ("linear", "cubic"):
+    if antialias and interpolation not in (Interpolation.LINEAR, Interpolation.CUBIC):
         raise ValueError(f"antialias=True smooths values; it applies to 'linear' and 'cubic', "
                          f"not {interpolation.value!r}")
     return bool(antialias)

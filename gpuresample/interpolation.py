@@ -52,7 +52,7 @@ class Interpolation(str, Enum):
             return value
         if isinstance(value, str):
             try:
-                return cls(value.strip().lower())
+                return cls(value)  # any case: see _missing_
             except ValueError:
                 pass
         allowed = ", ".join(repr(m.value) for m in cls)

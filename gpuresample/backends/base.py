@@ -62,9 +62,6 @@ class Backend:
 
     def from_host(self, array):
         """A host block in this backend's kind (copied to the device for GPU backends)."""
-        if self.on_device:
-            import cupy
-            return cupy.asarray(array)
         return np.asarray(array)
 
 
@@ -90,6 +87,10 @@ class DeviceBackend(Backend):
 
     def to_host(self, array) -> np.ndarray:
         return array.get() if hasattr(array, "get") else np.asarray(array)
+
+    def from_host(self, array):
+        import cupy
+        return cupy.asarray(array)
 
 
 def free_device_bytes() -> int | None:

@@ -124,7 +124,6 @@ def spline_coefficients(values: np.ndarray, axes, work) -> np.ndarray:
     return coef
 
 
-
 # ---------------------------------------------------------------------------------------
 # Cubic without a coefficient array of the whole block
 # ---------------------------------------------------------------------------------------

@@ -110,7 +110,6 @@ def spline_coefficients(cupy, ndi, values3, axes, work):
     return coef
 
 
-
 def label_block(cupy, src3, axes, out3) -> None:
     """Per-label linear weights over the 2x2x2 taps, arg-max, ties to the lower label.
 

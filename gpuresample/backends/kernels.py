@@ -304,7 +304,6 @@ def _spline_coefficients(device, values3, axes, work):
     return coef
 
 
-
 def scratch_bytes(tables: SamplingTables, in_dtype, out_dtype) -> int:
     """Device bytes :func:`run_block` allocates besides the input and output blocks.
 
