@@ -109,7 +109,7 @@ def pinned_bandwidth(cupy, nbytes: int) -> float:
 
 
 def gpu_cases(repeats: int, huge: bool) -> list:
-    from gpuresample.arrays import import_cupy
+    from gpuresample._cupy import import_cupy
     cupy = import_cupy()
     bandwidth = pinned_bandwidth(cupy, PINNED_COPY_BYTES)
     cases = list(GPU_CASES)

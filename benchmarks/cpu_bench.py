@@ -8,7 +8,7 @@ Usage::
 For each case (float32 volumes, spacing 1, resampled by dimensions) and each
 interpolation, in one run on this machine:
 
-* gpuresample (``backend="scipy"``, the CPU backend, every core Numba uses),
+* gpuresample (``backend="cpu"``, the CPU backend, every core Numba uses),
 * SimpleITK's ``ResampleImageFilter`` with its default number of threads, identity
   transform and an output grid (origin, spacing, size) that samples the very positions
   gpuresample samples; interpolators ``sitkNearestNeighbor``, ``sitkLinear`` and
@@ -30,7 +30,7 @@ Transient memory of gpuresample (beyond its input and output) is measured twice:
 ``tracemalloc`` peak over one call (every NumPy allocation, so every scratch buffer)
 minus the output, and in a fresh process the rise of the resident-set high-water mark
 over one call (reset through ``/proc/self/clear_refs``) minus the output. The planner's
-predicted peak (``chunking.slab_bytes``) is shown next to them; it must not be lower.
+predicted peak (``planner.slab_bytes``) is shown next to them; it must not be lower.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ import json, sys, numpy as np, gpuresample as gr
 n_in, n_out, interpolation = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 x = np.random.default_rng(0).standard_normal((n_in,) * 3).astype(np.float32)
 gr.resample(x[:16, :16, :16], (1, 1, 1), target_shape=(12, 12, 12), interpolation=interpolation,
-            backend="scipy")  # load the compiled loops
+            backend="cpu")  # load the compiled loops
 def status(key):
     for line in open("/proc/self/status"):
         if line.startswith(key):
@@ -80,7 +80,7 @@ def status(key):
 with open("/proc/self/clear_refs", "w") as f:
     f.write("5")  # reset VmHWM to the current resident set
 before = status("VmRSS:")
-y = gr.resample(x, (1, 1, 1), target_shape=(n_out,) * 3, interpolation=interpolation, backend="scipy")
+y = gr.resample(x, (1, 1, 1), target_shape=(n_out,) * 3, interpolation=interpolation, backend="cpu")
 print(json.dumps({"rise": status("VmHWM:") - before, "output": y.nbytes}))
 """
 
@@ -92,7 +92,7 @@ x = np.random.default_rng(0).standard_normal((n_in,) * 3).astype(np.float32)
 times = {}
 for interpolation in sys.argv[3:]:
     start = time.perf_counter()
-    gr.resample(x, (1, 1, 1), target_shape=(n_out,) * 3, interpolation=interpolation, backend="scipy")
+    gr.resample(x, (1, 1, 1), target_shape=(n_out,) * 3, interpolation=interpolation, backend="cpu")
     times[interpolation] = time.perf_counter() - start
 print(json.dumps(times))
 """
@@ -229,7 +229,7 @@ def run_case(n_in: int, n_out: int, repeats: int) -> dict:
         resampler = sitk_filter(n_in, n_out, interpolators[interpolation])
         calls = {
             "gpuresample": lambda: gr.resample(volume, (1, 1, 1), target_shape=target,
-                                               interpolation=interpolation, backend="scipy"),
+                                               interpolation=interpolation, backend="cpu"),
             "SimpleITK": lambda: resampler.Execute(image),
             "scipy": lambda: ndimage.zoom(volume, n_out / n_in, order=SCIPY_ORDER[interpolation],
                                           grid_mode=True, mode="nearest"),
@@ -246,7 +246,7 @@ def run_case(n_in: int, n_out: int, repeats: int) -> dict:
                 call()
                 times[name].append(time.perf_counter() - start)
         transient, _ = transient_tracemalloc(calls["gpuresample"])
-        job = build_job(volume, (1, 1, 1), target_shape=target, interpolation=interpolation, backend="scipy")
+        job = build_job(volume, (1, 1, 1), target_shape=target, interpolation=interpolation, backend="cpu")
         results[interpolation] = {
             "median": {name: statistics.median(t) for name, t in times.items()},
             "spread": {name: (min(t), max(t)) for name, t in times.items()},

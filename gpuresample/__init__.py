@@ -1,8 +1,9 @@
 """gpuresample: resample 3-D volumes and label masks on the GPU, and on the CPU when there is none.
 
 Geometry (:mod:`~gpuresample.geometry`) -> sampling tables (:mod:`~gpuresample.tables`)
--> plan (:mod:`~gpuresample.chunking`, :mod:`~gpuresample.scene`) -> backend
-(:mod:`~gpuresample.backends`) -> result.
+-> plan (:mod:`~gpuresample.job`, :mod:`~gpuresample.planner`, :mod:`~gpuresample.scene`)
+-> backend (:mod:`~gpuresample.backends`, run by :mod:`~gpuresample.executor`) -> result.
+The layers and the contract are described in ``docs/design.md``.
 """
 
 from .api import resample

@@ -13,7 +13,7 @@ import numpy as np
 
 from .interpolation import Interpolation
 
-#: The dtypes every backend supports (SPEC §3).
+#: The dtypes every backend supports (``docs/design.md`` §9).
 SUPPORTED_DTYPES = tuple(
     np.dtype(d)
     for d in ("float16", "float32", "float64", "uint8", "int8", "uint16", "int16", "uint32", "int32", "bool")
@@ -112,7 +112,7 @@ def parse_bytes(value, name: str = "max_memory") -> int | None:
     return number
 
 
-#: Spatial axes a volume may have (SPEC §3): 2-D images and 3-D volumes.
+#: Spatial axes a volume may have (``docs/design.md`` §9): 2-D images and 3-D volumes.
 SPATIAL_DIMS = (2, 3)
 
 
@@ -136,9 +136,10 @@ def spatial_shape(shape, channel_axis: int | None) -> tuple:
     return spatial
 
 
-def check_backend_name(backend, names) -> str:
-    """``backend`` if it is one of ``names`` (strings), else a ``ValueError`` listing them."""
-    if not isinstance(backend, str) or backend not in names:
+def check_backend_name(backend, names, aliases=()) -> str:
+    """``backend`` if it is one of ``names`` or ``aliases`` (strings), else a ``ValueError``
+    listing ``names`` (aliases are accepted but not advertised)."""
+    if not isinstance(backend, str) or (backend not in names and backend not in aliases):
         raise ValueError(f"backend={backend!r} is not a backend; allowed: {', '.join(map(repr, names))}")
     return backend
 

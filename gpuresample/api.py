@@ -32,7 +32,7 @@ def resample(data, spacing=None, *, target_shape=None, target_spacing=None, inte
         ``sigma = max(0, (target_spacing / spacing - 1) / 2)`` input voxels per axis.
     channel_axis : int, optional
         For 4-D data: the axis of channels; each is resampled onto the same grid.
-    backend : {'auto', 'scipy', 'cupyx', 'kernels'}
+    backend : {'auto', 'cpu', 'cupyx', 'kernels'}
         Where to compute; ``'auto'`` keeps data where it is.
     device : {None, 'cpu', 'cuda'}
         Move data for the computation; results come back in the input's kind

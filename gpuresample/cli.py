@@ -4,7 +4,7 @@
 
     gpuresample IN OUT (--spacing S0 S1 S2 | --shape N0 N1 N2 | --isotropic)
                 [--interp nearest|linear|cubic] [--mask M ...] [--mask-interp nearest|label|linear|cubic]
-                [--label] [--antialias] [--backend auto|scipy|cupyx|kernels] [--device cpu|cuda]
+                [--label] [--antialias] [--backend auto|cpu|cupyx|kernels] [--device cpu|cuda]
                 [--max-memory 4GB] [--dry-run] [--progress] [--force]
     gpuresample [--sample [OUT]] (--spacing ... | --shape ... | --isotropic) [...]
 
@@ -41,7 +41,7 @@ import numpy as np
 
 from . import __version__, io
 from ._validate import check_shape, check_spacing, parse_bytes
-from .backends import BACKEND_NAMES, BackendUnavailable
+from .backends import ACCEPTED_NAMES, BACKEND_NAMES, BackendUnavailable
 from .geometry import isotropic
 from .sample import phantom
 from .scene import Scene
@@ -91,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="IN is itself a label map: resampled with --mask-interp")
     parser.add_argument("--antialias", action="store_true",
                         help="Gaussian smoothing of the image before downsampling (linear/cubic)")
-    parser.add_argument("--backend", default="auto", choices=BACKEND_NAMES, help="where to compute (default: auto)")
+    parser.add_argument("--backend", default="auto", choices=ACCEPTED_NAMES,
+                        metavar="{" + ",".join(BACKEND_NAMES) + "}", help="where to compute (default: auto)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default=None,
                         help="compute on this device (cuda: stage host data through the GPU)")
     parser.add_argument("--max-memory", metavar="SIZE", default=None,

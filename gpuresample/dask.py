@@ -46,7 +46,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without dask
         "(pip install 'gpuresample[dask]')") from exc
 
 from ._validate import check_antialias, check_backend_name, check_channel_axis, check_dtype, spatial_shape
-from .backends import BACKEND_NAMES, GPU_PREFERENCE, choose_backend
+from .backends import ALIASES, BACKEND_NAMES, GPU_PREFERENCE, choose_backend
 from .geometry import Grid
 from .interpolation import Interpolation
 from .tables import SamplingTables, build_tables
@@ -95,7 +95,7 @@ def resample(data, spacing: Sequence[float] | None = None, *, target_shape: Sequ
     channel_axis : int, optional
         For 4-D data: the axis of channels; each is resampled onto the same grid
         and the result has one chunk per channel along this axis.
-    backend : {'auto', 'scipy', 'cupyx', 'kernels'}
+    backend : {'auto', 'cpu', 'cupyx', 'kernels'}
         Backend on the workers; ``'auto'`` takes the CPU for NumPy chunks and the
         GPU backends for CuPy chunks. Availability is checked on the workers, which
         may have GPUs the client lacks.
@@ -131,7 +131,7 @@ def resample(data, spacing: Sequence[float] | None = None, *, target_shape: Sequ
     ...       gr.resample(volume.compute(), (2.0, 1.0, 1.0), target_spacing=(1.0, 1.0, 1.0))).all())
     True
     """
-    check_backend_name(backend, BACKEND_NAMES)
+    check_backend_name(backend, BACKEND_NAMES, ALIASES)
     interpolation = Interpolation.parse(interpolation)
     data = _as_dask_array(data)
     in_dtype = check_dtype(data.dtype, "data dtype")
@@ -243,7 +243,7 @@ def _chunk_tables(table, chunks) -> list:
     start = 0
     for size in chunks:
         stop = start + size
-        part = table if (start, stop) == (0, table.n_out) else table.rows(start, stop)
+        part = table.slab(start, stop)
         result.append(part)
         start = stop
     return result

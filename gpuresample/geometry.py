@@ -4,7 +4,7 @@ Pure NumPy in float64 on the host. Nothing here knows about arrays of data or
 devices; every backend receives the positions computed here (through
 :mod:`gpuresample.tables`).
 
-Conventions (``SPEC.md`` §2):
+Conventions (``docs/design.md`` §1):
 
 * axis ``i`` of every tuple is array axis ``i``; nothing is ever reordered;
 * ``origin`` is the physical position of the *centre* of voxel 0;
@@ -128,6 +128,20 @@ class Grid:
         """Physical positions of (fractional) voxel indices, shape ``(..., ndim)``."""
         index = np.asarray(index, dtype=np.float64)
         return index @ (self.direction_matrix * np.array(self.spacing)).T + np.array(self.origin)
+
+    def misfit_voxels(self, other: "Grid") -> float:
+        """How far ``other`` lies from this grid: the largest distance between the two grids'
+        corner voxels (same indices), in voxels of this grid's finest spacing.
+
+        Examples
+        --------
+        >>> from gpuresample import Grid
+        >>> Grid((4, 4, 4), (1, 1, 1)).misfit_voxels(Grid((4, 4, 4), (1, 1, 1), origin=(0.5, 0, 0)))
+        0.5
+        """
+        corners = np.array(np.meshgrid(*[[0, n - 1] for n in self.shape], indexing="ij")).reshape(self.ndim, -1).T
+        distance = np.linalg.norm(self.index_to_physical(corners) - other.index_to_physical(corners), axis=1)
+        return float(distance.max() / min(self.spacing))
 
     # ---------------------------------------------------------------- targets
     def with_shape(self, target_shape) -> "Grid":

@@ -187,13 +187,6 @@ def grid_from_affine(shape, affine, source: str = "affine") -> Grid:
     return Grid(tuple(shape), tuple(spacing), affine[:ndim, ndim], u @ vt)
 
 
-def _grid_misfit_voxels(grid: Grid, other: Grid) -> float:
-    """Largest distance between the two grids' corner voxels, in voxels of ``grid``."""
-    corners = np.array(np.meshgrid(*[[0, n - 1] for n in grid.shape], indexing="ij")).reshape(grid.ndim, -1).T
-    distance = np.linalg.norm(grid.index_to_physical(corners) - other.index_to_physical(corners), axis=1)
-    return float(distance.max() / min(grid.spacing))
-
-
 # ----------------------------------------------------------------- reading
 def read(path) -> tuple:
     """One image file (or DICOM series folder) as ``(array, grid)``.
@@ -348,7 +341,7 @@ def load(path, masks: Mapping | Sequence | None = None, *, name: str | None = No
         if mask_grid.shape != grid.shape:
             raise ValueError(f"mask {str(mask_path)!r} has shape {mask_grid.shape}, "
                              f"the image {str(path)!r} has shape {grid.shape}")
-        misfit = _grid_misfit_voxels(grid, mask_grid)
+        misfit = grid.misfit_voxels(mask_grid)
         if misfit > MASK_GRID_TOL_VOXELS:
             raise ValueError(f"mask {str(mask_path)!r} does not lie on the grid of {str(path)!r}: its voxels are "
                              f"up to {misfit:.3g} voxels away (allowed {MASK_GRID_TOL_VOXELS:g}); "

@@ -1,8 +1,11 @@
-"""One object to resample: checked inputs, tables, backend and slabs, then the run.
+"""One object to resample: checked inputs, tables, backend and slabs, decided before anything runs.
 
 Both :func:`gpuresample.resample` and :class:`gpuresample.Scene` build a
 :class:`Job` per array; the information display shows jobs before they run, and
-running a job does exactly what it showed.
+running a job (:mod:`gpuresample.executor`) does exactly what it showed. A job is
+frozen: when memory runs out mid-run and the rest is replanned, the
+:class:`~gpuresample.executor.Execution` says so and the job still shows the plan
+that was printed.
 """
 
 from __future__ import annotations
@@ -13,18 +16,24 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import (check_antialias, check_backend_name, check_channel_axis, check_dtype,
-                        parse_bytes, spatial_shape)
+from ._validate import (
+    check_antialias,
+    check_backend_name,
+    check_channel_axis,
+    check_dtype,
+    parse_bytes,
+    spatial_shape,
+)
 from .arrays import Prepared, prepare
-from .backends import BACKEND_NAMES, choose_backend
-from .chunking import (DEFAULT_STREAM_BYTES, DEVICE_SAFETY_FRACTION, Chunking, execute, plan_slabs)
+from .backends import ALIASES, BACKEND_NAMES, choose_backend
+from .executor import Execution, execute
 from .geometry import Grid
 from .interpolation import Interpolation
+from .planner import DEFAULT_STREAM_BYTES, DEVICE_SAFETY_FRACTION, Chunking, plan_slabs
 from .tables import SamplingTables, build_tables
 
 
-
-@dataclass
+@dataclass(frozen=True)
 class Job:
     """Everything needed to resample one array, decided before anything runs."""
 
@@ -40,8 +49,8 @@ class Job:
     channel_axis: int | None
     backend: Any
     chunking: Chunking
+    #: Host data computed on a device backend, slab by slab (decided here, nowhere else).
     staged: bool
-    threads: int
     out: Any = None
 
     @property
@@ -65,50 +74,19 @@ class Job:
     def bytes_after(self) -> int:
         return self.target.size * self.channels * self.out_dtype.itemsize
 
+    def execute(self, progress: bool = False) -> Execution:
+        """Resample; returns the result and what ran (see :class:`~gpuresample.executor.Execution`)."""
+        return execute(self, progress)
+
     def run(self, progress: bool = False):
-        """Resample; returns the result in the caller's kind (or ``out``)."""
-        out = self.out
-        if out is None:  # staged work writes to the host, so results may exceed device memory
-            out = (np.empty if self.staged else self.backend.empty)(self.output_shape, self.out_dtype)
-        array = self.prepared.array
-        for c in range(self.channels):
-            src = array if self.channel_axis is None else _channel(array, self.channel_axis, c)
-            dst = out if self.channel_axis is None else _channel(out, self.channel_axis, c)
-            desc = self.name if self.channels == 1 else f"{self.name}[{c}]"
-            self.chunking = execute(
-                self.backend, src, self.prepared.on_gpu, self.tables, self.chunking, dst,
-                self.in_dtype, self.source.shape, self.threads, self.staged, progress, desc,
-                getattr(self.backend, "scratch_bytes", None))
-        return out if self.out is not None else self.prepared.restore(out)
+        """Resample; returns the result in the caller's kind (or ``out``).
 
-
-def _channel(array, axis: int, index: int):
-    if hasattr(array, "ndim") and not isinstance(array, np.ndarray) and not hasattr(array, "__cuda_array_interface__"):
-        key = [slice(None)] * array.ndim
-        key[axis] = index
-        return _LazyChannel(array, tuple(key), axis)
-    return array[(slice(None),) * axis + (index,)]
-
-
-class _LazyChannel:
-    """One channel of a host array-like (e.g. Zarr), sliced only when rows are read or written."""
-
-    def __init__(self, array, key, axis):
-        self.array, self.key, self.axis = array, key, axis
-        self.dtype = array.dtype
-        self.shape = tuple(n for i, n in enumerate(array.shape) if i != axis)
-
-    def _rows(self, rows):
-        key = list(self.key)
-        spatial = [i for i in range(len(key)) if i != self.axis]
-        key[spatial[0]] = rows
-        return tuple(key)
-
-    def __getitem__(self, rows):
-        return self.array[self._rows(rows)]
-
-    def __setitem__(self, rows, value):
-        self.array[self._rows(rows)] = value
+        A replan after running out of memory is reported as a ``RuntimeWarning``.
+        """
+        execution = self.execute(progress)
+        if execution.replanned:
+            warnings.warn("; ".join(execution.replans), RuntimeWarning, stacklevel=2)
+        return execution.result
 
 
 def build_job(data, spacing, *, target_shape=None, target_spacing=None, target: Grid | None = None,
@@ -116,7 +94,7 @@ def build_job(data, spacing, *, target_shape=None, target_spacing=None, target: 
               device=None, max_memory=None, out=None, name="data", role="volume", origin=None,
               direction=None) -> Job:
     """Check every argument and decide everything about resampling ``data``."""
-    check_backend_name(backend, BACKEND_NAMES)
+    check_backend_name(backend, BACKEND_NAMES, ALIASES)
     interpolation = Interpolation.parse(interpolation)
     prepared = prepare(data, device)
     array = prepared.array
@@ -149,11 +127,9 @@ def build_job(data, spacing, *, target_shape=None, target_spacing=None, target: 
             budget = int(free * (1 - DEVICE_SAFETY_FRACTION)) if free else None
         elif not isinstance(array, np.ndarray) or (out is not None and not isinstance(out, np.ndarray)):
             budget = DEFAULT_STREAM_BYTES
-    threads = chosen.threads() if hasattr(chosen, "threads") else 1
-    scratch = getattr(chosen, "scratch_bytes", None)
-    chunking = plan_slabs(tables, in_dtype, out_dtype, spatial, budget, threads, staged, scratch=scratch)
+    chunking = plan_slabs(tables, in_dtype, out_dtype, spatial, budget, chosen, staged)
     return Job(name, role, prepared, source, target, interpolation, tables, in_dtype, out_dtype,
-               channel_axis, chosen, chunking, staged, threads, out)
+               channel_axis, chosen, chunking, staged, out)
 
 
 def warn_cubic_mask(name: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Mapping
 
 from ._validate import check_spacing
@@ -147,6 +148,9 @@ class Plan:
         self.target = target
         self.jobs = jobs
         self.progress = progress
+        #: After :meth:`apply`: per object, the :class:`~gpuresample.executor.Execution`
+        #: (result, slabs run, out-of-memory replans); the plan itself never changes.
+        self.executions = {}
 
     @property
     def memory_ratio(self) -> float:
@@ -184,7 +188,11 @@ class Plan:
     def apply(self, progress: bool | None = None) -> Scene:
         """Run every job; returns the new scene on the target grid."""
         show = self.progress if progress is None else progress
-        results = {job.name: job.run(progress=show) for job in self.jobs}
+        self.executions = {job.name: job.execute(progress=show) for job in self.jobs}
+        replans = [line for e in self.executions.values() for line in e.replans]
+        if replans:
+            warnings.warn("; ".join(replans), RuntimeWarning, stacklevel=2)
+        results = {name: e.result for name, e in self.executions.items()}
         volumes = {j.name: results[j.name] for j in self.jobs if j.role == "volume"}
         masks = {j.name: results[j.name] for j in self.jobs if j.role == "mask"}
         return Scene(self.target, volumes=volumes, masks=masks)

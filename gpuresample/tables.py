@@ -150,10 +150,15 @@ class AxisTable:
         first, stop = self.coefficient_rows()
         return np.clip(np.arange(first, stop) - self.pad_before, 0, self.source_length - 1)
 
+    def slab(self, start: int, stop: int) -> "AxisTable":
+        """The table for output rows ``[start, stop)``: itself for the whole axis, else :meth:`rows`."""
+        return self if (start, stop) == (0, self.n_out) else self.rows(start, stop)
+
     def rows(self, start: int, stop: int) -> "AxisTable":
         """The table for output rows ``[start, stop)`` reading as few input rows as it can.
 
-        Only valid on a whole-axis table (``source_start == 0``).
+        Only valid on a whole-axis table (``source_start == 0``). Prefer :meth:`slab`, which
+        keeps the whole table when every row is asked for.
         """
         table = self._rows(start, stop)
         if self.sigma <= 0.0:
@@ -288,8 +293,14 @@ class SamplingTables:
         """Input rows along axis 0 a backend receives: ``(start, stop)``."""
         return self.axes[0].input_start, self.axes[0].input_stop
 
-    def rows(self, start: int, stop: int) -> "SamplingTables":
-        """Tables for output rows ``[start, stop)`` along axis 0 (a slab)."""
+    def slab(self, start: int, stop: int) -> "SamplingTables":
+        """Tables for output rows ``[start, stop)`` along axis 0 (itself when that is every row).
+
+        What the planner, the executor, the staged pipeline and the Dask graph all use to
+        cut the whole volume's tables to a slab.
+        """
+        if (start, stop) == (0, self.axes[0].n_out):
+            return self
         return replace(self, axes=(self.axes[0].rows(start, stop),) + tuple(self.axes[1:]))
 
 

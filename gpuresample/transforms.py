@@ -6,7 +6,7 @@ the geometry along, and returns a new dictionary. It is a plain callable: it dro
 ``monai.transforms.Compose``, ``torchio.Compose`` or ``torchvision.transforms.Compose``
 and imports none of them.
 
-Arrays stay what they are (SPEC §3): NumPy in, NumPy out; torch CPU tensors through
+Arrays stay what they are (``docs/design.md`` §9): NumPy in, NumPy out; torch CPU tensors through
 DLPack without a copy; CUDA tensors and CuPy arrays are resampled on their GPU and never
 visit the host.
 
@@ -48,10 +48,10 @@ import numpy as np
 from ._validate import check_backend_name, check_shape, check_spacing
 from .api import resample
 from .arrays import prepare
-from .backends import BACKEND_NAMES
+from .backends import ALIASES, BACKEND_NAMES
 from .geometry import Grid
 from .interpolation import Interpolation
-from .io import MASK_GRID_TOL_VOXELS, _grid_misfit_voxels, grid_from_affine
+from .io import MASK_GRID_TOL_VOXELS, grid_from_affine
 
 #: Keys of a TorchIO-style image mapping.
 DATA_ENTRY, AFFINE_ENTRY = "data", "affine"
@@ -124,7 +124,7 @@ class Resampled:
         if isinstance(channel_axis, bool) or not isinstance(channel_axis, (int, np.integer)):
             raise TypeError(f"channel_axis must be an int, got {channel_axis!r}")
         self.channel_axis = int(channel_axis)
-        check_backend_name(backend, BACKEND_NAMES)
+        check_backend_name(backend, BACKEND_NAMES, ALIASES)
         self.spacing_key = spacing_key
         self.meta_key_postfix = meta_key_postfix
         self.antialias = bool(antialias)
@@ -154,7 +154,7 @@ class Resampled:
         grid = sources[first].grid
         for key in keys[1:]:
             other = sources[key].grid
-            if other.shape != grid.shape or _grid_misfit_voxels(grid, other) > MASK_GRID_TOL_VOXELS:
+            if other.shape != grid.shape or grid.misfit_voxels(other) > MASK_GRID_TOL_VOXELS:
                 raise ValueError(f"{key!r} is not on the grid of {first!r} ({other!r} vs {grid!r}); "
                                  "every key of a case must share one grid")
         target = grid.resolve(self.target_shape, self.target_spacing)

@@ -7,17 +7,18 @@ and integer outputs; within 1e-6 relative for cubic.
 from __future__ import annotations
 
 import tracemalloc
+from dataclasses import replace
 
 import numpy as np
 import pytest
+from helpers import random_volume
 
 import gpuresample as gr
-from conftest import random_volume
-from gpuresample.backends.cpu import ScipyBackend
-from gpuresample.chunking import Chunking, plan_slabs, slab_bytes
+from gpuresample.backends.cpu import CpuBackend
 from gpuresample.job import build_job
+from gpuresample.planner import Chunking, plan_slabs, slab_bytes
 
-#: Chunked cubic equals whole-volume cubic within this (SPEC §5).
+#: Chunked cubic equals whole-volume cubic within this (docs/design.md §5).
 CUBIC_CHUNK_RTOL = 1e-6
 
 CASES = [
@@ -37,7 +38,7 @@ def split(n, pieces):
 def run_with_slabs(x, target, interpolation, slabs, dtype=None, antialias=False):
     job = build_job(x, (1.0, 0.8, 1.3), target_shape=target, interpolation=interpolation, dtype=dtype,
                     antialias=antialias)
-    job.chunking = Chunking(slabs, job.chunking.peak_bytes, None)
+    job = replace(job, chunking=Chunking(slabs, job.chunking.peak_bytes, None))
     return job.run()
 
 
@@ -83,7 +84,7 @@ def test_chunked_antialias(interpolation):
     x = random_volume((60, 20, 20), "float32", seed=2)
     whole = gr.resample(x, (1, 1, 1), target_shape=(13, 7, 20), interpolation=interpolation, antialias=True)
     job = build_job(x, (1, 1, 1), target_shape=(13, 7, 20), interpolation=interpolation, antialias=True)
-    job.chunking = Chunking(split(13, 5), 0, None)
+    job = replace(job, chunking=Chunking(split(13, 5), 0, None))
     assert_same(job.run(), whole, interpolation)
 
 
@@ -92,7 +93,7 @@ def test_chunked_2d(interpolation):
     x = random_volume((57, 31), "uint8", seed=9) % 4
     whole = gr.resample(x, (1.0, 1.0), target_shape=(23, 40), interpolation=interpolation)
     job = build_job(x, (1.0, 1.0), target_shape=(23, 40), interpolation=interpolation)
-    job.chunking = Chunking(split(23, 6), 0, None)
+    job = replace(job, chunking=Chunking(split(23, 6), 0, None))
     chunked = job.run()
     if interpolation == "cubic":  # uint8 output: only exact ties may move
         assert np.abs(chunked.astype(int) - whole.astype(int)).max() <= 1
@@ -156,7 +157,7 @@ def test_channels_chunked_into_zarr(tmp_path):
     np.testing.assert_array_equal(out[...], gr.resample(x, (1, 1, 1), target_shape=(30, 11, 5), channel_axis=0))
 
 
-class FlakyBackend(ScipyBackend):
+class FlakyBackend(CpuBackend):
     """Runs out of memory on every block with more than ``limit`` output rows."""
 
     def __init__(self, limit, fail_always=False):
@@ -174,18 +175,22 @@ def test_oom_retry_resumes_with_smaller_slabs():
     whole = gr.resample(x, (1, 1, 1), target_shape=(50, 25, 25))
     job = build_job(x, (1, 1, 1), target_shape=(50, 25, 25), max_memory="2MB")
     assert job.chunking.count == 1
-    job.backend = FlakyBackend(limit=14)
-    out = job.run()
+    job = replace(job, backend=FlakyBackend(limit=14))
+    with pytest.warns(RuntimeWarning, match="out of memory at output rows 0:50.*replanned"):
+        out = job.run()
     np.testing.assert_array_equal(out, whole)
-    assert job.backend.failures >= 2 and job.chunking.count > 1
-    assert all(b - a <= 14 for a, b in job.chunking.slabs)
+    execution = job.execute()  # the replan is reported; the job still shows its plan
+    (used,) = execution.chunkings
+    assert job.backend.failures >= 2 and execution.replanned and used.count > 1
+    assert all(b - a <= 14 for a, b in used.slabs)
+    assert job.chunking.count == 1
 
 
 def test_oom_gives_up_with_clear_error():
     x = random_volume((20, 10, 10), "float32")
     job = build_job(x, (1, 1, 1), target_shape=(30, 10, 10), max_memory="1MB")
-    job.backend = FlakyBackend(limit=0, fail_always=True)
-    with pytest.raises(MemoryError, match="out of memory on backend 'scipy' after [1-4] retries.*needed about"):
+    job = replace(job, backend=FlakyBackend(limit=0, fail_always=True))
+    with pytest.raises(MemoryError, match="out of memory on backend 'cpu' after [1-4] retries.*needed about"):
         job.run()
 
 
@@ -198,7 +203,7 @@ def test_reported_peak_covers_real_allocations(interpolation, dtype):
         x = (x.astype(np.float64) % 3).astype(dtype)
     for budget in (None, 700_000 if interpolation == "cubic" else 400_000):
         job = build_job(x, (1, 1, 1), target_shape=(60, 50, 22), interpolation=interpolation, max_memory=budget)
-        job.out = np.empty(job.output_shape, job.out_dtype)
+        job = replace(job, out=np.empty(job.output_shape, job.out_dtype))
         job.run()  # compile first; measure the second run
         tracemalloc.start()
         job.run()
@@ -215,15 +220,15 @@ def test_planner_uses_memory_ratio():
     down = build_tables(g, g.with_shape((50, 64, 64)), "linear")
     up = build_tables(g, g.with_shape((400, 64, 64)), "linear")
     budget = 2_000_000
-    c_down = plan_slabs(down, "float32", "float32", g.shape, budget)
-    c_up = plan_slabs(up, "float32", "float32", g.shape, budget)
+    c_down = plan_slabs(down, "float32", "float32", g.shape, budget, CpuBackend())
+    c_up = plan_slabs(up, "float32", "float32", g.shape, budget, CpuBackend())
     rows_down = c_down.slabs[0][1] - c_down.slabs[0][0]
     rows_up = c_up.slabs[0][1] - c_up.slabs[0][0]
     assert rows_up > rows_down
     for c, t in ((c_down, down), (c_up, up)):
         assert c.slabs[0][0] == 0 and c.slabs[-1][1] == t.axes[0].n_out
         assert all(a2 == b1 for (_, b1), (a2, _) in zip(c.slabs, c.slabs[1:]))
-        assert max(slab_bytes(t.rows(a, b), "float32", "float32", g.shape) for a, b in c.slabs) <= budget
+        assert max(slab_bytes(t.slab(a, b), "float32", "float32", g.shape, CpuBackend()) for a, b in c.slabs) <= budget
 
 
 def test_progress_bar(capsys):
@@ -233,7 +238,7 @@ def test_progress_bar(capsys):
     assert "slab" in err
 
 
-class HostAsDevice(ScipyBackend):
+class HostAsDevice(CpuBackend):
     """A stand-in device backend on the CPU: blocks are copied in and results copied out."""
 
     on_device = True
@@ -255,10 +260,12 @@ def test_staged_slabs_through_a_device_backend(interpolation):
     x = random_volume((90, 20, 18), "uint8", seed=12) % 6
     whole = gr.resample(x, (1, 1, 1), target_shape=(130, 11, 27), interpolation=interpolation)
     job = build_job(x, (1, 1, 1), target_shape=(130, 11, 27), interpolation=interpolation)
-    job.backend, job.staged = HostAsDevice(), True
-    staged_peak = plan_slabs(job.tables, x.dtype, x.dtype, x.shape, None, job.threads, staged=True).peak_bytes
+    device = HostAsDevice()
+    staged_peak = plan_slabs(job.tables, x.dtype, x.dtype, x.shape, None, device, staged=True).peak_bytes
     assert staged_peak > job.chunking.peak_bytes  # double buffers are counted
-    job.chunking = plan_slabs(job.tables, x.dtype, x.dtype, x.shape, int(staged_peak * (0.6 if interpolation == "cubic" else 0.34)), job.threads, staged=True)
+    budget = int(staged_peak * (0.6 if interpolation == "cubic" else 0.34))
+    job = replace(job, backend=device, staged=True,
+                  chunking=plan_slabs(job.tables, x.dtype, x.dtype, x.shape, budget, device, staged=True))
     out = job.run()
     assert isinstance(out, np.ndarray) and job.backend.copies_in == job.chunking.count > 1
     if interpolation == "cubic":

@@ -1,7 +1,7 @@
 """gpuresample.dask: a lazy dask.array graph that equals the in-memory resample.
 
 Results are compared with :func:`gpuresample.resample` on the whole array: bit for bit
-for nearest, linear and label, within 1e-6 relative for cubic (SPEC §5). Most tests
+for nearest, linear and label, within 1e-6 relative for cubic (docs/design.md §5). Most tests
 run on a ``distributed.LocalCluster`` (in-process workers, two threads).
 """
 
@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 
 import gpuresample as gr
-from conftest import random_volume
+from helpers import random_volume
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 grd = pytest.importorskip("gpuresample.dask")
 
-#: Cubic results agree with the in-memory run within this (SPEC §5).
+#: Cubic results agree with the in-memory run within this (docs/design.md §5).
 CUBIC_RTOL = 1e-6
 SPACING = (1.0, 0.8, 1.3)
 SHAPE = (23, 17, 19)
@@ -151,7 +151,7 @@ def test_channel_axis(client):
 
 
 def expected_rows(n_in, n_out, spacing, target_spacing, start, stop):
-    """Input rows linear output rows ``[start, stop)`` read, from SPEC §2's formula alone."""
+    """Input rows linear output rows ``[start, stop)`` read, from the formula of docs/design.md §1 alone."""
     extent, new_extent = n_in * spacing, n_out * target_spacing
     u = lambda j: ((j + 0.5) * target_spacing + (extent - new_extent) / 2) / spacing - 0.5  # noqa: E731
     first = min(max(u(start), 0.0), n_in - 1.0)

@@ -1,4 +1,4 @@
-"""Every error path of SPEC §6: the exception type, and a message naming argument and value."""
+"""Every error path (docs/design.md §9): the exception type, and a message naming argument and value."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Geometry invariants (SPEC §2), as examples and as Hypothesis properties."""
+"""Geometry invariants (docs/design.md §1), as examples and as Hypothesis properties."""
 
 from __future__ import annotations
 

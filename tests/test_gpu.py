@@ -11,24 +11,25 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
+from helpers import ALL_DTYPES, random_volume
 
 import gpuresample as gr
-from conftest import ALL_DTYPES, random_volume
 from gpuresample import backends
 from gpuresample.backends import choose_backend, kernels
-from gpuresample.backends.cpu import ScipyBackend
+from gpuresample.backends.cpu import CpuBackend
 from gpuresample.backends.cupyx import resample_with
-from gpuresample.chunking import plan_slabs
 from gpuresample.job import build_job
+from gpuresample.planner import plan_slabs
 from gpuresample.tables import build_tables
 
 INTERPOLATIONS = ["nearest", "linear", "cubic", "label"]
 GPU_BACKENDS = ["kernels", "cupyx"]
-#: SPEC: float linear/cubic agree within 1e-6 relative; everything else exactly.
+#: docs/design.md §2: float linear/cubic agree within 1e-6 relative; everything else exactly.
 FLOAT_RTOL = 1e-6
 #: The cupyx backend's cubic prefilter (cupyx/SciPy spline_filter1d) differs from the CPU
 #: loops' only by float64 rounding.
@@ -75,7 +76,7 @@ def test_gpu_backend_modules_import_without_cupy():
 
 def test_available_backends_give_reasons():
     reasons = gr.available_backends()
-    assert set(reasons) == {"kernels", "cupyx", "scipy"} and reasons["scipy"] is None
+    assert set(reasons) == {"kernels", "cupyx", "cpu"} and reasons["cpu"] is None
     for name in GPU_BACKENDS:
         assert reasons[name] is None or (isinstance(reasons[name], str) and reasons[name])
     try:
@@ -96,9 +97,9 @@ def test_named_gpu_backend_says_why_it_cannot_run(name):
 
 
 def test_missing_kernel_sources_are_the_reason(monkeypatch):
-    import gpuresample.arrays
+    import gpuresample._cupy
 
-    monkeypatch.setattr(gpuresample.arrays, "import_cupy", lambda: object())  # as if CuPy and a GPU were there
+    monkeypatch.setattr(gpuresample._cupy, "import_cupy", lambda: object())  # as if CuPy and a GPU were there
     monkeypatch.setattr(kernels, "kernel_source_dir", lambda: None)
     assert "kernel sources not found" in kernels.KernelsBackend().unavailable_reason()
 
@@ -139,7 +140,7 @@ def test_auto_prefers_kernels_then_cupyx_on_the_gpu(monkeypatch):
 
 
 def test_auto_keeps_host_data_on_the_cpu():
-    assert choose_backend("auto", on_gpu=False).name == "scipy"
+    assert choose_backend("auto", on_gpu=False).name == "cpu"
 
 
 def test_device_cuda_without_a_gpu_says_why():
@@ -162,7 +163,7 @@ def test_cupyx_arithmetic_matches_cpu_with_numpy(interpolation, dtype, antialias
     target = (11, 23, 9) if antialias else TARGET
     tables = build_tables(source, source.with_shape(target), interpolation, antialias=antialias)
     expected = np.empty(tables.output_shape, x.dtype)
-    ScipyBackend().resample_block(x, tables, expected)
+    CpuBackend().resample_block(x, tables, expected)
     result = np.empty(tables.output_shape, x.dtype)
     resample_with(np, ndi, x, tables, result)
     if interpolation == "cubic" and np.dtype(dtype) == np.float64:
@@ -175,10 +176,10 @@ def test_cupyx_arithmetic_2d_and_slab_with_numpy():
     x = random_volume((40, 23), "float32", seed=3)
     source = gr.Grid(x.shape, (1.0, 1.0))
     for interpolation in INTERPOLATIONS:
-        tables = build_tables(source, source.with_shape((57, 15)), interpolation).rows(11, 30)
+        tables = build_tables(source, source.with_shape((57, 15)), interpolation).slab(11, 30)
         first, stop = tables.input_rows
         expected = np.empty(tables.output_shape, x.dtype)
-        ScipyBackend().resample_block(x[first:stop], tables, expected)
+        CpuBackend().resample_block(x[first:stop], tables, expected)
         result = np.empty(tables.output_shape, x.dtype)
         resample_with(np, ndi, x[first:stop], tables, result)
         np.testing.assert_array_equal(result, expected)
@@ -187,10 +188,10 @@ def test_cupyx_arithmetic_2d_and_slab_with_numpy():
 @pytest.mark.parametrize("interpolation", INTERPOLATIONS)
 def test_cupyx_backend_glue_with_numpy_standing_in(interpolation, monkeypatch):
     """CupyxBackend itself, with NumPy as "CuPy" and scipy.ndimage as cupyx's ndimage."""
-    import gpuresample.arrays
+    import gpuresample._cupy
     from gpuresample.backends import cupyx
 
-    monkeypatch.setattr(gpuresample.arrays, "import_cupy", lambda: np)
+    monkeypatch.setattr(gpuresample._cupy, "import_cupy", lambda: np)
     monkeypatch.setattr(cupyx, "_ndimage", lambda: ndi)
     backend = cupyx.CupyxBackend()
     assert backend.unavailable_reason() is None or "cupyx.scipy.ndimage" in backend.unavailable_reason()
@@ -200,7 +201,7 @@ def test_cupyx_backend_glue_with_numpy_standing_in(interpolation, monkeypatch):
     result = backend.empty(tables.output_shape, np.float32)  # another output dtype
     backend.resample_block(x, tables, result)
     expected = np.empty(tables.output_shape, np.float32)
-    ScipyBackend().resample_block(x, tables, expected)
+    CpuBackend().resample_block(x, tables, expected)
     np.testing.assert_array_equal(result, expected)
 
 
@@ -210,12 +211,12 @@ def test_gpu_scratch_is_reported(interpolation):
 
     source = gr.Grid(SHAPE, (1.0, 1.0, 1.0))
     tables = build_tables(source, source.with_shape(TARGET), interpolation)
-    kernel_scratch = kernels.scratch_bytes(tables, "float32", "float32")
+    kernel_scratch = kernels.kernels_scratch_bytes(tables, "float32", "float32")
     if interpolation == "cubic":  # the float64 coefficients
         assert kernel_scratch >= np.prod(SHAPE) * 8
     else:
         assert kernel_scratch == 0
-    assert cupyx.scratch_bytes(tables, "float32", "float32") >= np.prod(TARGET) * 4
+    assert cupyx.cupyx_scratch_bytes(tables, "float32", "float32") >= np.prod(TARGET) * 4
 
 
 # ---------------------------------------------------------------------------------------
@@ -244,7 +245,7 @@ def test_gpu_backend_matches_cpu(cupy, backend, interpolation, dtype):
     if gr.available_backends()[backend] is not None:
         pytest.skip(f"backend {backend!r}: {gr.available_backends()[backend]}")
     x = volume_for(interpolation, dtype, seed=4)
-    expected = gr.resample(x, (1, 1, 1), target_shape=TARGET, interpolation=interpolation, backend="scipy")
+    expected = gr.resample(x, (1, 1, 1), target_shape=TARGET, interpolation=interpolation, backend="cpu")
     result = gr.resample(cupy.asarray(x), (1, 1, 1), target_shape=TARGET, interpolation=interpolation,
                          backend=backend)
     assert isinstance(result, cupy.ndarray)
@@ -306,7 +307,7 @@ def test_gpu_auto_dispatch_picks_kernels(cupy):
     job = build_job(cupy.asarray(random_volume(SHAPE, "float32")), (1, 1, 1), target_shape=TARGET)
     assert job.backend.name == "kernels"
     host_job = build_job(random_volume(SHAPE, "float32"), (1, 1, 1), target_shape=TARGET)
-    assert host_job.backend.name == "scipy"
+    assert host_job.backend.name == "cpu"
 
 
 @gpu
@@ -389,7 +390,7 @@ class _StandInStream:
         pass
 
 
-class _HostAsDevice(ScipyBackend):
+class _HostAsDevice(CpuBackend):
     """The CPU backend reading and writing stand-in device arrays; can fail on one slab."""
 
     on_device = True
@@ -432,7 +433,7 @@ def test_staged_pipeline_equals_whole_run(interpolation, out_kind):
     source = gr.Grid(x.shape, (1.0, 1.0, 1.0))
     tables = build_tables(source, source.with_shape((97, 9, 15)), interpolation)
     expected = np.empty(tables.output_shape, x.dtype)
-    ScipyBackend().resample_block(x, tables, expected)
+    CpuBackend().resample_block(x, tables, expected)
     shape = tables.output_shape
     out = np.zeros(shape, x.dtype) if out_kind == "numpy" else _SliceAssignOnly(shape, x.dtype)
     slabs = [(0, 1), (1, 14), (14, 40), (40, 41), (41, 80), (80, 97)]
@@ -456,7 +457,7 @@ def test_staged_pipeline_reports_where_to_resume_after_running_out_of_memory():
         pipeline.run(tables, slabs)
     assert pipeline.done_until in (40, 60)  # slabs before the failing one, as far as they landed
     expected = np.empty(tables.output_shape, np.float32)
-    ScipyBackend().resample_block(x, tables, expected)
+    CpuBackend().resample_block(x, tables, expected)
     np.testing.assert_array_equal(out[:pipeline.done_until], expected[:pipeline.done_until])
     resumed = StagedPipeline(_HostAsDevice(), x, out, cupy=_stand_in_cupy())
     resumed.run(tables, [(pipeline.done_until, 80)])
@@ -493,17 +494,20 @@ def test_executor_runs_staged_work_through_the_pipeline_and_resumes_after_oom(in
     x = volume_for(interpolation, "uint16", shape=(80, 12, 10), seed=21)
     whole = gr.resample(x, (1, 1, 1), target_shape=(100, 9, 13), interpolation=interpolation)
     job = build_job(x, (1, 1, 1), target_shape=(100, 9, 13), interpolation=interpolation)
-    job.backend, job.staged = _PipelinedHostAsDevice(fail_on_call=2), True
-    job.chunking = plan_slabs(job.tables, x.dtype, x.dtype, x.shape, None, job.threads, staged=True)
+    device = _PipelinedHostAsDevice(fail_on_call=2)
+    whole_peak = plan_slabs(job.tables, x.dtype, x.dtype, x.shape, None, device, staged=True).peak_bytes
     fraction = 0.6 if interpolation == "cubic" else 0.3
-    job.chunking = plan_slabs(job.tables, x.dtype, x.dtype, x.shape, int(job.chunking.peak_bytes * fraction),
-                              job.threads, staged=True)
+    job = replace(job, backend=device, staged=True,
+                  chunking=plan_slabs(job.tables, x.dtype, x.dtype, x.shape, int(whole_peak * fraction), device,
+                                      staged=True))
     first_count = job.chunking.count
     assert first_count >= 2
-    out = job.run()
+    execution = job.execute()
+    out = execution.result
     # the second slab failed once; the rest were replanned smaller: more calls than first planned
     assert job.backend.pipelines == 1 and job.backend.calls > first_count
-    assert job.chunking.count > first_count - 1
+    assert execution.replanned and execution.chunkings[0].count > first_count - 1
+    assert job.chunking.count == first_count  # the plan that was shown is left as it was
     np.testing.assert_array_equal(out, whole)
 
 
@@ -513,9 +517,9 @@ def test_planner_counts_a_device_backends_own_scratch():
     x = random_volume((40, 30, 30), "float32", seed=2)
     source = gr.Grid(x.shape, (1.0, 1.0, 1.0))
     tables = build_tables(source, source.with_shape((60, 45, 45)), "cubic")
-    cpu = plan_slabs(tables, x.dtype, x.dtype, x.shape, None)
-    gpu = plan_slabs(tables, x.dtype, x.dtype, x.shape, None, scratch=kernels_module.scratch_bytes)
+    cpu = plan_slabs(tables, x.dtype, x.dtype, x.shape, None, CpuBackend())
+    gpu = plan_slabs(tables, x.dtype, x.dtype, x.shape, None, kernels_module.KernelsBackend())
     # the kernels keep cubic coefficients in float64: more scratch than the CPU's float32 array
     assert gpu.peak_bytes > cpu.peak_bytes
-    coefficient_bytes = kernels_module.scratch_bytes(tables, x.dtype, x.dtype)
+    coefficient_bytes = kernels_module.kernels_scratch_bytes(tables, x.dtype, x.dtype)
     assert gpu.peak_bytes == x.nbytes + 60 * 45 * 45 * 4 + coefficient_bytes

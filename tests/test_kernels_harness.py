@@ -2,11 +2,11 @@
 
 ``tests/harness`` builds the very text CuPy compiles (``kernels/*.cu`` through
 :func:`gpuresample.backends.kernels.module_source`) with a small header standing in for
-the CUDA built-ins, and runs every launch that :func:`gpuresample.backends.kernels.run_block`
+the CUDA built-ins, and runs every launch that :func:`gpuresample.backends.kernels.run_kernels`
 plans — the same names, grids and arguments a GPU gets — thread by thread over its grid.
-Results must equal :class:`~gpuresample.backends.cpu.ScipyBackend` on the same tables
+Results must equal :class:`~gpuresample.backends.cpu.CpuBackend` on the same tables
 bit for bit: the kernels follow the CPU backend's arithmetic contract, which is stricter
-than SPEC's 1e-6 for float linear/cubic.
+than the 1e-6 of docs/design.md §2 for float linear/cubic.
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from conftest import ALL_DTYPES, random_volume
+from helpers import ALL_DTYPES, random_volume
 from gpuresample import Grid
 from gpuresample.backends import kernels
-from gpuresample.backends.cpu import ScipyBackend
-from gpuresample.backends.kernels import kernel_names, run_block
+from gpuresample.backends.cpu import CpuBackend
+from gpuresample.backends.kernels import kernel_names
+from gpuresample.backends.kernels import run_kernels as plan_and_launch
 from gpuresample.tables import build_tables
 from harness.device import HarnessDevice, build, compiler
 
@@ -66,7 +67,7 @@ def harness_library(tmp_path_factory):
 def tables_for(shape, target, interpolation, rows=None, antialias=False):
     source = Grid(shape, (1.0,) * len(shape))
     tables = build_tables(source, source.with_shape(target), interpolation, antialias=antialias)
-    return tables if rows is None else tables.rows(*rows)
+    return tables if rows is None else tables.slab(*rows)
 
 
 def label_volume(shape, dtype, seed=0) -> np.ndarray:
@@ -84,7 +85,7 @@ def run_kernels(library, source, tables, out_dtype) -> np.ndarray:
     """The kernels' result through the harness, checking only compiled-module kernels ran."""
     device = HarnessDevice(library)
     out = np.empty(tables.output_shape, out_dtype)
-    run_block(device, source, tables, out)
+    plan_and_launch(device, source, tables, out)
     allowed = set(kernel_names(source.dtype, out_dtype, tables.interpolation))
     assert set(device.launched) <= allowed, f"launched kernels outside the module: {set(device.launched) - allowed}"
     assert device.launched, "no kernel ran"
@@ -93,7 +94,7 @@ def run_kernels(library, source, tables, out_dtype) -> np.ndarray:
 
 def run_cpu(source, tables, out_dtype) -> np.ndarray:
     out = np.empty(tables.output_shape, out_dtype)
-    ScipyBackend().resample_block(source, tables, out)
+    CpuBackend().resample_block(source, tables, out)
     return out
 
 
@@ -236,7 +237,7 @@ def test_chunked_kernels_equal_whole(harness_library, interpolation):
     bounds = [0, 1, 9, 10, 31, 53]  # a one-row slab, and slabs sharing input rows
     parts = []
     for start, stop in zip(bounds, bounds[1:]):
-        slab = tables.rows(start, stop)
+        slab = tables.slab(start, stop)
         parts.append(run_kernels(harness_library, input_block(volume, slab), slab, volume.dtype))
     chunked = np.concatenate(parts)
     if interpolation == "cubic":
@@ -283,15 +284,15 @@ class StandInCupy:
 def stand_in_cupy(harness_library, monkeypatch):
     import scipy.ndimage
 
-    import gpuresample.arrays
+    import gpuresample._cupy
     from gpuresample.backends import cupyx
 
     stand_in = StandInCupy(harness_library)
-    monkeypatch.setattr(gpuresample.arrays, "import_cupy", lambda: stand_in)
+    monkeypatch.setattr(gpuresample._cupy, "import_cupy", lambda: stand_in)
     monkeypatch.setattr(cupyx, "_ndimage", lambda: scipy.ndimage)
-    monkeypatch.setattr(kernels, "_compile_cache", {})
-    monkeypatch.setattr(kernels, "_function_cache", {})
-    return stand_in
+    kernels.clear_caches()  # compile afresh on the stand-in, and forget it afterwards
+    yield stand_in
+    kernels.clear_caches()
 
 
 @pytest.mark.parametrize("interpolation,dtype,antialias", [
@@ -299,7 +300,7 @@ def stand_in_cupy(harness_library, monkeypatch):
     ("cubic", "float32", True), ("cubic", "uint8", False), ("label", "bool", False), ("label", "float32", False),
 ])
 def test_kernels_backend_glue_with_a_stand_in_cupy(stand_in_cupy, interpolation, dtype, antialias):
-    """KernelsBackend itself (not only run_block): one compile per dtype and interpolation."""
+    """KernelsBackend itself (not only run_kernels): one compile per dtype and interpolation."""
     backend = kernels.KernelsBackend()
     assert backend.unavailable_reason() is None
     assert backend.free_bytes() == (3 << 30) + (1 << 20)

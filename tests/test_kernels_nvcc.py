@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import ALL_DTYPES
+from helpers import ALL_DTYPES
 from gpuresample.backends.kernels import (COMPILE_OPTIONS, KERNEL_FILES, PREFILTER_NAME, kernel_names,
                                           kernel_source_dir, module_source)
 

@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gpuresample as gr
-from conftest import ALL_DTYPES, random_volume
+from helpers import ALL_DTYPES, random_volume
 
 ORDER = {"nearest": 0, "linear": 1, "cubic": 3}
-#: Float32 agreement with SciPy's float64 arithmetic (SPEC: <= 1e-5 relative).
+#: Float32 agreement with SciPy's float64 arithmetic (docs/design.md §2: <= 1e-5 relative).
 SCIPY_RTOL = 1e-5
 
 # (input shape, output shape): ratios exact in binary, so SciPy's float zoom factor has no rounding

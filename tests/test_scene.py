@@ -1,4 +1,4 @@
-"""Scene, Plan and the information display (SPEC §4, §7)."""
+"""Scene, Plan and the information display (docs/design.md §5, README "In one minute")."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def test_plan_display_shows_everything(scene):
     assert "2.5 x 0.8 x 0.8" in text and "1 x 1 x 1" in text           # spacing
     assert "60 x 32 x 32" in text and "memory ratio" in text          # size, ratio
     assert f"{plan.memory_ratio:.4f}" in text
-    assert "CT" in text and "Organs" in text and "scipy" in text
+    assert "CT" in text and "Organs" in text and "cpu" in text
     assert "150 KiB" in text or "KiB" in text                           # bytes
     assert "chunks" in text and "peak memory" in text
     html = plan._repr_html_()
@@ -32,7 +32,7 @@ def test_memory_ratio_and_bytes(scene):
     assert plan.memory_ratio == pytest.approx(12 * 20 * 20 / (24 * 40 * 40))
     assert plan.bytes_before == {"CT": 24 * 40 * 40 * 4, "Organs": 24 * 40 * 40}
     assert plan.bytes_after == {"CT": 12 * 20 * 20 * 4, "Organs": 12 * 20 * 20}
-    assert plan.backends == {"CT": "scipy", "Organs": "scipy"}
+    assert plan.backends == {"CT": "cpu", "Organs": "cpu"}
     assert plan.source == scene.grid and plan.target.shape == (12, 20, 20)
 
 

@@ -445,13 +445,13 @@ def test_s4_plan_shows_dims_spacing_size_ratio_bytes_backend_chunks_peak():
     byte = r"\d+(?:\.\d+)? (?:B|KiB|MiB|GiB|TiB|kB|KB|MB|GB)"
     for name, dtype in (("CT", np.float32), ("Liver", np.uint8)):
         row = plan_row(plan, name)
-        assert "scipy" in row and re.search(r"scipy\s+1\b", row), row     # backend, one chunk
+        assert "cpu" in row and re.search(r"cpu\s+1\b", row), row     # backend, one chunk
         assert len(re.findall(byte, row)) >= 3, row                          # bytes before, after, peak
         assert plan.bytes_before[name] == 12 * 10 * 14 * np.dtype(dtype).itemsize
         assert plan.bytes_after[name] == 24 * 7 * 5 * np.dtype(dtype).itemsize
     assert plan.peak_bytes > 0
     html = plan._repr_html_()
-    assert "<table" in html and "24 x 7 x 5" in html and "scipy" in html and "Liver" in html
+    assert "<table" in html and "24 x 7 x 5" in html and "cpu" in html and "Liver" in html
 
 
 def test_s4_plan_computes_nothing_and_apply_does_what_it_showed(capsys):
@@ -459,7 +459,7 @@ def test_s4_plan_computes_nothing_and_apply_does_what_it_showed(capsys):
     whole = scene.plan(target_shape=(40, 9, 11))
     budget = max(whole.peak_bytes // 3, 1)
     plan = scene.plan(target_shape=(40, 9, 11), max_memory=budget)
-    shown = {name: int(re.search(r"scipy\s+(\d+)", plan_row(plan, name)).group(1)) for name in ("CT", "Liver")}
+    shown = {name: int(re.search(r"cpu\s+(\d+)", plan_row(plan, name)).group(1)) for name in ("CT", "Liver")}
     assert shown["CT"] > 1
     capsys.readouterr()
     new = plan.apply(progress=True)
@@ -544,12 +544,22 @@ def test_s7_scene_takes_grid_or_spacing_tuple():
 
 
 # ------------------------------------------------------------------------------------------ §5
-def test_s5_auto_on_this_cpu_machine_picks_scipy():
+def test_s5_auto_on_this_cpu_machine_picks_cpu():
     if gr.available_backends().get("kernels") is None:
         pytest.skip("a GPU is usable here")
     plan = gr.Scene((1, 1, 1), volumes={"CT": VOLUME}).plan(target_shape=(4, 4, 4), backend="auto")
-    assert re.search(r"\bscipy\b", plan_row(plan, "CT"))
-    assert plan.backends == {"CT": "scipy"}
+    assert re.search(r"\bcpu\b", plan_row(plan, "CT"))
+    assert plan.backends == {"CT": "cpu"}
+
+
+def test_s5_scipy_is_an_alias_of_cpu_shown_nowhere():
+    expected = gr.resample(VOLUME, (1, 1, 1), target_shape=(4, 5, 6), backend="cpu")
+    np.testing.assert_array_equal(gr.resample(VOLUME, (1, 1, 1), target_shape=(4, 5, 6), backend="scipy"), expected)
+    plan = gr.Scene((1, 1, 1), volumes={"CT": VOLUME}).plan(target_shape=(4, 4, 4), backend="scipy")
+    assert plan.backends == {"CT": "cpu"} and "scipy" not in str(plan)
+    assert "scipy" not in gr.available_backends()
+    with pytest.raises(ValueError, match="allowed: 'auto', 'kernels', 'cupyx', 'cpu'$"):
+        gr.resample(VOLUME, (1, 1, 1), target_shape=(4, 5, 6), backend="numpy")
 
 
 @pytest.mark.parametrize("backend", ["cupyx", "kernels"])
@@ -619,12 +629,12 @@ def test_s5_chunked_equals_unchunked(n0, n_out, case, fraction):
         np.testing.assert_array_equal(got, expected)
 
 
-@pytest.mark.parametrize("backend", ["scipy", "cupyx", "kernels"])
+@pytest.mark.parametrize("backend", ["cpu", "cupyx", "kernels"])
 def test_s5_max_memory_bytes_or_string_on_every_backend(backend):
     reason = gr.available_backends()[backend]
     if reason is not None:
         pytest.skip(f"{backend}: {reason}")
-    device = None if backend == "scipy" else "cuda"
+    device = None if backend == "cpu" else "cuda"
     x = RNG.normal(size=(60, 20, 20)).astype(np.float32)
     kwargs = dict(target_shape=(90, 15, 25), backend=backend, device=device)
     whole = gr.resample(x, (1, 1, 1), **kwargs)

@@ -1,6 +1,6 @@
 """Backends and the dispatch rule.
 
-``scipy``   NumPy/SciPy on the CPU (compiled loops), always available.
+``cpu``     NumPy/SciPy on the CPU (compiled loops), always available (alias ``scipy``).
 ``cupyx``   CuPy arrays through ``cupyx.scipy.ndimage`` primitives.
 ``kernels`` CuPy arrays through our CUDA kernels in ``kernels/*.cu``.
 
@@ -11,23 +11,35 @@ from __future__ import annotations
 
 import importlib
 
-from .base import Backend, BackendUnavailable
+from .._cupy import BackendUnavailable
+from .base import Backend
 
 #: Backend name -> (module, class). Adding a backend is adding one file and one line here.
 REGISTRY = {
     "kernels": ("gpuresample.backends.kernels", "KernelsBackend"),
     "cupyx": ("gpuresample.backends.cupyx", "CupyxBackend"),
-    "scipy": ("gpuresample.backends.cpu", "ScipyBackend"),
+    "cpu": ("gpuresample.backends.cpu", "CpuBackend"),
 }
+#: Older names still accepted (and shown nowhere): the CPU backend was called "scipy".
+ALIASES = {"scipy": "cpu"}
 #: What ``backend="auto"`` tries for data on the GPU, in order.
 GPU_PREFERENCE = ("kernels", "cupyx")
+#: The names shown to users (error messages, docs); aliases are accepted too.
 BACKEND_NAMES = ("auto",) + tuple(REGISTRY)
+#: Every name ``backend=`` accepts.
+ACCEPTED_NAMES = BACKEND_NAMES + tuple(ALIASES)
 
 _instances: dict = {}
 
 
+def canonical_name(name: str) -> str:
+    """The registry name for ``name`` (aliases resolved)."""
+    return ALIASES.get(name, name)
+
+
 def get_backend(name: str) -> Backend:
     """The backend called ``name`` (not checked for availability)."""
+    name = canonical_name(name)
     if name not in REGISTRY:
         allowed = ", ".join(repr(n) for n in BACKEND_NAMES)
         raise ValueError(f"backend={name!r} is not a backend; allowed: {allowed}")
@@ -39,6 +51,16 @@ def get_backend(name: str) -> Backend:
             raise BackendUnavailable(f"backend {name!r} cannot be imported: {exc}") from exc
         _instances[name] = getattr(module, class_name)()
     return _instances[name]
+
+
+def clear_caches() -> None:
+    """Forget backend instances and every compiled-kernel cache (tests use this to start afresh)."""
+    _instances.clear()
+    for module_name, _ in REGISTRY.values():
+        module = importlib.sys.modules.get(module_name)
+        reset = getattr(module, "clear_caches", None) if module is not None else None
+        if reset is not None:
+            reset()
 
 
 def unavailable_reason(name: str) -> str | None:
@@ -55,14 +77,14 @@ def available_backends() -> dict:
     Examples
     --------
     >>> import gpuresample as gr
-    >>> gr.available_backends()["scipy"] is None
+    >>> gr.available_backends()["cpu"] is None
     True
     """
     return {name: unavailable_reason(name) for name in REGISTRY}
 
 
 def choose_backend(name: str, on_gpu: bool, interpolation=None) -> Backend:
-    """The dispatch rule (SPEC §5), as code.
+    """The dispatch rule (``docs/design.md`` §4), as code.
 
     * a named backend is used if it can run here, else ``BackendUnavailable`` says why;
     * ``auto`` with data on the GPU: our kernels where they cover the case, else cupyx;
@@ -72,14 +94,14 @@ def choose_backend(name: str, on_gpu: bool, interpolation=None) -> Backend:
         backend = get_backend(name)
         reason = backend.unavailable_reason()
         if reason is not None:
-            raise BackendUnavailable(f"backend={name!r} cannot run here: {reason}")
+            raise BackendUnavailable(f"backend={canonical_name(name)!r} cannot run here: {reason}")
         if on_gpu != backend.on_device:
             where = "on the GPU" if on_gpu else "on the host"
             hint = " (pass device='cuda' to move NumPy data to the GPU)" if backend.on_device else ""
-            raise ValueError(f"backend={name!r} cannot take data {where}{hint}")
+            raise ValueError(f"backend={canonical_name(name)!r} cannot take data {where}{hint}")
         return backend
     if not on_gpu:
-        return get_backend("scipy")
+        return get_backend("cpu")
     reasons = []
     for candidate in GPU_PREFERENCE:
         reason = unavailable_reason(candidate)
@@ -93,4 +115,4 @@ def choose_backend(name: str, on_gpu: bool, interpolation=None) -> Backend:
 
 
 __all__ = ["Backend", "BackendUnavailable", "available_backends", "choose_backend", "get_backend",
-           "BACKEND_NAMES"]
+           "clear_caches", "canonical_name", "BACKEND_NAMES", "ACCEPTED_NAMES", "ALIASES"]

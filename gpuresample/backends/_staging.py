@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..arrays import import_cupy
+from .. import _cupy
 
 #: Streams (and pinned buffer pairs) in flight: one slab computes while the other's
 #: copies run; more only adds device memory.
@@ -87,21 +87,21 @@ class StagedPipeline:
         self.backend = backend
         self.source = source
         self.out = out
-        self.cupy = cupy if cupy is not None else import_cupy()
+        self.cupy = cupy if cupy is not None else _cupy.import_cupy()
         #: Output rows ``[0, done_until)`` of the slabs run so far are written to ``out``.
         self.done_until = None
 
     def run(self, tables, slabs, on_slab_done=None) -> None:
         """Resample ``slabs`` (output rows ``(start, stop)`` along axis 0, in order).
 
-        ``tables`` are the whole-volume tables; each slab uses ``tables.rows(start, stop)``.
+        ``tables`` are the whole-volume tables; each slab uses ``tables.slab(start, stop)``.
         ``on_slab_done()`` is called as each slab lands in ``out``.
         """
         slabs = list(slabs)
         if not slabs:
             return
         self.done_until = slabs[0][0]
-        plans = [(start, stop, self._block_tables(tables, start, stop)) for start, stop in slabs]
+        plans = [(start, stop, tables.slab(start, stop)) for start, stop in slabs]
         in_bytes = max(self._input_shape_bytes(t)[1] for _, _, t in plans)
         out_bytes = max(math.prod(t.output_shape) for _, _, t in plans) * np.dtype(self.out.dtype).itemsize
         streams = [self.cupy.cuda.Stream(non_blocking=True) for _ in range(STREAMS)]
@@ -123,10 +123,6 @@ class StagedPipeline:
             finally:
                 for stream in streams:  # nothing may still write into pinned buffers we release
                     stream.synchronize()
-
-    @staticmethod
-    def _block_tables(tables, start, stop):
-        return tables if (start, stop) == (0, tables.axes[0].n_out) else tables.rows(start, stop)
 
     def _input_shape_bytes(self, block_tables):
         first, last = block_tables.input_rows

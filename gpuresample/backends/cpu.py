@@ -13,7 +13,9 @@ from scipy import ndimage
 from ..interpolation import Interpolation, working_dtype
 from ..tables import CUBIC_POLE, SamplingTables, as_3d
 from . import _cpu_loops as loops
-from .base import Backend, integer_limits
+from ._common import coefficient_maps, integer_limits, is_smoothed, label_view_dtype, view_3d
+from ._common import smooth as _smooth
+from .base import Backend
 
 
 #: Numba's threading layer that must not be entered by two threads at once (it aborts
@@ -26,10 +28,16 @@ _serial = threading.Lock()
 _concurrent = None
 
 
-class ScipyBackend(Backend):
+def clear_caches() -> None:
+    """Forget whether blocks may run concurrently (asked again after the next block)."""
+    global _concurrent
+    _concurrent = None
+
+
+class CpuBackend(Backend):
     """NumPy in, NumPy out, on the CPU. Always available."""
 
-    name = "scipy"
+    name = "cpu"
     on_device = False
 
     def unavailable_reason(self) -> str | None:
@@ -50,7 +58,7 @@ class ScipyBackend(Backend):
 
     def scratch_bytes(self, tables: SamplingTables, in_dtype, out_dtype) -> int:
         """Bytes :meth:`resample_block` allocates besides its input and output blocks."""
-        return scratch_bytes(tables, in_dtype, out_dtype, self.threads())
+        return cpu_scratch_bytes(tables, in_dtype, out_dtype, self.threads())
 
     def resample_block(self, source, tables: SamplingTables, out) -> None:
         """Resample one block, serialised across threads where Numba's threading layer needs it.
@@ -77,7 +85,7 @@ class ScipyBackend(Backend):
             return
         work = working_dtype(source.dtype)
         values = smooth(source, tables, work)
-        values3 = values.reshape((1,) * (3 - values.ndim) + values.shape)
+        values3 = view_3d(values)
         if values3.dtype == np.float16:
             values3 = values3.astype(np.float32)
         axes = as_3d(tables)
@@ -92,21 +100,14 @@ class ScipyBackend(Backend):
 
 
 def smooth(source: np.ndarray, tables: SamplingTables, work) -> np.ndarray:
-    """Anti-aliasing Gaussian per axis (mode='nearest'), margins cropped; else ``source``."""
-    if not any(t.sigma > 0 for t in tables.axes):
-        return source
-    values = source.astype(work, copy=True)
-    for axis, table in enumerate(tables.axes):
-        if table.sigma > 0:
-            ndimage.gaussian_filter1d(values, table.sigma, axis=axis, mode="nearest", output=values)
-    crop = tuple(slice(t.margin_before, values.shape[a] - t.margin_after) for a, t in enumerate(tables.axes))
-    return values[crop]
+    """Anti-aliasing Gaussian per axis with SciPy, in place in one working copy (see ``_common.smooth``)."""
+    return _smooth(source, tables, work, ndimage, in_place=True)
 
 
 def spline_coefficients(values: np.ndarray, axes, work) -> np.ndarray:
     """Cubic B-spline coefficients over each table's kept coefficient rows (3-D), all at once."""
-    values3 = values.reshape((1,) * (3 - values.ndim) + values.shape)
-    maps = [t.coefficient_source_rows() if t.is_cubic else np.arange(t.source_length) for t in axes]
+    values3 = view_3d(values)
+    maps = coefficient_maps(axes)
     coef = np.empty(tuple(len(m) for m in maps), dtype=work)
     if values3.dtype == np.float16:
         values3 = values3.astype(np.float32)
@@ -148,7 +149,7 @@ class CubicLayout:
     """
 
     streamed: bool
-    scratch_bytes: int
+    cubic_scratch_bytes: int
     segment: int = 0
     ring: int = 0
 
@@ -187,7 +188,7 @@ def _window_envelopes(index: np.ndarray) -> tuple:
 def cubic_layout(axes, order, work_itemsize: int, threads: int) -> CubicLayout:
     """Choose between the streamed and the whole-array coefficients by the memory they take.
 
-    ``scratch_bytes`` bounds what the chosen way allocates (the streamed count is that of
+    ``cubic_scratch_bytes`` bounds what the chosen way allocates (the streamed count is that of
     gathered planes, the larger of its two modes).
     """
     lines = [_axis_lines(t) for t in axes]
@@ -237,7 +238,7 @@ def _cubic_streamed(values3, axes, order, layout: CubicLayout, work, out) -> Non
     view_axes = [axes[a] for a in order]
     lines = [_axis_lines(t) for t in view_axes]
     kept = [line[0] for line in lines]
-    maps = [t.coefficient_source_rows() if t.is_cubic else np.arange(t.source_length) for t in view_axes]
+    maps = coefficient_maps(view_axes)
     # In-plane filters in array-axis order; the view's axis 0 is filtered by the recursion.
     before, after, seen_first = [], [], False
     for a in range(3):
@@ -390,7 +391,7 @@ def _stream_first_axis(src, flat, maps, run2, table, line, layout, work, stages_
 
 def _output_view(out, order):
     """``(out3, target, permuted target view, round_to_int, lo, hi)`` for writing ``out``."""
-    out3 = out.reshape((1,) * (3 - out.ndim) + out.shape)
+    out3 = view_3d(out)
     target = out3
     if out3.dtype == np.float16:
         target = np.empty(out3.shape, np.float32)
@@ -400,7 +401,7 @@ def _output_view(out, order):
 
 
 def _separable(values: np.ndarray, axes, order, work, out: np.ndarray) -> None:
-    values3 = values.reshape((1,) * (3 - values.ndim) + values.shape)
+    values3 = view_3d(values)
     if values3.dtype == np.float16:
         values3 = values3.astype(np.float32)
     out3, target, dst, round_to_int, lo, hi = _output_view(out, order)
@@ -416,7 +417,7 @@ def _separable(values: np.ndarray, axes, order, work, out: np.ndarray) -> None:
         out3[...] = target
 
 
-def scratch_bytes(tables: SamplingTables, in_dtype, out_dtype, threads: int) -> int:
+def cpu_scratch_bytes(tables: SamplingTables, in_dtype, out_dtype, threads: int) -> int:
     """Every buffer the CPU backend allocates for a block besides its input and output."""
     in_dtype, out_dtype = np.dtype(in_dtype), np.dtype(out_dtype)
     work = working_dtype(in_dtype).itemsize
@@ -429,10 +430,10 @@ def scratch_bytes(tables: SamplingTables, in_dtype, out_dtype, threads: int) -> 
         scratch += in_values * 4
     if out_dtype == np.float16:
         scratch += out_values * 4
-    if any(t.sigma > 0 for t in tables.axes):
+    if is_smoothed(tables):
         scratch += in_values * work
     if tables.interpolation is Interpolation.CUBIC:
-        return scratch + cubic_layout(axes, tables.order, work, threads).scratch_bytes
+        return scratch + cubic_layout(axes, tables.order, work, threads).cubic_scratch_bytes
     if tables.interpolation is not Interpolation.LABEL:
         lengths = [t.line_length for t in axes]
         order = tables.order
@@ -444,12 +445,10 @@ def scratch_bytes(tables: SamplingTables, in_dtype, out_dtype, threads: int) -> 
 
 def _label(source: np.ndarray, tables: SamplingTables, out: np.ndarray) -> None:
     axes = as_3d(tables)
-    src3 = source.reshape((1,) * (3 - source.ndim) + source.shape)
-    out3 = out.reshape((1,) * (3 - out.ndim) + out.shape)
-    if src3.dtype == np.bool_:
-        src3, out3 = src3.view(np.uint8), out3.view(np.uint8)
-    elif src3.dtype == np.float16:  # labels compare by bit pattern; Numba has no float16
-        src3, out3 = src3.view(np.uint16), out3.view(np.uint16)
+    src3, out3 = view_3d(source), view_3d(out)
+    view = label_view_dtype(src3.dtype)  # labels compare as integers; Numba has no float16
+    if view != src3.dtype:
+        src3, out3 = src3.view(view), out3.view(view)
     args = []
     for table in axes:
         args += [np.ascontiguousarray(table.index), np.ascontiguousarray(table.weight, dtype=np.float64)]

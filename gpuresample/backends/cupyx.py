@@ -19,22 +19,22 @@ import math
 
 import numpy as np
 
+from .. import _cupy
 from ..interpolation import Interpolation, working_dtype
 from ..tables import SamplingTables, as_3d
-from .base import BackendUnavailable, DeviceBackend, integer_limits
+from ._common import (coefficient_maps, integer_limits, kept_coefficient_rows, label_view_dtype, smooth,
+                      view_3d)
+from .base import BackendUnavailable, DeviceBackend
 
 #: Output voxels scored at once by the label path: its 8 taps' labels and float64
 #: weights take about 128 bytes per voxel, so blocks stay near 256 MiB.
 LABEL_BLOCK_VOXELS = 1 << 21
-#: Labels compare by value; bool as uint8 and float16 by bit pattern, as the CPU backend's views.
-LABEL_VIEWS = {np.dtype(np.bool_): np.dtype(np.uint8), np.dtype(np.float16): np.dtype(np.uint16)}
 #: The interpolating cubic B-spline's order (SciPy's ``order=3``).
 SPLINE_ORDER = 3
 
 
-def _cupy():
-    from ..arrays import import_cupy
-    return import_cupy()
+def _cupy_module():
+    return _cupy.import_cupy()
 
 
 def _ndimage():
@@ -43,25 +43,8 @@ def _ndimage():
 
 
 def smooth_on_device(source, tables: SamplingTables, work, ndi=None):
-    """Anti-aliasing Gaussian per axis on the GPU, as :func:`gpuresample.backends.cpu.smooth`.
-
-    ``mode='nearest'``, in the working dtype, axes in order, margins cropped; ``source``
-    itself when no axis is smoothed. ``ndi`` is ``cupyx.scipy.ndimage`` (default) or a
-    module with the same API.
-    """
-    if not any(t.sigma > 0 for t in tables.axes):
-        return source
-    ndi = ndi or _ndimage()
-    values = source.astype(work, copy=True)
-    for axis, table in enumerate(tables.axes):
-        if table.sigma > 0:
-            values = ndi.gaussian_filter1d(values, table.sigma, axis=axis, mode="nearest")
-    crop = tuple(slice(t.margin_before, values.shape[a] - t.margin_after) for a, t in enumerate(tables.axes))
-    return values[crop]
-
-
-def _view_3d(array):
-    return array[None] if array.ndim == 2 else array
+    """Anti-aliasing on the GPU with ``cupyx.scipy.ndimage`` (or ``ndi``), as ``_common.smooth``."""
+    return smooth(source, tables, work, ndi or _ndimage())
 
 
 def _along(vector, axis: int):
@@ -93,7 +76,7 @@ def store(cupy, result, out3) -> None:
 
 def spline_coefficients(cupy, ndi, values3, axes, work):
     """Cubic B-spline coefficients over each table's kept rows, in the working dtype."""
-    maps = [t.coefficient_source_rows() if t.is_cubic else np.arange(t.source_length) for t in axes]
+    maps = coefficient_maps(axes)
     source = values3.astype(np.float32) if values3.dtype == np.float16 else values3
     coef = source[cupy.ix_(*(cupy.asarray(m) for m in maps))].astype(work)
     for axis, table in enumerate(axes):
@@ -154,7 +137,7 @@ def _arg_max_label(cupy, labels, weights):
     return best_label
 
 
-def scratch_bytes(tables: SamplingTables, in_dtype, out_dtype) -> int:
+def cupyx_scratch_bytes(tables: SamplingTables, in_dtype, out_dtype) -> int:
     """Device bytes a block needs besides its input and output: the largest pass intermediates."""
     in_dtype = np.dtype(in_dtype)
     work = working_dtype(in_dtype).itemsize
@@ -163,7 +146,7 @@ def scratch_bytes(tables: SamplingTables, in_dtype, out_dtype) -> int:
         return LABEL_BLOCK_VOXELS * 8 * (8 + 2 * in_dtype.itemsize)
     lengths = [t.line_length for t in axes]
     if tables.interpolation is Interpolation.CUBIC:
-        lengths = [(lambda r: r[1] - r[0])(t.coefficient_rows()) if t.is_cubic else t.source_length for t in axes]
+        lengths = [kept_coefficient_rows(t) for t in axes]
         longest = max(t.pad_before + t.source_length + t.pad_after for t in axes)
         extended = max(math.prod(lengths) // max(lengths) * longest, 1)
         total = 2 * extended * 8 + math.prod(lengths) * work
@@ -183,17 +166,17 @@ def resample_with(xp, ndi, source, tables: SamplingTables, out) -> None:
     the same code on the CPU (the tests do, to check it where there is no GPU).
     """
     axes = as_3d(tables)
-    out3 = _view_3d(out)
+    out3 = view_3d(out)
     if tables.interpolation is Interpolation.LABEL:
         dtype = source.dtype
-        view = LABEL_VIEWS.get(dtype, dtype)
+        view = label_view_dtype(dtype)
         target = out3 if out3.dtype == dtype else xp.empty(out3.shape, dtype)
-        label_block(xp, _view_3d(source).view(view), axes, target.view(view))
+        label_block(xp, view_3d(source).view(view), axes, target.view(view))
         if target is not out3:
             out3[...] = target
         return
     work = working_dtype(source.dtype)
-    values = _view_3d(smooth_on_device(source, tables, work, ndi))
+    values = view_3d(smooth(source, tables, work, ndi))
     if tables.interpolation is Interpolation.CUBIC:
         values = spline_coefficients(xp, ndi, values, axes, work)
         axes = tuple(t.coefficient_indexed() for t in axes)
@@ -210,7 +193,7 @@ class CupyxBackend(DeviceBackend):
 
     def unavailable_reason(self) -> str | None:
         try:
-            _cupy()
+            _cupy_module()
         except BackendUnavailable as exc:
             return str(exc)
         try:
@@ -220,10 +203,10 @@ class CupyxBackend(DeviceBackend):
         return None
 
     def resample_block(self, source, tables: SamplingTables, out) -> None:
-        resample_with(_cupy(), _ndimage(), source, tables, out)
+        resample_with(_cupy_module(), _ndimage(), source, tables, out)
 
     def scratch_bytes(self, tables: SamplingTables, in_dtype, out_dtype) -> int:
-        return scratch_bytes(tables, in_dtype, out_dtype)
+        return cupyx_scratch_bytes(tables, in_dtype, out_dtype)
 
 
-__all__ = ["CupyxBackend", "resample_with", "smooth_on_device", "scratch_bytes"]
+__all__ = ["CupyxBackend", "resample_with", "smooth_on_device", "cupyx_scratch_bytes"]

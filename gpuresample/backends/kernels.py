@@ -8,7 +8,7 @@ CuPy keeps the binary on disk for later processes.
 
 This module splits in two:
 
-* what to launch — :func:`run_block` turns a block's tables into kernel launches
+* what to launch — :func:`run_kernels` turns a block's tables into kernel launches
   (names, launch geometry, arguments). It needs only NumPy and a :class:`Device`,
   so ``tests/harness`` runs the very same launches through the kernels compiled as C++;
 * how to launch on a GPU — :class:`CupyDevice` (CuPy ``RawModule``) and
@@ -26,9 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _cupy
 from ..interpolation import Interpolation, working_dtype
 from ..tables import CUBIC_PAD, CUBIC_POLE, SamplingTables, as_3d
-from .base import BackendUnavailable, DeviceBackend, free_device_bytes
+from ._common import coefficient_maps, is_smoothed, kept_coefficient_rows, label_view_dtype, view_3d
+from .base import BackendUnavailable, DeviceBackend
 
 #: The header every kernel source includes.
 KERNEL_HEADER = "gpuresample.cuh"
@@ -43,8 +45,6 @@ C_TYPES = {
     np.dtype(np.uint16): "unsigned short", np.dtype(np.int16): "short",
     np.dtype(np.uint32): "unsigned int", np.dtype(np.int32): "int", np.dtype(np.bool_): "bool",
 }
-#: Labels compare by value; bool as uint8 and float16 by bit pattern, as the CPU backend's views.
-LABEL_VIEWS = {np.dtype(np.bool_): np.dtype(np.uint8), np.dtype(np.float16): np.dtype(np.uint16)}
 #: Taps per axis of each separable interpolation (the kernel's unrolled loop length).
 TAPS = {Interpolation.NEAREST: 1, Interpolation.LINEAR: 2, Interpolation.CUBIC: 4}
 #: Cubic coefficients live in float64 on the device so the in-place prefilter keeps the
@@ -121,7 +121,7 @@ def separable_name(source_dtype, work, out_dtype, taps: int) -> str:
 def label_name(dtype) -> str:
     """Name expression of the label kernel for labels of ``dtype`` (compared as its view)."""
     dtype = np.dtype(dtype)
-    return f"gr_label<{c_type(LABEL_VIEWS.get(dtype, dtype))}>"
+    return f"gr_label<{c_type(label_view_dtype(dtype))}>"
 
 
 def gather_name(dtype) -> str:
@@ -166,7 +166,7 @@ class Launch:
 
 
 class Device:
-    """What :func:`run_block` needs from where the kernels run.
+    """What :func:`run_kernels` needs from where the kernels run.
 
     :class:`CupyDevice` runs them on a GPU; ``tests/harness`` runs them as C++ on the CPU.
     """
@@ -212,29 +212,25 @@ def element_strides(array) -> tuple:
     return tuple(s // itemsize for s in array.strides)
 
 
-def _view_3d(array):
-    return array[None] if array.ndim == 2 else array
-
-
 def _i64(values) -> tuple:
     return tuple(np.int64(v) for v in values)
 
 
-def run_block(device: Device, source, tables: SamplingTables, out) -> None:
+def run_kernels(device: Device, source, tables: SamplingTables, out) -> None:
     """Fill ``out`` from ``source`` with the kernels (see :meth:`Backend.resample_block`)."""
     axes = as_3d(tables)
     if tables.interpolation is Interpolation.LABEL:
-        _run_label(device, _view_3d(source), axes, _view_3d(out))
+        _run_label(device, view_3d(source), axes, view_3d(out))
         return
     work = working_dtype(source.dtype)
     values = source
-    if any(t.sigma > 0 for t in tables.axes):
+    if is_smoothed(tables):
         values = device.smooth(source, tables, work)
-    values = _view_3d(values)
+    values = view_3d(values)
     if tables.interpolation is Interpolation.CUBIC:
         values = _spline_coefficients(device, values, axes, work)
         axes = tuple(t.coefficient_indexed() for t in axes)
-    _run_separable(device, values, axes, tables.order, work, TAPS[tables.interpolation], _view_3d(out))
+    _run_separable(device, values, axes, tables.order, work, TAPS[tables.interpolation], view_3d(out))
 
 
 def _run_separable(device, values, axes, order, work, taps, out3) -> None:
@@ -255,7 +251,7 @@ def _run_separable(device, values, axes, order, work, taps, out3) -> None:
 
 def _run_label(device, src3, axes, out3) -> None:
     dtype = src3.dtype
-    view = LABEL_VIEWS.get(dtype, dtype)
+    view = label_view_dtype(dtype)
     target = out3 if out3.dtype == dtype else device.empty(out3.shape, dtype)
     host = []
     for table in axes:
@@ -277,7 +273,7 @@ def _run_label(device, src3, axes, out3) -> None:
 
 def _spline_coefficients(device, values3, axes, work):
     """Float64 cubic B-spline coefficients over each table's kept rows (rounded to ``work``)."""
-    maps = [t.coefficient_source_rows() if t.is_cubic else np.arange(t.source_length) for t in axes]
+    maps = coefficient_maps(axes)
     coef = device.empty(tuple(len(m) for m in maps), COEFFICIENT_DTYPE)
     maps_on_device = device.upload([np.ascontiguousarray(m, dtype=np.int32) for m in maps])
     grid, block = voxel_launch_shape(coef.shape)
@@ -304,8 +300,8 @@ def _spline_coefficients(device, values3, axes, work):
     return coef
 
 
-def scratch_bytes(tables: SamplingTables, in_dtype, out_dtype) -> int:
-    """Device bytes :func:`run_block` allocates besides the input and output blocks.
+def kernels_scratch_bytes(tables: SamplingTables, in_dtype, out_dtype) -> int:
+    """Device bytes :func:`run_kernels` allocates besides the input and output blocks.
 
     Cubic: the float64 coefficients; anti-aliasing: the smoothed input in the working
     dtype; labels written to another dtype: a label block. Tables are negligible.
@@ -313,11 +309,11 @@ def scratch_bytes(tables: SamplingTables, in_dtype, out_dtype) -> int:
     in_dtype, out_dtype = np.dtype(in_dtype), np.dtype(out_dtype)
     axes = as_3d(tables)
     total = 0
-    if any(t.sigma > 0 for t in tables.axes):
+    if is_smoothed(tables):
         first, stop = tables.input_rows
         total += 2 * (stop - first) * math.prod(t.source_length for t in axes[1:]) * working_dtype(in_dtype).itemsize
     if tables.interpolation is Interpolation.CUBIC:
-        lengths = [(lambda r: r[1] - r[0])(t.coefficient_rows()) if t.is_cubic else t.source_length for t in axes]
+        lengths = [kept_coefficient_rows(t) for t in axes]
         total += math.prod(lengths) * COEFFICIENT_DTYPE.itemsize
     if tables.interpolation is Interpolation.LABEL and in_dtype != out_dtype:
         total += math.prod(tables.output_shape) * in_dtype.itemsize
@@ -333,6 +329,12 @@ _compile_cache = {}
 #: (device id, in dtype, out dtype, interpolation, name) -> RawKernel: get_function
 #: builds a new RawKernel on every call, which costs microseconds per launch.
 _function_cache = {}
+
+
+def clear_caches() -> None:
+    """Forget every compiled module and kernel function (all devices); they recompile on next use."""
+    _compile_cache.clear()
+    _function_cache.clear()
 
 
 def _kernel_function(cupy, key: tuple, name: str):
@@ -400,9 +402,8 @@ class KernelsBackend(DeviceBackend):
     name = "kernels"
 
     def unavailable_reason(self) -> str | None:
-        from ..arrays import import_cupy
         try:
-            import_cupy()
+            _cupy.import_cupy()
         except BackendUnavailable as exc:
             return str(exc)
         if kernel_source_dir() is None:
@@ -410,14 +411,13 @@ class KernelsBackend(DeviceBackend):
         return None
 
     def resample_block(self, source, tables: SamplingTables, out) -> None:
-        from ..arrays import import_cupy
-        cupy = import_cupy()
+        cupy = _cupy.import_cupy()
         device = CupyDevice(cupy, source.dtype, out.dtype, tables.interpolation)
-        run_block(device, source, tables, out)
+        run_kernels(device, source, tables, out)
 
     def scratch_bytes(self, tables: SamplingTables, in_dtype, out_dtype) -> int:
-        return scratch_bytes(tables, in_dtype, out_dtype)
+        return kernels_scratch_bytes(tables, in_dtype, out_dtype)
 
 
-__all__ = ["KernelsBackend", "CupyDevice", "Device", "Launch", "run_block", "kernel_names",
-           "kernel_source_dir", "module_source", "scratch_bytes", "free_device_bytes"]
+__all__ = ["KernelsBackend", "CupyDevice", "Device", "Launch", "run_kernels", "kernel_names",
+           "kernel_source_dir", "module_source", "kernels_scratch_bytes", "clear_caches"]

@@ -1,7 +1,7 @@
 """Build ``kernels/*.cu`` as a C++ shared library and run backend launches through it.
 
 :class:`HarnessDevice` implements :class:`gpuresample.backends.kernels.Device` with NumPy
-arrays: :func:`gpuresample.backends.kernels.run_block` plans exactly the launches it would
+arrays: :func:`gpuresample.backends.kernels.run_kernels` plans exactly the launches it would
 give CuPy (names, grids, arguments) and this device runs each launch over its whole grid,
 one thread at a time, in the kernels compiled by g++ from the very text CuPy compiles
 (:func:`~gpuresample.backends.kernels.module_source`), with ``cuda_shim.h`` standing in for

@@ -1,0 +1,82 @@
+"""Backend-neutral helpers, written once for any array module (NumPy or CuPy).
+
+What every backend does the same way before and after its own arithmetic: the 3-D
+view of 2-D data, label values compared as integers, the rows each cubic table's
+coefficients start from, the anti-aliasing Gaussian, and how a float result is
+written into an integer dtype. Each function takes the array module (``xp``) or the
+``ndimage`` module (``ndi``) it should use, as cuCIM does, so the CPU and GPU paths
+share one definition.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..tables import AxisTable, SamplingTables
+
+#: Labels compare by value as integers of the same size: bool as uint8, float16 by its
+#: bit pattern (so -0.0 and 0.0, or NaN payloads, stay distinct labels as stored).
+LABEL_VIEWS = {np.dtype(np.bool_): np.dtype(np.uint8), np.dtype(np.float16): np.dtype(np.uint16)}
+
+
+def label_view_dtype(dtype) -> np.dtype:
+    """The dtype labels of ``dtype`` are compared and copied as (same item size)."""
+    dtype = np.dtype(dtype)
+    return LABEL_VIEWS.get(dtype, dtype)
+
+
+def view_3d(array):
+    """A 3-D view of 2-D or 3-D data (a leading length-1 axis for 2-D)."""
+    return array[None] if array.ndim == 2 else array
+
+
+def coefficient_maps(axes) -> list:
+    """Per axis, the source row each kept cubic coefficient row starts from (else every row)."""
+    return [t.coefficient_source_rows() if t.is_cubic else np.arange(t.source_length) for t in axes]
+
+
+def is_smoothed(tables: SamplingTables) -> bool:
+    """Whether any axis has an anti-aliasing Gaussian."""
+    return any(t.sigma > 0 for t in tables.axes)
+
+
+def smooth(source, tables: SamplingTables, work, ndi, in_place: bool = False):
+    """Anti-aliasing Gaussian per axis (``mode='nearest'``) in the working dtype, margins cropped.
+
+    ``ndi`` is ``scipy.ndimage`` or ``cupyx.scipy.ndimage``; axes are smoothed in order.
+    ``in_place``: every pass writes back into one working copy (SciPy filters line by
+    line through a buffer, so this is exact and saves a volume of memory); else each pass
+    makes a new array. Returns ``source`` itself when no axis is smoothed.
+    """
+    if not is_smoothed(tables):
+        return source
+    values = source.astype(work, copy=True)
+    for axis, table in enumerate(tables.axes):
+        if table.sigma > 0:
+            values = ndi.gaussian_filter1d(values, table.sigma, axis=axis, mode="nearest",
+                                           output=values if in_place else None)
+    crop = tuple(slice(t.margin_before, values.shape[a] - t.margin_after) for a, t in enumerate(tables.axes))
+    return values[crop]
+
+
+def integer_limits(dtype) -> tuple:
+    """``(round_to_int, lo, hi)`` for writing a float result into ``dtype``."""
+    dtype = np.dtype(dtype)
+    if dtype == np.bool_:
+        return True, 0.0, 1.0
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return True, float(info.min), float(info.max)
+    return False, 0.0, 0.0
+
+
+def kept_coefficient_rows(table: AxisTable) -> int:
+    """Rows of a table's line a backend holds: kept coefficient rows (cubic) or input rows."""
+    if table.is_cubic:
+        first, stop = table.coefficient_rows()
+        return stop - first
+    return table.source_length
+
+
+__all__ = ["LABEL_VIEWS", "label_view_dtype", "view_3d", "coefficient_maps", "is_smoothed", "smooth",
+           "integer_limits", "kept_coefficient_rows"]
