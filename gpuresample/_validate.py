@@ -13,10 +13,12 @@ import numpy as np
 
 from .interpolation import Interpolation
 
-#: The dtypes every backend supports (``docs/design.md`` §9).
+#: The dtypes every backend supports (``docs/design.md`` §9): SPEC §3's, and int64/uint64 (NumPy's
+#: default integer, nibabel's and torch's label maps; arithmetic in float64, see ``working_dtype``).
 SUPPORTED_DTYPES = tuple(
     np.dtype(d)
-    for d in ("float16", "float32", "float64", "uint8", "int8", "uint16", "int16", "uint32", "int32", "bool")
+    for d in ("float16", "float32", "float64", "uint8", "int8", "uint16", "int16", "uint32", "int32",
+              "int64", "uint64", "bool")
 )
 
 _SIZE_UNITS = {
@@ -43,11 +45,13 @@ def _entries(value, name: str, ndim: int | None, what: str) -> tuple:
 
 
 def check_shape(shape, name: str, ndim: int | None = None) -> tuple:
-    """A tuple of Python ints, each >= 1 (and ``ndim`` of them when given)."""
+    """A tuple of Python ints, each >= 1 (and ``ndim`` of them when given); bools are refused."""
     values = _entries(shape, name, ndim, "integers")
     out = []
     for v in values:
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+        if isinstance(v, (bool, np.bool_)):
+            raise ValueError(f"{name} entries must be integers >= 1, got the bool {v!r} in {shape!r}")  # noqa: TRY004 (as other non-integers)
+        if not isinstance(v, numbers.Integral):
             if isinstance(v, numbers.Real) and float(v).is_integer():
                 v = int(v)
             else:
@@ -67,22 +71,43 @@ def check_spacing(spacing, name: str, ndim: int | None = None) -> tuple:
     values = _entries(spacing, name, ndim, "numbers (mm per array axis)")
     out = []
     for v in values:
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            raise TypeError(f"{name} entries must be numbers, got {v!r} in {spacing!r}") from None
+        if not _is_real_number(v):  # "1" and True would pass float(); refuse them
+            raise TypeError(f"{name} entries must be numbers, got {v!r} in {spacing!r}")
+        f = float(v)
         if not math.isfinite(f) or f <= 0.0:
             raise ValueError(f"{name} entries must be finite and > 0 (mm), got {v!r} in {spacing!r}")
         out.append(f)
     return tuple(out)
 
 
+def _is_real_number(value) -> bool:
+    """A real number (Python, NumPy scalar or 0-d array), not a bool or a string."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, numbers.Real):
+        return True
+    return getattr(value, "ndim", None) == 0 and getattr(getattr(value, "dtype", None), "kind", "") in "iuf" \
+        and hasattr(value, "__float__")
+
+
+def native(dtype) -> np.dtype:
+    """``dtype`` in the machine's byte order (``>f4`` is ``float32`` on a little-endian host)."""
+    dtype = np.dtype(dtype)
+    return dtype.newbyteorder("=") if dtype.byteorder not in ("=", "|") else dtype
+
+
 def check_dtype(dtype, name: str = "dtype") -> np.dtype:
-    """A supported NumPy dtype, else ``TypeError`` naming it."""
+    """A supported NumPy dtype in native byte order, else ``TypeError`` naming it.
+
+    Non-native byte order (``>f4``, e.g. from a big-endian NIfTI file) is accepted and
+    returned as its native-order equivalent.
+    """
     try:
         dt = np.dtype(dtype)
     except TypeError:
         raise TypeError(f"{name}={dtype!r} is not a dtype") from None
+    if dt.kind in "biuf":
+        dt = native(dt)
     if dt not in SUPPORTED_DTYPES:
         allowed = ", ".join(str(d) for d in SUPPORTED_DTYPES)
         raise TypeError(f"{name} {dt} is not supported; supported dtypes: {allowed}")
@@ -144,8 +169,16 @@ def check_backend_name(backend, names, aliases=()) -> str:
     return backend
 
 
+def check_flag(value, name: str) -> bool:
+    """``value`` if it is True or False (Python or NumPy bool), else ``TypeError`` naming ``name``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def check_antialias(antialias, interpolation) -> bool:
     """``antialias`` as a bool; True only for value interpolations (linear, cubic)."""
+    antialias = check_flag(antialias, "antialias")
     if antialias and interpolation not in (Interpolation.LINEAR, Interpolation.CUBIC):
         raise ValueError(f"antialias=True smooths values; it applies to 'linear' and 'cubic', "
                          f"not {interpolation.value!r}")

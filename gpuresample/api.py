@@ -15,6 +15,9 @@ def resample(data, spacing=None, *, target_shape=None, target_spacing=None, inte
     data : array
         NumPy or CuPy array, a DLPack tensor (e.g. torch, CPU or CUDA) or a host
         array-like with ``shape``, ``dtype`` and slicing (e.g. Zarr). Never modified.
+        Dtypes: float16/32/64, (u)int8/16/32/64, bool, in either byte order (the
+        result has the native-order dtype). A ``numpy.ma.MaskedArray`` is a
+        ``TypeError`` (pass ``data.filled(value)``).
     spacing : sequence of float, optional
         Voxel size per array axis in mm (default 1 mm per axis).
     target_shape : sequence of int, optional
@@ -26,7 +29,9 @@ def resample(data, spacing=None, *, target_shape=None, target_spacing=None, inte
         ``'label'`` is for label masks: per-label linear weights, arg-max.
     dtype : dtype, optional
         Output dtype (default: the input's). Integer results are rounded to
-        nearest (half to even) and clipped to the dtype's range.
+        nearest (half to even) and clipped to the dtype's range. Float data holding
+        NaN or inf into an integer or bool dtype is a ``ValueError``; so are labels
+        (``'label'``, or ``'nearest'`` from integer/bool data) the dtype cannot hold.
     antialias : bool
         Gaussian smoothing before downsampling (linear/cubic only), with
         ``sigma = max(0, (target_spacing / spacing - 1) / 2)`` input voxels per axis.
@@ -42,7 +47,11 @@ def resample(data, spacing=None, *, target_shape=None, target_spacing=None, inte
         along axis 0 to stay within it. Results are identical to an unsplit run.
     out : array-like, optional
         Where to write the result (a NumPy array or ``numpy.memmap``, a Zarr array,
-        a CuPy array). Undefined after an exception.
+        a CuPy array), of the result's shape and dtype. A read-only ``out`` or one that
+        shares memory with ``data`` is a ``ValueError`` (the input is never modified).
+        Untouched when a check fails before the run; undefined after an exception
+        during it. Without ``out``, a result larger than the memory available is a
+        ``MemoryError`` before anything runs.
     progress : bool
         Show a progress bar over slabs (tqdm if installed).
 
@@ -56,8 +65,14 @@ def resample(data, spacing=None, *, target_shape=None, target_spacing=None, inte
     Output voxel ``j`` samples input position
     ``u(j) = ((j + 0.5) * spacing' + (extent - extent') / 2) / spacing - 0.5``;
     positions outside the input are clamped to the edge (SciPy ``mode='nearest'``).
-    NaN spreads only to outputs whose taps (with non-zero weight) touch it; with
-    ``'cubic'`` the prefilter spreads NaN along whole lines.
+    With ``'nearest'`` and ``'linear'``, NaN spreads only to outputs whose taps (with
+    non-zero weight) touch it. With ``'cubic'``, one NaN or inf anywhere in the input
+    makes every output voxel NaN (the prefilter spreads it along every line of every
+    axis; split into slabs, every voxel of the slabs whose input rows hold it): fill
+    NaN first (``numpy.nan_to_num``) or use ``'linear'``.
+
+    int64/uint64 values are computed in float64 by ``'linear'`` and ``'cubic'`` (exact
+    up to 2**53); ``'nearest'`` and ``'label'`` pick voxels, so labels stay exact.
 
     Examples
     --------

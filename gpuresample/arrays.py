@@ -43,6 +43,8 @@ def prepare(data, device=None) -> Prepared:
     """
     if device not in DEVICE_NAMES:
         raise ValueError(f"device={device!r} is not a device; allowed: None, 'cpu', 'cuda'")
+    refuse_masked(data)
+    data = native_order(data)
     if is_cupy(data):
         if device == "cpu":
             return Prepared(data.get(), False, lambda r: r)
@@ -99,9 +101,68 @@ def _host_from_dlpack(data) -> np.ndarray:
         return np.asarray(data)  # e.g. torch bool tensors, which NumPy's DLPack import refuses
 
 
+def refuse_masked(data, name: str = "data") -> None:
+    """``TypeError`` for a ``numpy.ma.MaskedArray``: its mask would be silently dropped."""
+    if isinstance(data, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name} is a numpy.ma.MaskedArray; resampling would drop its mask. Pass "
+            f"{name}.filled(value) (e.g. .filled(0), or .filled(np.nan) with a float dtype), and resample "
+            "the mask itself (numpy.ma.getmaskarray) as a mask if you need it")
+
+
+class NativeOrder:
+    """A host array-like whose dtype has the other byte order (``>f4``), read in native order.
+
+    Each read converts only the rows asked for, so a big-endian memmap (e.g. a NIfTI file
+    nibabel maps) streams slab by slab without a whole converted copy.
+    """
+
+    def __init__(self, array):
+        from ._validate import native
+        self.array = array
+        self.dtype = native(array.dtype)
+        self.shape = tuple(array.shape)
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, key):
+        return np.asarray(self.array[key]).astype(self.dtype)
+
+    def __array__(self, dtype=None, copy=None):
+        """The whole array, converted (``np.asarray`` of this object)."""
+        return np.asarray(self.array).astype(self.dtype if dtype is None else dtype)
+
+
+def native_order(data):
+    """``data`` in native byte order: NumPy arrays converted once, memmaps and array-likes per read."""
+    dtype = getattr(data, "dtype", None)
+    if not isinstance(dtype, np.dtype) or dtype.byteorder in ("=", "|") or is_cupy(data):
+        return data
+    from ._validate import native
+    if isinstance(data, np.ndarray) and not isinstance(data, np.memmap):
+        return data.astype(native(dtype))
+    if hasattr(data, "shape") and hasattr(data, "__getitem__"):
+        return NativeOrder(data)
+    return data
+
+
 def read_rows(array, start: int, stop: int, on_gpu: bool):
-    """Rows ``[start, stop)`` along axis 0 as NumPy (host) or CuPy (GPU)."""
+    """Rows ``[start, stop)`` along axis 0 as NumPy (host) or CuPy (GPU).
+
+    What the read returns is checked against the rows asked for and ``array.shape``: an
+    array-like that returns fewer (or other) rows is an error, never read out of bounds.
+    """
     block = array[start:stop]
-    if on_gpu or isinstance(block, np.ndarray):
-        return block
-    return np.asarray(block)
+    if not (on_gpu or isinstance(block, np.ndarray)):
+        block = np.asarray(block)
+    check_rows(block, array, start, stop)
+    return block
+
+
+def check_rows(block, array, start: int, stop: int) -> None:
+    """``ValueError`` unless ``block`` has the shape of rows ``[start, stop)`` of ``array``."""
+    expected = (stop - start,) + tuple(array.shape[1:])
+    if tuple(block.shape) != expected:
+        raise ValueError(
+            f"reading rows {start}:{stop} of the data ({type(array).__name__} of shape {tuple(array.shape)}) "
+            f"returned shape {tuple(block.shape)}, expected {expected}: its __getitem__ does not match its "
+            "shape")

@@ -45,7 +45,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without dask
         "gpuresample.dask needs a recent Dask with dask.array and dask.task_spec "
         "(pip install 'gpuresample[dask]')") from exc
 
+from ._guards import check_target_size, check_values
 from ._validate import check_antialias, check_backend_name, check_channel_axis, check_dtype, spatial_shape
+from .arrays import refuse_masked
 from .backends import ALIASES, BACKEND_NAMES, GPU_PREFERENCE, choose_backend
 from .geometry import Grid
 from .interpolation import Interpolation
@@ -135,6 +137,8 @@ def resample(data, spacing: Sequence[float] | None = None, *, target_shape: Sequ
     interpolation = Interpolation.parse(interpolation)
     data = _as_dask_array(data)
     in_dtype = check_dtype(data.dtype, "data dtype")
+    if data.dtype != in_dtype:  # other byte order (e.g. '>f4'): converted chunk by chunk
+        data = data.astype(in_dtype)
     out_dtype = in_dtype if dtype is None else check_dtype(dtype, "dtype")
     antialias = check_antialias(antialias, interpolation)
     if any(math.isnan(c) for chunks in data.chunks for c in chunks):
@@ -153,6 +157,7 @@ def resample(data, spacing: Sequence[float] | None = None, *, target_shape: Sequ
         spacing = (1.0,) * data.ndim
     source = Grid(data.shape, spacing)
     target = source.resolve(target_shape, target_spacing)
+    check_target_size(target.shape, target_shape, target_spacing)
     tables = build_tables(source, target, interpolation, antialias=antialias)
     chunks = _output_chunks(output_chunks, data, target.shape, out_dtype)
     name = f"{NAME_PREFIX}-{interpolation.value}-" + tokenize(
@@ -164,7 +169,11 @@ def resample(data, spacing: Sequence[float] | None = None, *, target_shape: Sequ
 
 
 def _as_dask_array(data):
+    refuse_masked(data)
     if isinstance(data, da.Array):
+        if isinstance(getattr(data, "_meta", None), np.ma.MaskedArray):
+            raise TypeError("data has numpy.ma.MaskedArray chunks; resampling would drop their masks. Pass "
+                            "data.map_blocks(np.ma.filled, value) (e.g. 0, or np.nan with a float dtype)")
         return data
     if hasattr(data, "shape") and hasattr(data, "dtype") and hasattr(data, "__getitem__"):
         return da.from_array(data, chunks=getattr(data, "chunks", "auto") or "auto")
@@ -293,6 +302,7 @@ def resample_chunk(pieces, layout, crops, tables: SamplingTables, out_dtype, bac
     """
     block = assemble(pieces, layout, crops)
     on_gpu = hasattr(block, "__cuda_array_interface__")
+    check_values(block, on_gpu, block.dtype, out_dtype, tables.interpolation)  # as gpuresample.resample, per chunk
     chosen = choose_backend(backend, on_gpu, tables.interpolation)
     out = chosen.empty(tables.output_shape, out_dtype)
     chosen.resample_block(block, tables, out)  # the CPU backend serialises itself where Numba must

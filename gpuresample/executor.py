@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._cupy import is_device_array
+from ._guards import available_host_bytes, check_output_fits
 from .arrays import read_rows
 from .display import format_bytes
 from .planner import plan_slabs, slab_bytes
@@ -90,7 +91,10 @@ def execute(job, progress: bool = False) -> Execution:
     may exceed device memory) is undefined after an exception.
     """
     out = job.out
-    if out is None:
+    if out is None:  # checked first: a plan of a huge target shows, running it says why it cannot
+        on_device = job.backend.on_device and not job.staged
+        check_output_fits(job.output_shape, job.out_dtype,
+                          job.backend.free_bytes() if on_device else available_host_bytes(), on_device)
         out = np.empty(job.output_shape, job.out_dtype) if job.staged else job.backend.empty(
             job.output_shape, job.out_dtype)
     array = job.prepared.array

@@ -160,9 +160,11 @@ class Grid:
         the extent changes by less than one target voxel.
         """
         target_spacing = check_spacing(target_spacing, "target_spacing", self.ndim)
-        target_shape = tuple(
-            max(1, math.floor(n * s / t + 0.5)) for n, s, t in zip(self.shape, self.spacing, target_spacing)
-        )
+        ratios = [n * s / t for n, s, t in zip(self.shape, self.spacing, target_spacing)]
+        if not all(math.isfinite(r) for r in ratios):
+            raise ValueError(f"target_spacing={target_spacing!r} is too small for spacing {self.spacing!r}: "
+                             "the voxel count per axis overflows")
+        target_shape = tuple(max(1, math.floor(r + 0.5)) for r in ratios)
         return self._recentred(target_shape, target_spacing)
 
     def _recentred(self, target_shape, target_spacing) -> "Grid":

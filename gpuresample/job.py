@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ._guards import check_out, check_target_size, check_values
 from ._validate import (
     check_antialias,
     check_backend_name,
@@ -108,18 +109,16 @@ def build_job(data, spacing, *, target_shape=None, target_spacing=None, target: 
     if target is None:
         target = source.resolve(target_shape, target_spacing)
     antialias = check_antialias(antialias, interpolation)
-    tables = build_tables(source, target, interpolation, antialias=antialias)
-    chosen = choose_backend(backend, prepared.compute_on_gpu, interpolation)
-    budget = parse_bytes(max_memory)
     output_shape = list(target.shape)
     if channel_axis is not None:
         output_shape.insert(channel_axis, array.shape[channel_axis])
+    check_target_size(output_shape, target_shape, target_spacing)
     if out is not None:
-        if tuple(out.shape) != tuple(output_shape):
-            raise ValueError(f"out has shape {tuple(out.shape)}, the result has shape {tuple(output_shape)}")
-        if np.dtype(out.dtype) != out_dtype:
-            raise ValueError(f"out has dtype {np.dtype(out.dtype)}, the result has dtype {out_dtype} "
-                             "(pass dtype= to choose it)")
+        check_out(out, output_shape, out_dtype, (data, array))
+    chosen = choose_backend(backend, prepared.compute_on_gpu, interpolation)
+    check_values(array, prepared.on_gpu, in_dtype, out_dtype, interpolation, role, name)
+    tables = build_tables(source, target, interpolation, antialias=antialias)
+    budget = parse_bytes(max_memory)
     staged = chosen.on_device and not prepared.on_gpu
     if budget is None:
         if chosen.on_device:

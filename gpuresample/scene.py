@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from typing import Mapping
 
-from ._validate import check_spacing
+from ._validate import check_flag, check_spacing
 from .display import plan_html, plan_text
 from .geometry import Grid
 from .interpolation import Interpolation
@@ -93,6 +93,7 @@ class Scene:
         unknown = set(options) - set(JOB_OPTIONS)
         if unknown:
             raise TypeError(f"unknown option(s) {sorted(unknown)}; allowed: {list(JOB_OPTIONS)}")
+        antialias = check_flag(antialias, "antialias")
         volume_interpolation = Interpolation.parse(volume_interpolation, "volume_interpolation")
         mask_interpolation = Interpolation.parse(mask_interpolation, "mask_interpolation")
         if volume_interpolation is Interpolation.LABEL:

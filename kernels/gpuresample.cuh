@@ -203,7 +203,7 @@ __device__ __forceinline__ Work gr_load(const bool* p)
     return static_cast<Work>(__ldg(reinterpret_cast<const unsigned char*>(p)) != 0 ? 1 : 0);
 }
 
-// Range of an integer output type, as the float64 values numpy.iinfo gives.
+// Range of an integer output type in float64, as integer_limits in gpuresample/backends/base.py.
 template <typename Out> struct gr_limits;
 template <> struct gr_limits<bool> { static constexpr double lo = 0.0, hi = 1.0; };
 template <> struct gr_limits<unsigned char> { static constexpr double lo = 0.0, hi = 255.0; };
@@ -212,6 +212,11 @@ template <> struct gr_limits<unsigned short> { static constexpr double lo = 0.0,
 template <> struct gr_limits<short> { static constexpr double lo = -32768.0, hi = 32767.0; };
 template <> struct gr_limits<unsigned int> { static constexpr double lo = 0.0, hi = 4294967295.0; };
 template <> struct gr_limits<int> { static constexpr double lo = -2147483648.0, hi = 2147483647.0; };
+// 64-bit maxima are no doubles (they round up, out of range): the largest double below each.
+template <> struct gr_limits<long long> {
+    static constexpr double lo = -9223372036854775808.0, hi = 9223372036854774784.0;
+};
+template <> struct gr_limits<unsigned long long> { static constexpr double lo = 0.0, hi = 18446744073709549568.0; };
 
 __device__ __forceinline__ float gr_rint(float x) { return rintf(x); }
 __device__ __forceinline__ double gr_rint(double x) { return rint(x); }

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-ALL_DTYPES = ["float32", "float16", "float64", "uint8", "int8", "uint16", "int16", "uint32", "int32", "bool"]
+ALL_DTYPES = ["float32", "float16", "float64", "uint8", "int8", "uint16", "int16", "uint32", "int32", "int64",
+              "uint64", "bool"]
 
 
 def to_backend_kind(array: np.ndarray, backend: str):

@@ -77,15 +77,15 @@ def test_bad_channel_axis():
         gr.resample(np.zeros((2, 3, 4, 5), np.float32), (1, 1, 1), target_shape=(2, 2, 2), channel_axis=7)
 
 
-@pytest.mark.parametrize("dtype", ["complex64", "int64", "uint64", "object", "datetime64[s]"])
+@pytest.mark.parametrize("dtype", ["complex64", "float128", "object", "datetime64[s]"])
 def test_unsupported_dtype(dtype):
     with pytest.raises(TypeError, match=re.escape(f"data dtype {np.dtype(dtype)} is not supported")):
         gr.resample(np.zeros((2, 2, 2), dtype), (1, 1, 1), target_shape=(3, 3, 3))
 
 
 def test_unsupported_output_dtype():
-    with pytest.raises(TypeError, match="dtype int64 is not supported"):
-        gr.resample(X, (1, 1, 1), target_shape=(3, 3, 3), dtype="int64")
+    with pytest.raises(TypeError, match="dtype complex64 is not supported"):
+        gr.resample(X, (1, 1, 1), target_shape=(3, 3, 3), dtype="complex64")
 
 
 def test_unknown_interpolation():

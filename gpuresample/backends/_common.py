@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..interpolation import Interpolation
 from ..tables import AxisTable, SamplingTables
 
 #: Labels compare by value as integers of the same size: bool as uint8, float16 by its
@@ -60,14 +61,47 @@ def smooth(source, tables: SamplingTables, work, ndi, in_place: bool = False):
 
 
 def integer_limits(dtype) -> tuple:
-    """``(round_to_int, lo, hi)`` for writing a float result into ``dtype``."""
+    """``(round_to_int, lo, hi)`` for writing a float result into ``dtype``.
+
+    ``lo`` and ``hi`` are float64 values inside the dtype's range: for int64/uint64 the
+    maximum itself is no float64 (it rounds up, past the range), so ``hi`` is the largest
+    float64 below it (as ``gr_limits`` in ``kernels/gpuresample.cuh``).
+    """
     dtype = np.dtype(dtype)
     if dtype == np.bool_:
         return True, 0.0, 1.0
     if dtype.kind in "iu":
         info = np.iinfo(dtype)
-        return True, float(info.min), float(info.max)
+        hi = float(info.max)
+        if int(hi) > info.max:
+            hi = float(np.nextafter(hi, 0.0))
+        return True, float(info.min), hi
     return False, 0.0, 0.0
+
+
+#: Integers float64 cannot hold exactly (beyond 2**53): nearest picks their voxels with the
+#: label arithmetic instead of weighting them by 1.0 in float64, so labels stay exact.
+WIDE_INTEGERS = (np.dtype(np.int64), np.dtype(np.uint64))
+
+
+def uses_label_arithmetic(tables: SamplingTables, dtype=None) -> bool:
+    """Whether a block runs the label arithmetic: ``'label'``, and ``'nearest'`` on
+    int64/uint64 input (``dtype``), which it gathers exactly."""
+    if tables.interpolation is Interpolation.LABEL:
+        return True
+    return (tables.interpolation is Interpolation.NEAREST and dtype is not None
+            and np.dtype(dtype) in WIDE_INTEGERS)
+
+
+def check_source_block(source, tables: SamplingTables) -> None:
+    """``ValueError`` unless ``source`` holds exactly the input rows ``tables`` read.
+
+    The compiled loops and kernels do not check bounds: a shorter block would be read
+    out of bounds.
+    """
+    expected = tuple(t.input_stop - t.input_start for t in tables.axes)
+    if tuple(source.shape) != expected:
+        raise ValueError(f"input block has shape {tuple(source.shape)}; its sampling tables read {expected}")
 
 
 def kept_coefficient_rows(table: AxisTable) -> int:
@@ -79,4 +113,4 @@ def kept_coefficient_rows(table: AxisTable) -> int:
 
 
 __all__ = ["LABEL_VIEWS", "label_view_dtype", "view_3d", "coefficient_maps", "is_smoothed", "smooth",
-           "integer_limits", "kept_coefficient_rows"]
+           "integer_limits", "kept_coefficient_rows", "WIDE_INTEGERS", "uses_label_arithmetic", "check_source_block"]

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .. import _cupy
+from ..arrays import read_rows
 
 #: Streams (and pinned buffer pairs) in flight: one slab computes while the other's
 #: copies run; more only adds device memory.
@@ -135,7 +136,7 @@ class StagedPipeline:
         first, last = block_tables.input_rows
         in_shape, _ = self._input_shape_bytes(block_tables)
         host_in = pinned_in.view(in_shape, self.source.dtype)
-        copy_rows(host_in, self.source[first:last], pool)
+        copy_rows(host_in, read_rows(self.source, first, last, on_gpu=False), pool)  # shape checked
         host_out = pinned_out.view(block_tables.output_shape, self.out.dtype)
         with stream:
             device_in = cupy.empty(in_shape, self.source.dtype)

@@ -13,7 +13,8 @@ from scipy import ndimage
 from ..interpolation import Interpolation, working_dtype
 from ..tables import CUBIC_POLE, SamplingTables, as_3d
 from . import _cpu_loops as loops
-from ._common import coefficient_maps, integer_limits, is_smoothed, label_view_dtype, view_3d
+from ._common import (check_source_block, coefficient_maps, integer_limits, is_smoothed, label_view_dtype,
+                      uses_label_arithmetic, view_3d)
 from ._common import smooth as _smooth
 from .base import Backend
 
@@ -80,7 +81,8 @@ class CpuBackend(Backend):
 
     def _resample_block(self, source, tables: SamplingTables, out) -> None:
         source = np.asarray(source)
-        if tables.interpolation is Interpolation.LABEL:
+        check_source_block(source, tables)
+        if uses_label_arithmetic(tables, source.dtype):
             _label(source, tables, out)
             return
         work = working_dtype(source.dtype)
@@ -434,7 +436,10 @@ def cpu_scratch_bytes(tables: SamplingTables, in_dtype, out_dtype, threads: int)
         scratch += in_values * work
     if tables.interpolation is Interpolation.CUBIC:
         return scratch + cubic_layout(axes, tables.order, work, threads).cubic_scratch_bytes
-    if tables.interpolation is not Interpolation.LABEL:
+    if uses_label_arithmetic(tables, in_dtype):
+        if out_dtype != in_dtype:  # labels are picked in the input's dtype, then converted
+            scratch += out_values * in_dtype.itemsize
+    else:
         lengths = [t.line_length for t in axes]
         order = tables.order
         plane = lengths[order[1]] * lengths[order[2]]
@@ -444,12 +449,19 @@ def cpu_scratch_bytes(tables: SamplingTables, in_dtype, out_dtype, threads: int)
 
 
 def _label(source: np.ndarray, tables: SamplingTables, out: np.ndarray) -> None:
+    """Labels picked in the input's dtype; a ``dtype=`` of another kind gets them converted.
+
+    Only arrays of the input's dtype are viewed as another type of the same item size:
+    viewing ``out`` (another item size) would make the loop write past its end.
+    """
     axes = as_3d(tables)
     src3, out3 = view_3d(source), view_3d(out)
+    target = out3 if out3.dtype == src3.dtype else np.empty(out3.shape, src3.dtype)
     view = label_view_dtype(src3.dtype)  # labels compare as integers; Numba has no float16
-    if view != src3.dtype:
-        src3, out3 = src3.view(view), out3.view(view)
+    assert view.itemsize == src3.dtype.itemsize == target.dtype.itemsize
     args = []
     for table in axes:
         args += [np.ascontiguousarray(table.index), np.ascontiguousarray(table.weight, dtype=np.float64)]
-    loops.label3(src3, *args, out3)
+    loops.label3(src3.view(view), *args, target.view(view))
+    if target is not out3:
+        out3[...] = target

@@ -22,8 +22,8 @@ import numpy as np
 from .. import _cupy
 from ..interpolation import Interpolation, working_dtype
 from ..tables import SamplingTables, as_3d
-from ._common import (coefficient_maps, integer_limits, kept_coefficient_rows, label_view_dtype, smooth,
-                      view_3d)
+from ._common import (check_source_block, coefficient_maps, integer_limits, kept_coefficient_rows,
+                      label_view_dtype, smooth, uses_label_arithmetic, view_3d)
 from .base import BackendUnavailable, DeviceBackend
 
 #: Output voxels scored at once by the label path: its 8 taps' labels and float64
@@ -142,7 +142,7 @@ def cupyx_scratch_bytes(tables: SamplingTables, in_dtype, out_dtype) -> int:
     in_dtype = np.dtype(in_dtype)
     work = working_dtype(in_dtype).itemsize
     axes = as_3d(tables)
-    if tables.interpolation is Interpolation.LABEL:
+    if uses_label_arithmetic(tables, in_dtype):
         return LABEL_BLOCK_VOXELS * 8 * (8 + 2 * in_dtype.itemsize)
     lengths = [t.line_length for t in axes]
     if tables.interpolation is Interpolation.CUBIC:
@@ -165,9 +165,10 @@ def resample_with(xp, ndi, source, tables: SamplingTables, out) -> None:
     The backend passes CuPy and ``cupyx.scipy.ndimage``; NumPy and ``scipy.ndimage`` run
     the same code on the CPU (the tests do, to check it where there is no GPU).
     """
+    check_source_block(source, tables)
     axes = as_3d(tables)
     out3 = view_3d(out)
-    if tables.interpolation is Interpolation.LABEL:
+    if uses_label_arithmetic(tables, source.dtype):
         dtype = source.dtype
         view = label_view_dtype(dtype)
         target = out3 if out3.dtype == dtype else xp.empty(out3.shape, dtype)

@@ -29,7 +29,8 @@ import numpy as np
 from .. import _cupy
 from ..interpolation import Interpolation, working_dtype
 from ..tables import CUBIC_PAD, CUBIC_POLE, SamplingTables, as_3d
-from ._common import coefficient_maps, is_smoothed, kept_coefficient_rows, label_view_dtype, view_3d
+from ._common import (WIDE_INTEGERS, check_source_block, coefficient_maps, is_smoothed, kept_coefficient_rows,
+                      label_view_dtype, uses_label_arithmetic, view_3d)
 from .base import BackendUnavailable, DeviceBackend
 
 #: The header every kernel source includes.
@@ -44,6 +45,7 @@ C_TYPES = {
     np.dtype(np.uint8): "unsigned char", np.dtype(np.int8): "signed char",
     np.dtype(np.uint16): "unsigned short", np.dtype(np.int16): "short",
     np.dtype(np.uint32): "unsigned int", np.dtype(np.int32): "int", np.dtype(np.bool_): "bool",
+    np.dtype(np.int64): "long long", np.dtype(np.uint64): "unsigned long long",
 }
 #: Taps per axis of each separable interpolation (the kernel's unrolled loop length).
 TAPS = {Interpolation.NEAREST: 1, Interpolation.LINEAR: 2, Interpolation.CUBIC: 4}
@@ -136,8 +138,8 @@ def kernel_names(in_dtype, out_dtype, interpolation) -> tuple:
     """
     interpolation = Interpolation.parse(interpolation)
     in_dtype, out_dtype = np.dtype(in_dtype), np.dtype(out_dtype)
-    if interpolation is Interpolation.LABEL:
-        return (label_name(in_dtype),)
+    if interpolation is Interpolation.LABEL or (interpolation is Interpolation.NEAREST and in_dtype in WIDE_INTEGERS):
+        return (label_name(in_dtype),)  # see uses_label_arithmetic
     work = working_dtype(in_dtype)
     taps = TAPS[interpolation]
     if interpolation is Interpolation.CUBIC:
@@ -218,8 +220,9 @@ def _i64(values) -> tuple:
 
 def run_kernels(device: Device, source, tables: SamplingTables, out) -> None:
     """Fill ``out`` from ``source`` with the kernels (see :meth:`Backend.resample_block`)."""
+    check_source_block(source, tables)
     axes = as_3d(tables)
-    if tables.interpolation is Interpolation.LABEL:
+    if uses_label_arithmetic(tables, source.dtype):
         _run_label(device, view_3d(source), axes, view_3d(out))
         return
     work = working_dtype(source.dtype)
@@ -315,7 +318,7 @@ def kernels_scratch_bytes(tables: SamplingTables, in_dtype, out_dtype) -> int:
     if tables.interpolation is Interpolation.CUBIC:
         lengths = [kept_coefficient_rows(t) for t in axes]
         total += math.prod(lengths) * COEFFICIENT_DTYPE.itemsize
-    if tables.interpolation is Interpolation.LABEL and in_dtype != out_dtype:
+    if uses_label_arithmetic(tables, in_dtype) and in_dtype != out_dtype:
         total += math.prod(tables.output_shape) * in_dtype.itemsize
     return total
 

@@ -1,0 +1,304 @@
+"""Checks of sizes, of ``out=`` and of the data's values, done once before anything runs.
+
+:mod:`gpuresample._validate` checks arguments by their form; the checks here look at
+what the arguments hold: whether the result fits in memory, whether ``out=`` can take
+it, and whether the data's values survive the output dtype (labels that a narrower
+dtype cannot hold, NaN written to integers). They raise before the first voxel is
+computed, so a refused call leaves ``out=`` untouched.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from .arrays import read_rows
+from .interpolation import Interpolation
+
+#: The most elements one array can hold (NumPy indexes with ``intp``).
+MAX_ELEMENTS = int(np.iinfo(np.intp).max)
+#: Bytes of input read at a time by the value checks on host array-likes (Zarr, memmap)
+#: and by the per-value checks, so they never hold a second copy of a large volume.
+CHECK_BLOCK_BYTES = 64 << 20
+#: ``np.shares_memory`` work bound: beyond it, overlap is assumed (a clear refusal,
+#: never a wrong result).
+OVERLAP_MAX_WORK = 10**6
+#: Labels listed at most in an error message.
+LISTED_LABELS = 10
+
+
+def _fmt_bytes(n) -> str:
+    from .display import format_bytes
+    return format_bytes(n)
+
+
+# ---------------------------------------------------------------------------------------
+# Sizes
+# ---------------------------------------------------------------------------------------
+
+def available_host_bytes() -> int | None:
+    """Memory a new allocation may take on this host (``MemAvailable + SwapFree``), or None."""
+    fields = {}
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                fields[key] = int(rest.split()[0]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    if "MemAvailable" not in fields:
+        return None
+    return fields["MemAvailable"] + fields.get("SwapFree", 0)
+
+
+def check_target_size(output_shape, target_shape=None, target_spacing=None) -> None:
+    """``ValueError`` naming the target argument when no array can hold the result."""
+    count = math.prod(int(n) for n in output_shape)
+    if count <= MAX_ELEMENTS:
+        return
+    given = (f"target_spacing={tuple(target_spacing)!r}" if target_spacing is not None
+             else f"target_shape={tuple(target_shape)!r}" if target_shape is not None else "the target grid")
+    raise ValueError(f"{given} gives a result of shape {_shape_text(output_shape)}: about 10**{len(str(count)) - 1} "
+                     f"voxels, more than any array can hold (2**{MAX_ELEMENTS.bit_length()}); choose a larger "
+                     "target_spacing or a smaller target_shape")
+
+
+def _shape_text(shape) -> str:
+    """A shape with huge entries written short (``8e+302``)."""
+    return "(" + ", ".join(str(n) if n < 10**12 else f"~10**{len(str(n)) - 1}" for n in map(int, shape)) + ")"
+
+
+def check_output_fits(output_shape, dtype, free_bytes: int | None, on_device: bool) -> None:
+    """``MemoryError`` up front when a new result array cannot fit where it is allocated."""
+    needed = math.prod(output_shape) * np.dtype(dtype).itemsize
+    if free_bytes is None or needed <= free_bytes:
+        return
+    where = "GPU memory is free" if on_device else "host memory is available"
+    hint = ("pass device='cpu', or out= a host array of that shape (a numpy.memmap or a Zarr array)"
+            if on_device else
+            "pass out= a numpy.memmap or a Zarr array of that shape to write it to disk slab by slab")
+    raise MemoryError(f"the result, shape {tuple(output_shape)} {np.dtype(dtype)}, needs {_fmt_bytes(needed)}; "
+                      f"only {_fmt_bytes(free_bytes)} of {where}: {hint}")
+
+
+# ---------------------------------------------------------------------------------------
+# out=
+# ---------------------------------------------------------------------------------------
+
+def _byte_bounds(array) -> tuple | None:
+    """``(lo, hi)`` addresses an array's elements span (NumPy or CUDA array interface), or None."""
+    interface = getattr(array, "__cuda_array_interface__", None)
+    if interface is None:
+        interface = getattr(array, "__array_interface__", None)
+    if interface is None or interface.get("data") is None:
+        return None
+    pointer = interface["data"][0]
+    shape = tuple(interface["shape"])
+    itemsize = np.dtype(interface["typestr"]).itemsize
+    strides = interface.get("strides")
+    if strides is None:  # C-contiguous
+        strides, step = [], itemsize
+        for n in reversed(shape):
+            strides.insert(0, step)
+            step *= n
+    if any(n == 0 for n in shape):
+        return None
+    lo = pointer + sum(min(0, (n - 1) * s) for n, s in zip(shape, strides))
+    hi = pointer + sum(max(0, (n - 1) * s) for n, s in zip(shape, strides)) + itemsize
+    return lo, hi
+
+
+def shares_memory(a, b) -> bool:
+    """Whether writing ``a`` may change ``b`` (NumPy: exact within a work bound; CUDA: byte ranges)."""
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        try:
+            return bool(np.shares_memory(a, b, max_work=OVERLAP_MAX_WORK))
+        except np.exceptions.TooHardError:
+            return True
+    if hasattr(a, "__cuda_array_interface__") != hasattr(b, "__cuda_array_interface__"):
+        return False  # one on the host, one on a device
+    bounds_a, bounds_b = _byte_bounds(a), _byte_bounds(b)
+    if bounds_a is None or bounds_b is None:
+        return False
+    return bounds_a[0] < bounds_b[1] and bounds_b[0] < bounds_a[1]
+
+
+def check_out(out, output_shape, out_dtype, inputs) -> None:
+    """``out=`` must have the result's shape and dtype, be writable and not overlap the input.
+
+    ``inputs`` are the arrays the data is read from (the caller's and the prepared one).
+    """
+    if tuple(out.shape) != tuple(output_shape):
+        raise ValueError(f"out has shape {tuple(out.shape)}, the result has shape {tuple(output_shape)}")
+    if np.dtype(out.dtype) != out_dtype:
+        raise ValueError(f"out has dtype {np.dtype(out.dtype)}, the result has dtype {out_dtype} "
+                         "(pass dtype= to choose it)")
+    flags = getattr(out, "flags", None)
+    if (flags is not None and getattr(flags, "writeable", True) is False) or getattr(out, "read_only", False) is True:
+        raise ValueError(f"out is read-only ({type(out).__name__} not writeable); pass a writable array, "
+                         "or no out= to get a new one")
+    if isinstance(out, np.ma.MaskedArray):
+        raise TypeError("out is a numpy.ma.MaskedArray, whose mask would not follow the result; "
+                        "pass a plain array (e.g. np.empty(shape, dtype))")
+    for array in inputs:
+        if array is not None and shares_memory(out, array):
+            raise ValueError("out shares memory with the input data; the input is never modified, and "
+                             "resampling in place would read voxels it has already overwritten: pass a "
+                             "separate array as out=")
+
+
+# ---------------------------------------------------------------------------------------
+# Values
+# ---------------------------------------------------------------------------------------
+
+def _row_blocks(array, on_gpu: bool):
+    """The array in blocks of whole rows along axis 0 (each at most about ``CHECK_BLOCK_BYTES``)."""
+    shape = tuple(array.shape)
+    row_bytes = max(1, math.prod(shape[1:]) * np.dtype(array.dtype).itemsize)
+    rows = max(1, CHECK_BLOCK_BYTES // row_bytes)
+    for start in range(0, shape[0], rows):
+        yield read_rows(array, start, min(start + rows, shape[0]), on_gpu)
+
+
+def _scalar(value):
+    """A NumPy or CuPy 0-d result as a Python number (exact for 64-bit integers)."""
+    if hasattr(value, "get") and not isinstance(value, np.generic):
+        value = value.get()
+    return np.asarray(value).item()
+
+
+def value_range(array, on_gpu: bool) -> tuple:
+    """``(min, max)`` of the data as Python numbers; NaN when a float input holds NaN."""
+    if isinstance(array, np.ndarray) or on_gpu:
+        if array.size == 0:
+            return 0, 0
+        return _scalar(array.min()), _scalar(array.max())
+    ranges = [(_scalar(block.min()), _scalar(block.max())) for block in _row_blocks(array, on_gpu) if block.size]
+    if not ranges:
+        return 0, 0
+    if any(isinstance(v, float) and math.isnan(v) for pair in ranges for v in pair):
+        return math.nan, math.nan
+    return min(lo for lo, _ in ranges), max(hi for _, hi in ranges)
+
+
+def _holds(lo, hi, in_dtype: np.dtype, out_dtype: np.dtype) -> bool | None:
+    """Whether every value in ``[lo, hi]`` converts to ``out_dtype`` exactly; None: ask per value."""
+    if in_dtype.kind == "f":
+        if out_dtype.kind == "f" and out_dtype.itemsize >= in_dtype.itemsize:
+            return True
+        if isinstance(lo, float) and (math.isnan(lo) or math.isnan(hi)):
+            return False if out_dtype.kind != "f" else None
+        if out_dtype.kind in "iub" and not _range_inside(lo, hi, out_dtype):
+            return False
+        return None  # integral values, or float64 values float32 holds: per value
+    if out_dtype.kind in "iub":
+        return _range_inside(lo, hi, out_dtype)
+    exact = 2 ** (np.finfo(out_dtype).nmant + 1)  # every integer up to this is a float of out_dtype
+    return -exact <= lo and hi <= exact
+
+
+def _range_inside(lo, hi, dtype: np.dtype) -> bool:
+    if dtype == np.bool_:
+        return lo >= 0 and hi <= 1
+    info = np.iinfo(dtype)
+    return info.min <= lo and hi <= info.max
+
+
+def _round_trips(block, out_dtype) -> bool:
+    """Whether every value of ``block`` converts to ``out_dtype`` and back unchanged (NaN to NaN)."""
+    with np.errstate(invalid="ignore", over="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NaN and overflow casts warn; they are what we look for
+        back = block.astype(out_dtype).astype(block.dtype)
+    same = back == block
+    if block.dtype.kind == "f" and out_dtype.kind == "f":
+        same = same | ((back != back) & (block != block))  # noqa: PLR0124 (NaN, on NumPy and CuPy alike)
+    return bool(same.all())
+
+
+def _unfit_labels(array, on_gpu: bool, out_dtype) -> list:
+    """The distinct values of ``array`` that ``out_dtype`` does not hold exactly."""
+    found = set()
+    for block in _row_blocks(array, on_gpu):
+        values = block.ravel()
+        if on_gpu:
+            values = values.get()
+        values = np.unique(np.asarray(values))
+        with np.errstate(invalid="ignore", over="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            back = values.astype(out_dtype).astype(values.dtype)
+        bad = back != values
+        if values.dtype.kind == "f" and np.dtype(out_dtype).kind == "f":
+            bad &= ~(np.isnan(back) & np.isnan(values))
+        found.update(values[bad].tolist())
+    return sorted(found, key=lambda v: (isinstance(v, float) and math.isnan(v), v))
+
+
+def check_labels_fit(array, on_gpu: bool, in_dtype, out_dtype, name: str = "data") -> None:
+    """``ValueError`` naming the labels of ``array`` that ``out_dtype`` cannot hold exactly.
+
+    Cheap first: the data's minimum and maximum decide most cases; the values are
+    compared one by one (in blocks) only where the range cannot tell (float labels into
+    integers, float64 into float32), and listed only when some do not fit.
+    """
+    in_dtype, out_dtype = np.dtype(in_dtype), np.dtype(out_dtype)
+    if in_dtype == out_dtype:
+        return
+    lo, hi = value_range(array, on_gpu)
+    fits = _holds(lo, hi, in_dtype, out_dtype)
+    if fits is None:
+        fits = all(_round_trips(block, out_dtype) for block in _row_blocks(array, on_gpu))
+    if fits:
+        return
+    labels = _unfit_labels(array, on_gpu, out_dtype)
+    shown = ", ".join(repr(v) for v in labels[:LISTED_LABELS])
+    more = f" and {len(labels) - LISTED_LABELS} more" if len(labels) > LISTED_LABELS else ""
+    raise ValueError(f"{name} has labels {out_dtype} cannot hold: {shown}{more}; they would change in the "
+                     f"result. Pass a dtype= that holds them (or none, to keep {in_dtype}), or relabel first")
+
+
+def check_not_nan(array, on_gpu: bool, in_dtype, out_dtype, interpolation, name: str = "data") -> None:
+    """``ValueError`` when float data holding NaN or inf is resampled into integers or bool.
+
+    An integer or bool voxel has no NaN; writing one silently gave 0. Infinities are
+    refused too: a zero weight times inf is NaN (linear), and the cubic prefilter spreads
+    one inf into NaN everywhere.
+    """
+    in_dtype, out_dtype = np.dtype(in_dtype), np.dtype(out_dtype)
+    if in_dtype.kind != "f" or out_dtype.kind not in "iub":
+        return
+    lo, hi = value_range(array, on_gpu)
+    if math.isnan(lo) or math.isnan(hi):
+        what = "NaN"
+    elif not (math.isfinite(lo) and math.isfinite(hi)):
+        what = "inf"
+    else:
+        return
+    raise ValueError(f"{name} holds {what} and dtype={out_dtype} has no NaN or inf: replace it first "
+                     f"(e.g. numpy.nan_to_num(data, nan=0.0, posinf=..., neginf=...)), or keep a float dtype")
+
+
+def is_label_map(interpolation, in_dtype, out_dtype, role: str) -> bool:
+    """Whether values are labels to keep exactly: 'label', or 'nearest' from a mask or an
+    integer/bool input into an integer/bool ``dtype=``."""
+    in_dtype, out_dtype = np.dtype(in_dtype), np.dtype(out_dtype)
+    if interpolation is Interpolation.LABEL:
+        return True
+    return (interpolation is Interpolation.NEAREST and out_dtype.kind in "iub"
+            and (role == "mask" or in_dtype.kind in "iub"))
+
+
+def check_values(array, on_gpu: bool, in_dtype, out_dtype, interpolation, role: str = "volume",
+                 name: str = "data") -> None:
+    """Every value check for resampling ``array`` into ``out_dtype`` (nothing to do when equal)."""
+    if np.dtype(in_dtype) == np.dtype(out_dtype):
+        return
+    if is_label_map(interpolation, in_dtype, out_dtype, role):
+        check_labels_fit(array, on_gpu, in_dtype, out_dtype, name)
+    else:
+        check_not_nan(array, on_gpu, in_dtype, out_dtype, interpolation, name)
+
+
+__all__ = ["MAX_ELEMENTS", "available_host_bytes", "check_labels_fit", "check_not_nan", "check_out",
+           "check_output_fits", "check_target_size", "check_values", "shares_memory", "value_range"]
