@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import check_backend_name, check_shape, check_spacing
+from ._validate import check_backend_name, check_flag, check_shape, check_spacing
 from .api import resample
 from .arrays import prepare
 from .backends import ALIASES, BACKEND_NAMES
@@ -127,7 +127,7 @@ class Resampled:
         check_backend_name(backend, BACKEND_NAMES, ALIASES)
         self.spacing_key = spacing_key
         self.meta_key_postfix = meta_key_postfix
-        self.antialias = bool(antialias)
+        self.antialias = check_flag(antialias, "antialias")
         self.backend = backend
         self.device = device
         self.allow_missing_keys = bool(allow_missing_keys)

@@ -544,6 +544,9 @@ def test_14_bool_shape_string_spacing_and_string_antialias_are_refused():
     scene = gr.Scene(Grid((4, 4, 4), (1, 1, 1)), volumes={"CT": x})
     with pytest.raises(TypeError, match="antialias must be True or False"):
         scene.plan(target_shape=(3, 3, 3), antialias="no")
+    from gpuresample.transforms import Resampled
+    with pytest.raises(TypeError, match="antialias must be True or False"):
+        Resampled(keys=["image"], target_spacing=(1, 1, 1), antialias="no")
     # NumPy scalars and 0-d arrays still work
     assert gr.resample(x, (np.float32(1), np.array(1.0), 1), target_shape=(3, 3, 3), antialias=np.bool_(True)).shape \
         == (3, 3, 3)
