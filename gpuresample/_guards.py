@@ -70,9 +70,20 @@ def _shape_text(shape) -> str:
     return "(" + ", ".join(str(n) if n < 10**12 else f"~10**{len(str(n)) - 1}" for n in map(int, shape)) + ")"
 
 
-def check_output_fits(output_shape, dtype, free_bytes: int | None, on_device: bool) -> None:
-    """``MemoryError`` up front when a new result array cannot fit where it is allocated."""
+#: Results up to this many bytes are allocated without first asking how much memory is free
+#: (a driver call on a GPU, per resample); an allocation that fails still says so.
+UNCHECKED_OUTPUT_BYTES = 256 << 20
+
+
+def check_output_fits(output_shape, dtype, free_bytes, on_device: bool) -> None:
+    """``MemoryError`` up front when a new result array cannot fit where it is allocated.
+
+    ``free_bytes()`` is called only for results above ``UNCHECKED_OUTPUT_BYTES``.
+    """
     needed = math.prod(output_shape) * np.dtype(dtype).itemsize
+    if needed <= UNCHECKED_OUTPUT_BYTES:
+        return
+    free_bytes = free_bytes()
     if free_bytes is None or needed <= free_bytes:
         return
     where = "GPU memory is free" if on_device else "host memory is available"

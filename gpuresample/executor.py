@@ -94,7 +94,7 @@ def execute(job, progress: bool = False) -> Execution:
     if out is None:  # checked first: a plan of a huge target shows, running it says why it cannot
         on_device = job.backend.on_device and not job.staged
         check_output_fits(job.output_shape, job.out_dtype,
-                          job.backend.free_bytes() if on_device else available_host_bytes(), on_device)
+                          job.backend.free_bytes if on_device else available_host_bytes, on_device)
         out = np.empty(job.output_shape, job.out_dtype) if job.staged else job.backend.empty(
             job.output_shape, job.out_dtype)
     array = job.prepared.array

@@ -10,6 +10,7 @@ that was printed.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +32,30 @@ from .executor import Execution, execute
 from .geometry import Grid
 from .interpolation import Interpolation
 from .planner import DEFAULT_STREAM_BYTES, DEVICE_SAFETY_FRACTION, Chunking, plan_slabs
-from .tables import SamplingTables, build_tables
+from .tables import SamplingTables, cached_tables
+
+#: A job already on the device whose one-slab peak (input, output and scratch) is at most
+#: this many bytes is planned without asking the device for its free memory (a driver call
+#: per resample); should it not fit after all, the executor replans on the out-of-memory error.
+SMALL_DEVICE_JOB_BYTES = 256 << 20
+#: Source and target grids kept for repeated calls with the same geometry: checking and
+#: re-centring them costs tens of microseconds per call.
+GRID_CACHE_SIZE = 64
+
+
+@functools.lru_cache(maxsize=GRID_CACHE_SIZE)
+def _cached_grids(spatial, spacing, origin, direction, target_shape, target_spacing) -> tuple:
+    source = Grid(spatial, spacing, origin, direction)
+    return source, source.resolve(target_shape, target_spacing)
+
+
+def _grids(spatial, spacing, origin, direction, target_shape, target_spacing) -> tuple:
+    """``(source grid, target grid)``, cached when every argument is hashable (tuples, numbers)."""
+    try:
+        return _cached_grids(spatial, spacing, origin, direction, target_shape, target_spacing)
+    except TypeError:  # a list or an array among them: not cacheable (errors of Grid are ValueErrors)
+        source = Grid(spatial, spacing, origin, direction)
+        return source, source.resolve(target_shape, target_spacing)
 
 
 @dataclass(frozen=True)
@@ -105,9 +129,10 @@ def build_job(data, spacing, *, target_shape=None, target_spacing=None, target: 
     spatial = spatial_shape(array.shape, channel_axis)
     if spacing is None:
         spacing = (1.0,) * len(spatial)
-    source = Grid(spatial, spacing, origin, direction)
     if target is None:
-        target = source.resolve(target_shape, target_spacing)
+        source, target = _grids(spatial, spacing, origin, direction, target_shape, target_spacing)
+    else:
+        source = Grid(spatial, spacing, origin, direction)
     antialias = check_antialias(antialias, interpolation)
     output_shape = list(target.shape)
     if channel_axis is not None:
@@ -117,16 +142,21 @@ def build_job(data, spacing, *, target_shape=None, target_spacing=None, target: 
         check_out(out, output_shape, out_dtype, (data, array))
     chosen = choose_backend(backend, prepared.compute_on_gpu, interpolation)
     check_values(array, prepared.on_gpu, in_dtype, out_dtype, interpolation, role, name)
-    tables = build_tables(source, target, interpolation, antialias=antialias)
+    tables = cached_tables(source, target, interpolation, bool(antialias))
     budget = parse_bytes(max_memory)
     staged = chosen.on_device and not prepared.on_gpu
-    if budget is None:
-        if chosen.on_device:
-            free = chosen.free_bytes()
-            budget = int(free * (1 - DEVICE_SAFETY_FRACTION)) if free else None
-        elif not isinstance(array, np.ndarray) or (out is not None and not isinstance(out, np.ndarray)):
-            budget = DEFAULT_STREAM_BYTES
-    chunking = plan_slabs(tables, in_dtype, out_dtype, spatial, budget, chosen, staged)
+    chunking = None
+    if budget is None and chosen.on_device and not staged:  # small jobs skip the free-memory query
+        whole = plan_slabs(tables, in_dtype, out_dtype, spatial, None, chosen, staged)
+        chunking = whole if whole.peak_bytes <= SMALL_DEVICE_JOB_BYTES else None
+    if chunking is None:
+        if budget is None:
+            if chosen.on_device:
+                free = chosen.free_bytes()
+                budget = int(free * (1 - DEVICE_SAFETY_FRACTION)) if free else None
+            elif not isinstance(array, np.ndarray) or (out is not None and not isinstance(out, np.ndarray)):
+                budget = DEFAULT_STREAM_BYTES
+        chunking = plan_slabs(tables, in_dtype, out_dtype, spatial, budget, chosen, staged)
     return Job(name, role, prepared, source, target, interpolation, tables, in_dtype, out_dtype,
                channel_axis, chosen, chunking, staged, out)
 

@@ -22,6 +22,7 @@ touches voxels that contribute to it (NaN spreads no further than that).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass, replace
@@ -325,3 +326,29 @@ def build_tables(source: Grid, target: Grid, interpolation, antialias: bool = Fa
         axes.append(table)
     tables = SamplingTables(tuple(axes), interpolation)
     return replace(tables, order=pass_order(as_3d(tables)))
+
+
+#: Tables kept for repeated calls on the same grids (a data loader resamples many volumes
+#: of one shape): building them costs about 0.1 ms per call, a lookup microseconds.
+TABLE_CACHE_SIZE = 32
+
+
+@functools.lru_cache(maxsize=TABLE_CACHE_SIZE)
+def cached_tables(source: Grid, target: Grid, interpolation: Interpolation, antialias: bool) -> SamplingTables:
+    """:func:`build_tables`, built once per (source grid, target grid, interpolation, antialias).
+
+    The same object comes back for equal arguments (backends key device copies of the
+    tables on it), so its arrays are read-only. ``cached_tables.cache_clear()`` forgets them.
+
+    Examples
+    --------
+    >>> from gpuresample import Grid
+    >>> a = cached_tables(Grid((4,), (1.0,)), Grid((2,), (2.0,)), Interpolation.LINEAR, False)
+    >>> a is cached_tables(Grid((4,), (1.0,)), Grid((2,), (2.0,)), Interpolation.LINEAR, False)
+    True
+    """
+    tables = build_tables(source, target, interpolation, antialias=antialias)
+    for table in tables.axes:
+        table.index.flags.writeable = False
+        table.weight.flags.writeable = False
+    return tables

@@ -9,6 +9,8 @@
 // every data row, pad values are the edge rows' values, causal values of trailing pad rows
 // that are not kept live in a small local array, and results are rounded to float32 when
 // the working type is float32, exactly where the CPU stores them into its float32 array.
+// For a float32 working type the last axis's pass writes its results as float32 into a
+// separate array instead (the coefficients the separable kernel reads: half the bytes).
 
 #include "gpuresample.cuh"
 
@@ -80,6 +82,18 @@ struct gr_spline_line {
     }
 };
 
+// Store a finished coefficient: in place (rounded to float32 when the working type is
+// float32, as the CPU stores it), or, on the last pass, as float32 into `out`.
+__device__ __forceinline__ void gr_spline_store(double* p, float* out, gr_offset at, double value,
+                                                int round_to_float, int narrow_out)
+{
+    if (narrow_out) {
+        out[at] = gr_narrow(value);
+    } else {
+        p[at] = round_to_float ? gr_widen(gr_narrow(value)) : value;
+    }
+}
+
 // Prefilter every line along one axis of the float64 coefficient array, in place.
 //   lines: n_lines = n_outer * n_inner, line l starts at (l / n_inner) * stride_outer
 //          + (l % n_inner) * stride_inner; consecutive l are neighbours in memory when
@@ -87,23 +101,38 @@ struct gr_spline_line {
 //   rows:  the line holds n_rows kept rows [first, first + n_rows) of the extended line
 //          of pad_before + length + pad_after rows, at element stride stride_line.
 //   round_to_float: store results rounded to float32 (working type float32).
-extern "C" __global__ void gr_spline_prefilter(double* __restrict__ coef, gr_offset n_lines, gr_offset n_inner,
+//   narrow_out: the last pass for a float32 working type. Results go, as float32, to
+//          `narrowed` (C-contiguous like coef, same element offsets) instead of in place,
+//          so the separable kernel reads 4-byte coefficients; coef keeps the causal values
+//          this pass still needs. Unused (any float array) when 0.
+extern "C" __global__ void gr_spline_prefilter(double* __restrict__ coef, float* __restrict__ narrowed,
+                                               gr_offset n_lines, gr_offset n_inner,
                                                gr_offset stride_outer, gr_offset stride_inner,
                                                gr_offset stride_line, int n_rows, int first,
                                                int pad_before, int length, int pad_after,
-                                               double pole, int round_to_float)
+                                               double pole, int round_to_float, int narrow_out)
 {
     const int n_ext = pad_before + length + pad_after;
-    if (n_ext <= 1) {
-        return;  // the CPU leaves a one-row line as it is
+    const gr_offset step = static_cast<gr_offset>(gridDim.x) * blockDim.x;
+    if (n_ext <= 1) {  // the CPU leaves a one-row line as it is
+        if (narrow_out) {
+            for (gr_offset l = static_cast<gr_offset>(blockIdx.x) * blockDim.x + threadIdx.x; l < n_lines; l += step) {
+                const gr_offset base = (l / n_inner) * stride_outer + (l % n_inner) * stride_inner;
+                for (int i = 0; i < n_rows; ++i) {
+                    narrowed[base + i * stride_line] = gr_narrow(coef[base + i * stride_line]);
+                }
+            }
+        }
+        return;
     }
     const double z = pole;
     const double gain = (1.0 - z) * (1.0 - 1.0 / z);
     const double z_last = gr_power(z, n_ext - 1);
-    const gr_offset step = static_cast<gr_offset>(gridDim.x) * blockDim.x;
     for (gr_offset l = static_cast<gr_offset>(blockIdx.x) * blockDim.x + threadIdx.x; l < n_lines; l += step) {
         gr_spline_line line;
-        line.p = coef + (l / n_inner) * stride_outer + (l % n_inner) * stride_inner;
+        const gr_offset base = (l / n_inner) * stride_outer + (l % n_inner) * stride_inner;
+        line.p = coef + base;
+        float* const out = narrowed + base;  // narrow_out: row i of this line is out[(i - first) * stride_line]
         line.stride = stride_line;
         line.first = first;
         line.stop = first + n_rows;
@@ -152,13 +181,13 @@ extern "C" __global__ void gr_spline_prefilter(double* __restrict__ coef, gr_off
                                    : (r >= first ? line.p[(r - first) * stride_line] : before_first);
         double anti = (z * before_last + last) * z / (z * z - 1.0);
         if (n_ext - 1 < line.stop) {
-            line.p[(n_ext - 1 - first) * stride_line] = round_to_float ? gr_widen(gr_narrow(anti)) : anti;
+            gr_spline_store(line.p, out, (n_ext - 1 - first) * stride_line, anti, round_to_float, narrow_out);
         }
         for (int i = n_ext - 2; i >= first; --i) {
             const double c_i = i >= line.stop ? tail[i - line.stop] : line.p[(i - first) * stride_line];
             anti = z * (anti - c_i);
             if (i < line.stop) {
-                line.p[(i - first) * stride_line] = round_to_float ? gr_widen(gr_narrow(anti)) : anti;
+                gr_spline_store(line.p, out, (i - first) * stride_line, anti, round_to_float, narrow_out);
             }
         }
     }

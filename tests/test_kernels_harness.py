@@ -126,6 +126,68 @@ def test_kernels_match_cpu(harness_library, interpolation, dtype, case):
         assert np.unique(result).size > 2
 
 
+@pytest.fixture(params=["int32", "int64"])
+def long_runs(request, monkeypatch):
+    """Every separable thread marches through up to MAX_RUN outputs (small volumes would
+    otherwise get one output per thread), with 32-bit or 64-bit offsets."""
+    monkeypatch.setattr(kernels, "TARGET_THREADS", 1)
+    if request.param == "int64":
+        monkeypatch.setattr(kernels, "INT32_MAX_OFFSET", 0)
+    return np.dtype(request.param)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("dtype", ["float32", "float16", "uint16", "int8"])
+@pytest.mark.parametrize("interpolation", SEPARABLE)
+def test_marching_threads_match_cpu(harness_library, long_runs, interpolation, dtype, case):
+    """Runs of outputs per thread reuse kept partial sums; the results stay the CPU's bit for bit."""
+    shape, target, rows = CASES[case]
+    volume = random_volume(shape, dtype, seed=len(case))
+    tables = tables_for(shape, target, interpolation, rows)
+    device = HarnessDevice(harness_library)
+    out = np.empty(tables.output_shape, volume.dtype)
+    block = input_block(volume, tables)
+    plan_and_launch(device, block, tables, out)
+    separable = [n for n in device.launched if n.startswith("gr_separable")]
+    index_type = kernels.INDEX_TYPES[long_runs]
+    assert separable and all(n.replace(" ", "").endswith(f",{index_type}>".replace(" ", "")) for n in separable)
+    np.testing.assert_array_equal(out, run_cpu(block, tables, volume.dtype))
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)])
+@pytest.mark.parametrize("interpolation", SEPARABLE)
+def test_every_pass_order_marches_like_cpu(harness_library, long_runs, interpolation, order):
+    """Both march kinds (along slot C, along slot B) and both places of axis 2 in a C march."""
+    from dataclasses import replace
+
+    shape, target = (11, 9, 13), (17, 6, 20)
+    volume = random_volume(shape, "float32", seed=12)
+    tables = replace(tables_for(shape, target, interpolation), order=order)
+    march, axis_m, _, _ = kernels.march_plan(order)
+    assert march == (kernels.MARCH_B if order[2] == 2 else kernels.MARCH_C) and axis_m != 2
+    assert_kernels_match_cpu(harness_library, volume, tables)
+
+
+def test_marching_reuses_rows_of_a_flipped_table(harness_library, long_runs):
+    """Reuse matches rows by address, so tables running backwards (or repeating rows) stay exact."""
+    from dataclasses import replace
+
+    shape, target = (10, 12, 9), (23, 7, 15)
+    volume = random_volume(shape, "float64", seed=13)
+    tables = tables_for(shape, target, "linear")
+    flipped = tuple(replace(t, index=t.index[::-1].copy(), weight=t.weight[::-1].copy()) for t in tables.axes)
+    repeated = replace(flipped[1], index=np.repeat(flipped[1].index[:4], 2, axis=0)[:7],
+                       weight=np.repeat(flipped[1].weight[:4], 2, axis=0)[:7])
+    tables = replace(tables, axes=(flipped[0], repeated, flipped[2]))
+    assert_kernels_match_cpu(harness_library, volume, tables)
+
+
+def test_index_type_follows_the_offsets():
+    assert kernels.index_dtype(0, 2 ** 31 - 1) == np.int32
+    assert kernels.index_dtype(2 ** 31, 5) == np.int64
+    assert kernels.offset_extent((3, 4, 5), (-20, 5, 1)) == 2 * 20 + 3 * 5 + 4
+
+
 @pytest.mark.parametrize("interpolation", SEPARABLE)
 @pytest.mark.parametrize("in_dtype,out_dtype", CROSS_DTYPES)
 def test_output_dtypes_round_and_clip_like_cpu(harness_library, interpolation, in_dtype, out_dtype):
@@ -252,19 +314,49 @@ def test_harness_holds_every_requested_kernel(harness_library):
     assert sorted(n.replace(" ", "") for n in names) == sorted(n.replace(" ", "") for n in _needed_names())
 
 
+class StandInArray(np.ndarray):
+    """A NumPy array with CuPy's ``set`` (host-to-device copy)."""
+
+    def set(self, host, stream=None):
+        self[...] = host
+
+
+class StandInStream:
+    def record(self):
+        return None
+
+    def wait_event(self, event):
+        pass
+
+
 class StandInCupy:
     """Just enough of CuPy for :class:`KernelsBackend`: NumPy arrays, kernels run in the harness.
 
-    Exercises the backend's GPU glue (compile cache, function cache, packed table upload,
-    launch arguments) on the CPU.
+    Exercises the backend's GPU glue (compile cache, function cache, pinned packed table
+    upload and table cache, launch arguments) on the CPU.
     """
 
     def __init__(self, library):
         self.harness = HarnessDevice(library)
         self.modules = []
-        self.cuda = SimpleNamespace(runtime=SimpleNamespace(getDevice=lambda: 0, memGetInfo=lambda: (3 << 30, 8 << 30)))
+        self.pinned_allocations = 0
+        self.device_queries = 0
+        stream = StandInStream()
+        self.cuda = SimpleNamespace(runtime=SimpleNamespace(getDevice=lambda: 0, memGetInfo=self._mem_get_info,
+                                                            getDeviceCount=lambda: 1),
+                                    alloc_pinned_memory=self._alloc_pinned, get_current_stream=lambda: stream)
         self.asarray = np.asarray
-        self.empty = np.empty
+
+    def empty(self, shape, dtype):
+        return np.empty(shape, dtype).view(StandInArray)
+
+    def _mem_get_info(self):
+        self.device_queries += 1
+        return 3 << 30, 8 << 30
+
+    def _alloc_pinned(self, nbytes):
+        self.pinned_allocations += 1
+        return bytearray(nbytes)
 
     def get_default_memory_pool(self):
         return SimpleNamespace(free_bytes=lambda: 1 << 20)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,10 +50,28 @@ C_TYPES = {
 }
 #: Taps per axis of each separable interpolation (the kernel's unrolled loop length).
 TAPS = {Interpolation.NEAREST: 1, Interpolation.LINEAR: 2, Interpolation.CUBIC: 4}
-#: Cubic coefficients live in float64 on the device so the in-place prefilter keeps the
-#: CPU's float64 intermediate values; they are rounded to the working dtype where the CPU
-#: stores them.
+#: Cubic coefficients are gathered and prefiltered in float64 on the device so the in-place
+#: prefilter keeps the CPU's float64 intermediate values; they are rounded to the working
+#: dtype where the CPU stores them, and for a float32 working dtype the last prefilter pass
+#: writes them as float32 (what the separable kernel then reads: half the traffic).
 COEFFICIENT_DTYPE = np.dtype(np.float64)
+#: Element type of the separable kernel's offsets: int (32-bit arithmetic, fewer registers)
+#: when every offset fits, else long long.
+INDEX_TYPES = {np.dtype(np.int32): "int", np.dtype(np.int64): "long long"}
+#: Offsets and loop counters up to this stay in 32-bit arithmetic (int's maximum).
+INT32_MAX_OFFSET = 2 ** 31 - 1
+#: How a separable thread marches (GR_MARCH_B / GR_MARCH_C in kernels/separable.cu): along
+#: slot B keeping p1 rows, or along slot C keeping one p2 per input row.
+MARCH_B = 1
+MARCH_C = 2
+#: A separable launch aims at this many threads (about two full waves of an H100's 132
+#: SMs x 2048 threads); longer runs per thread are used only beyond it.
+TARGET_THREADS = 1 << 19
+#: Longest run of outputs one thread marches through (the probe in issue 9 used 8-128).
+MAX_RUN = 128
+#: Device table uploads kept per process (LRU): tables of a repeated (source grid, target
+#: grid, interpolation) call are uploaded once; each entry is a few KB to a few MB.
+TABLE_CACHE_ENTRIES = 64
 #: Must equal GR_MAX_UNKEPT_TAIL in kernels/gpuresample.cuh: trailing extended-line rows a
 #: prefilter thread keeps in registers (kept rows cover the data, so at most the edge pad).
 MAX_UNKEPT_TAIL = 12
@@ -115,9 +134,17 @@ def c_type(dtype) -> str:
         raise TypeError(f"the CUDA kernels do not take dtype {dtype}") from None
 
 
-def separable_name(source_dtype, work, out_dtype, taps: int) -> str:
-    """Name expression of the separable kernel reading ``source_dtype``, summing in ``work``."""
-    return f"gr_separable<{c_type(source_dtype)}, {c_type(work)}, {c_type(out_dtype)}, {taps}>"
+def separable_name(source_dtype, work, out_dtype, taps: int, march: int, index) -> str:
+    """Name expression of the separable kernel reading ``source_dtype``, summing in ``work``,
+    marching along slot ``march`` with offsets of dtype ``index`` (int32 or int64)."""
+    return (f"gr_separable<{c_type(source_dtype)}, {c_type(work)}, {c_type(out_dtype)}, {taps}, {march}, "
+            f"{INDEX_TYPES[np.dtype(index)]}>")
+
+
+def _separable_names(sources, work, out_dtype, taps: int) -> tuple:
+    return tuple(separable_name(source, work, out_dtype, taps, march, index)
+                 for source in dict.fromkeys(np.dtype(s) for s in sources)
+                 for march in (MARCH_B, MARCH_C) for index in INDEX_TYPES)
 
 
 def label_name(dtype) -> str:
@@ -144,9 +171,8 @@ def kernel_names(in_dtype, out_dtype, interpolation) -> tuple:
     taps = TAPS[interpolation]
     if interpolation is Interpolation.CUBIC:
         gathers = tuple(dict.fromkeys((gather_name(in_dtype), gather_name(work))))
-        return gathers + (PREFILTER_NAME, separable_name(COEFFICIENT_DTYPE, work, out_dtype, taps))
-    return tuple(dict.fromkeys((separable_name(in_dtype, work, out_dtype, taps),
-                                separable_name(work, work, out_dtype, taps))))
+        return gathers + (PREFILTER_NAME,) + _separable_names((work,), work, out_dtype, taps)
+    return _separable_names((in_dtype, work), work, out_dtype, taps)
 
 
 # ---------------------------------------------------------------------------------------
@@ -180,6 +206,22 @@ class Device:
     def upload(self, arrays) -> list:
         """Device copies of small host arrays (tables), in order."""
         raise NotImplementedError
+
+    def upload_cached(self, owner, key: tuple, build) -> list:
+        """Device copies of the host arrays ``build()`` makes for ``owner`` (a tables object).
+
+        A device may keep them for later calls with the same ``owner`` object and ``key``
+        (:class:`CupyDevice` does); this one uploads every time.
+        """
+        return self.upload(build())
+
+    def cached(self, owner, key: tuple, make):
+        """``make()``, which depends only on ``owner`` (a tables object) and ``key``.
+
+        A device may keep it for later calls (:class:`CupyDevice` does); this one makes it
+        every time.
+        """
+        return make()
 
     def launch(self, launch: Launch) -> None:
         raise NotImplementedError
@@ -223,7 +265,7 @@ def run_kernels(device: Device, source, tables: SamplingTables, out) -> None:
     check_source_block(source, tables)
     axes = as_3d(tables)
     if uses_label_arithmetic(tables, source.dtype):
-        _run_label(device, view_3d(source), axes, view_3d(out))
+        _run_label(device, view_3d(source), tables, axes, view_3d(out))
         return
     work = working_dtype(source.dtype)
     values = source
@@ -231,36 +273,124 @@ def run_kernels(device: Device, source, tables: SamplingTables, out) -> None:
         values = device.smooth(source, tables, work)
     values = view_3d(values)
     if tables.interpolation is Interpolation.CUBIC:
-        values = _spline_coefficients(device, values, axes, work)
-        axes = tuple(t.coefficient_indexed() for t in axes)
-    _run_separable(device, values, axes, tables.order, work, TAPS[tables.interpolation], view_3d(out))
+        values = _spline_coefficients(device, values, tables, axes, work)
+    _run_separable(device, values, tables, axes, work, TAPS[tables.interpolation], view_3d(out))
 
 
-def _run_separable(device, values, axes, order, work, taps, out3) -> None:
+def march_plan(order) -> tuple:
+    """``(march, axis_m, axis_p, a_is_x)``: how :func:`_run_separable` lays threads over the output.
+
+    Threads run along output axis 2 (coalesced), over axis ``axis_p``, and each marches
+    along ``axis_m``. The marched slot is C (the last pass: one kept partial sum per input
+    row) unless C is axis 2, then B. ``a_is_x`` says, for a march along C, that axis 2 is
+    slot A (else slot B).
+    """
+    a, b, c = (int(axis) for axis in order)
+    if c != 2:
+        return MARCH_C, c, (b if a == 2 else a), int(a == 2)
+    return MARCH_B, b, a, 0
+
+
+def march_run(n_march: int, threads_across: int) -> int:
+    """Outputs per thread along the marched axis: long runs, but at least ``TARGET_THREADS`` threads."""
+    runs = max(1, math.ceil(TARGET_THREADS / max(1, threads_across)))
+    return max(1, min(MAX_RUN, math.ceil(n_march / runs)))
+
+
+def offset_extent(shape, strides) -> int:
+    """Largest absolute element offset from element 0 of an array of ``shape`` and ``strides``."""
+    return sum(abs(int(s)) * (int(n) - 1) for n, s in zip(shape, strides))
+
+
+def index_dtype(*extents) -> np.dtype:
+    """int32 when every offset (and loop counter) stays below ``INT32_MAX_OFFSET``, else int64."""
+    return np.dtype(np.int32) if max(extents) <= INT32_MAX_OFFSET else np.dtype(np.int64)
+
+
+def march_launch_shape(n_x: int, n_p: int, n_runs: int) -> tuple:
+    """``(grid, block)`` of the separable kernel: x along output axis 2, y along P, z over runs."""
+    block_x = min(max(MIN_BLOCK_X, 1 << max(0, n_x - 1).bit_length()), BLOCK_THREADS)
+    block_y = BLOCK_THREADS // block_x
+    grid = (math.ceil(n_x / block_x), min(math.ceil(n_p / block_y), MAX_GRID_YZ), min(n_runs, MAX_GRID_YZ))
+    return grid, (block_x, block_y, 1)
+
+
+def separable_tables(axes, order, strides, work, index) -> list:
+    """Host arrays the separable kernel reads, per slot A, B, C: offsets (rows times the
+    source stride, in ``index``) and weights (in ``work``)."""
     host = []
     for axis in order:
-        host += [np.ascontiguousarray(axes[axis].index, dtype=np.int32),
-                 np.ascontiguousarray(axes[axis].weight, dtype=work)]
-    tables_on_device = device.upload(host)
-    strides = element_strides(values)
+        table = axes[axis]
+        host += [np.ascontiguousarray(table.index * np.int64(strides[axis]), dtype=index),
+                 np.ascontiguousarray(table.weight, dtype=work)]
+    return host
+
+
+@dataclass(frozen=True)
+class _SeparablePlan:
+    """Everything about a separable launch but its arrays (see :func:`_run_separable`):
+    the tables' upload key and how to build them, and the scalar arguments after them."""
+
+    name: str
+    grid: tuple
+    block: tuple
+    table_key: tuple
+    build_tables: object
+    taps: tuple
+    scalars: tuple
+
+
+def _plan_separable(tables, axes, work, taps, values_shape, strides, out_shape, out_strides,
+                    values_dtype, out_dtype) -> _SeparablePlan:
+    order = tables.order
+    march, axis_m, axis_p, a_is_x = march_plan(order)
+    n_m, n_p, n_x = out_shape[axis_m], out_shape[axis_p], out_shape[2]
+    run = march_run(n_m, n_x * n_p)
+    n_runs = math.ceil(n_m / run)
+    loop_bound = max(n_m + run * MAX_GRID_YZ, n_p + BLOCK_THREADS * MAX_GRID_YZ, n_x * taps)
+    index = index_dtype(offset_extent(values_shape, strides), offset_extent(out_shape, out_strides), loop_bound)
+
+    def build():
+        read = axes
+        if tables.interpolation is Interpolation.CUBIC:  # rows counted from the first kept coefficient
+            read = tuple(t.coefficient_indexed() for t in axes)
+        return separable_tables(read, order, strides, work, index)
+
+    key = ("separable", strides, np.dtype(work).str, index.str)
+    scalar = index.type
+    scalars = (scalar(n_m), scalar(n_p), scalar(n_x), scalar(out_strides[axis_m]), scalar(out_strides[axis_p]),
+               scalar(out_strides[2]), scalar(run), np.int32(a_is_x))
+    grid, block = march_launch_shape(n_x, n_p, n_runs)
+    name = separable_name(values_dtype, work, out_dtype, taps, march, index)
+    return _SeparablePlan(name, grid, block, key, build, tuple(np.int32(axes[a].taps) for a in order), scalars)
+
+
+def _run_separable(device, values, tables, axes, work, taps, out3) -> None:
+    """One launch of the separable kernel; its plan is made once per tables, layouts and dtypes."""
+    strides, out_strides = element_strides(values), element_strides(out3)
+    layout = (values.shape, strides, out3.shape, out_strides, values.dtype.str, out3.dtype.str)
+    plan = device.cached(tables, ("separable plan",) + layout, lambda: _plan_separable(
+        tables, axes, work, taps, values.shape, strides, out3.shape, out_strides, values.dtype, out3.dtype))
+    on_device = device.upload_cached(tables, plan.table_key, plan.build_tables)
     args = [values, out3]
-    for slot, axis in enumerate(order):
-        index, weight = tables_on_device[2 * slot], tables_on_device[2 * slot + 1]
-        args += [index, weight, np.int32(axes[axis].taps), np.int64(strides[axis]), np.int32(axis)]
-    args += _i64(out3.shape) + _i64(element_strides(out3))
-    grid, block = voxel_launch_shape(out3.shape)
-    device.launch(Launch(separable_name(values.dtype, work, out3.dtype, taps), grid, block, tuple(args)))
+    for slot in range(3):
+        args += [on_device[2 * slot], on_device[2 * slot + 1], plan.taps[slot]]
+    device.launch(Launch(plan.name, plan.grid, plan.block, tuple(args) + plan.scalars))
 
 
-def _run_label(device, src3, axes, out3) -> None:
-    dtype = src3.dtype
-    view = label_view_dtype(dtype)
-    target = out3 if out3.dtype == dtype else device.empty(out3.shape, dtype)
+def _label_tables(axes) -> list:
     host = []
     for table in axes:
         host += [np.ascontiguousarray(table.index, dtype=np.int32),
                  np.ascontiguousarray(table.weight, dtype=np.float64)]
-    tables_on_device = device.upload(host)
+    return host
+
+
+def _run_label(device, src3, tables, axes, out3) -> None:
+    dtype = src3.dtype
+    view = label_view_dtype(dtype)
+    target = out3 if out3.dtype == dtype else device.empty(out3.shape, dtype)
+    tables_on_device = device.upload_cached(tables, ("label",), lambda: _label_tables(axes))
     src_view, target_view = src3.view(view), target.view(view)
     strides = element_strides(src_view)
     args = [src_view, target_view]
@@ -274,39 +404,58 @@ def _run_label(device, src3, axes, out3) -> None:
         out3[...] = target
 
 
-def _spline_coefficients(device, values3, axes, work):
-    """Float64 cubic B-spline coefficients over each table's kept rows (rounded to ``work``)."""
-    maps = coefficient_maps(axes)
-    coef = device.empty(tuple(len(m) for m in maps), COEFFICIENT_DTYPE)
-    maps_on_device = device.upload([np.ascontiguousarray(m, dtype=np.int32) for m in maps])
+def _coefficient_maps(axes) -> list:
+    return [np.ascontiguousarray(m, dtype=np.int32) for m in coefficient_maps(axes)]
+
+
+def _coefficient_shape(axes) -> tuple:
+    """Shape of the coefficient array: kept rows along cubic axes, the input rows along others."""
+    return tuple(kept_coefficient_rows(t) for t in axes)
+
+
+def _spline_coefficients(device, values3, tables, axes, work):
+    """Cubic B-spline coefficients over each table's kept rows, in the working dtype.
+
+    Gathered and prefiltered in float64 (rounded to ``work`` after each axis, as the CPU
+    stores them); for a float32 ``work`` the last axis's pass writes a float32 copy.
+    """
+    coef = device.empty(_coefficient_shape(axes), COEFFICIENT_DTYPE)
+    maps_on_device = device.upload_cached(tables, ("coefficient maps",), lambda: _coefficient_maps(axes))
     grid, block = voxel_launch_shape(coef.shape)
     device.launch(Launch(gather_name(values3.dtype), grid, block,
                          (values3, coef, *maps_on_device) + _i64(element_strides(values3)) + _i64(coef.shape)))
     strides = element_strides(coef)
-    round_to_float = np.int32(np.dtype(work) == np.float32)
-    for axis, table in enumerate(axes):
-        if not table.is_cubic:
-            continue
+    narrow = np.dtype(work) == np.float32
+    result = device.empty(coef.shape, np.float32) if narrow else coef
+    placeholder = coef.view(np.float32)  # the float* argument of passes that write in place
+    cubic_axes = [axis for axis, table in enumerate(axes) if table.is_cubic]
+    if not cubic_axes:
+        raise ValueError("cubic tables without a cubic axis")
+    for axis in cubic_axes:
+        table = axes[axis]
         first, stop = table.coefficient_rows()
         n_ext = table.pad_before + table.source_length + table.pad_after
         if n_ext - stop > MAX_UNKEPT_TAIL:
             raise ValueError(f"cubic table keeps rows up to {stop} of {n_ext}; the prefilter kernel "
                              f"holds at most {MAX_UNKEPT_TAIL} unkept trailing rows")
+        last = narrow and axis == cubic_axes[-1]
         outer, inner = (a for a in range(3) if a != axis)
         n_lines = coef.shape[outer] * coef.shape[inner]
         grid, block = line_launch_shape(n_lines)
-        args = _i64((n_lines, coef.shape[inner], strides[outer], strides[inner], strides[axis]))
+        args = (coef, result if last else placeholder)
+        args += _i64((n_lines, coef.shape[inner], strides[outer], strides[inner], strides[axis]))
         args += tuple(np.int32(v) for v in (stop - first, first, table.pad_before, table.source_length,
                                             table.pad_after))
-        device.launch(Launch(PREFILTER_NAME, grid, block,
-                             (coef,) + args + (np.float64(CUBIC_POLE), round_to_float)))
-    return coef
+        args += (np.float64(CUBIC_POLE), np.int32(np.dtype(work) == np.float32), np.int32(last))
+        device.launch(Launch(PREFILTER_NAME, grid, block, args))
+    return result
 
 
 def kernels_scratch_bytes(tables: SamplingTables, in_dtype, out_dtype) -> int:
     """Device bytes :func:`run_kernels` allocates besides the input and output blocks.
 
-    Cubic: the float64 coefficients; anti-aliasing: the smoothed input in the working
+    Cubic: the float64 coefficients (and their float32 copy for a float32 working
+    dtype); anti-aliasing: the smoothed input in the working
     dtype; labels written to another dtype: a label block. Tables are negligible.
     """
     in_dtype, out_dtype = np.dtype(in_dtype), np.dtype(out_dtype)
@@ -316,8 +465,9 @@ def kernels_scratch_bytes(tables: SamplingTables, in_dtype, out_dtype) -> int:
         first, stop = tables.input_rows
         total += 2 * (stop - first) * math.prod(t.source_length for t in axes[1:]) * working_dtype(in_dtype).itemsize
     if tables.interpolation is Interpolation.CUBIC:
-        lengths = [kept_coefficient_rows(t) for t in axes]
-        total += math.prod(lengths) * COEFFICIENT_DTYPE.itemsize
+        work = working_dtype(in_dtype)
+        itemsize = COEFFICIENT_DTYPE.itemsize + (work.itemsize if work != COEFFICIENT_DTYPE else 0)
+        total += math.prod(_coefficient_shape(axes)) * itemsize
     if uses_label_arithmetic(tables, in_dtype) and in_dtype != out_dtype:
         total += math.prod(tables.output_shape) * in_dtype.itemsize
     return total
@@ -332,12 +482,47 @@ _compile_cache = {}
 #: (device id, in dtype, out dtype, interpolation, name) -> RawKernel: get_function
 #: builds a new RawKernel on every call, which costs microseconds per launch.
 _function_cache = {}
+#: (device id, id(tables), key) -> (tables, value), least recently used first: device
+#: tables (with their pinned host buffer, the stream of the copy and an event after it) and
+#: launch plans. The tables object is kept so its id is not reused while cached.
+_table_cache = OrderedDict()
+#: The kernel sources' folder and module text, found once per process (no file-system
+#: access per call).
+_sources = {}
 
 
 def clear_caches() -> None:
-    """Forget every compiled module and kernel function (all devices); they recompile on next use."""
+    """Forget compiled modules, kernel functions, device tables and the kernel source text.
+
+    For tests (and after the kernel files changed on disk): the next call finds, reads and
+    compiles the sources again and uploads its tables again.
+
+    Examples
+    --------
+    >>> from gpuresample.backends.kernels import clear_caches
+    >>> clear_caches()
+    """
     _compile_cache.clear()
     _function_cache.clear()
+    _table_cache.clear()
+    _sources.clear()
+
+
+def _source_dir() -> Path | None:
+    """:func:`kernel_source_dir`, looked up once per process."""
+    if "dir" not in _sources:
+        _sources["dir"] = kernel_source_dir()
+    return _sources["dir"]
+
+
+def _module_text() -> str:
+    """:func:`module_source` of the kernel sources, read once per process."""
+    if "text" not in _sources:
+        directory = _source_dir()
+        if directory is None:
+            raise BackendUnavailable("CUDA kernel sources not found (kernels/ or gpuresample/_kernels/)")
+        _sources["text"] = module_source(directory)
+    return _sources["text"]
 
 
 def _kernel_function(cupy, key: tuple, name: str):
@@ -353,12 +538,8 @@ def _compiled_module(cupy, key: tuple):
     cache_key = (cupy.cuda.runtime.getDevice(),) + key
     module = _compile_cache.get(cache_key)
     if module is None:
-        directory = kernel_source_dir()
-        if directory is None:
-            raise BackendUnavailable("CUDA kernel sources not found (kernels/ or gpuresample/_kernels/)")
         names = [n for n in kernel_names(*key) if n != PREFILTER_NAME]
-        module = cupy.RawModule(code=module_source(directory), options=COMPILE_OPTIONS,
-                                name_expressions=names)
+        module = cupy.RawModule(code=_module_text(), options=COMPILE_OPTIONS, name_expressions=names)
         module.compile()
         _compile_cache[cache_key] = module
     return module
@@ -378,18 +559,54 @@ class CupyDevice(Device):
     def empty(self, shape, dtype):
         return self.cupy.empty(shape, dtype)
 
-    def upload(self, arrays) -> list:
-        """One host-to-device copy for all tables (each call to the driver costs microseconds)."""
+    def _upload_pinned(self, arrays) -> tuple:
+        """One asynchronous host-to-device copy for all tables, from page-locked memory.
+
+        Returns the device views, the pinned buffer (which must live until the copy has
+        run: the table cache keeps it with the tables), the stream and an event after the copy.
+        """
         offsets, total = [], 0
         for array in arrays:
             total = _aligned(total)
             offsets.append(total)
             total += array.nbytes
-        packed = np.zeros(max(total, 1), np.uint8)
+        total = max(total, 1)
+        pinned = np.frombuffer(self.cupy.cuda.alloc_pinned_memory(total), np.uint8, total)
         for array, offset in zip(arrays, offsets):
-            packed[offset:offset + array.nbytes] = array.reshape(-1).view(np.uint8)
-        on_device = self.cupy.asarray(packed)
-        return [on_device[o:o + a.nbytes].view(a.dtype).reshape(a.shape) for a, o in zip(arrays, offsets)]
+            pinned[offset:offset + array.nbytes] = array.reshape(-1).view(np.uint8)
+        on_device = self.cupy.empty(total, np.uint8)
+        stream = self.cupy.cuda.get_current_stream()
+        on_device.set(pinned, stream=stream)
+        views = [on_device[o:o + a.nbytes].view(a.dtype).reshape(a.shape) for a, o in zip(arrays, offsets)]
+        return views, pinned, stream, stream.record()
+
+    def upload(self, arrays) -> list:
+        """Device copies of ``arrays`` (one pinned, asynchronous copy; see :meth:`upload_cached`)."""
+        return self.upload_cached(arrays, ("uncached",), lambda: arrays)
+
+    def cached(self, owner, key: tuple, make):
+        """``make()`` kept per (device, ``owner`` object, ``key``) in an LRU cache."""
+        cache_key = (self.cupy.cuda.runtime.getDevice(), id(owner), key)
+        entry = _table_cache.get(cache_key)
+        if entry is not None and entry[0] is owner:
+            _table_cache.move_to_end(cache_key)
+            return entry[1]
+        value = make()
+        _table_cache[cache_key] = (owner, value)
+        while len(_table_cache) > TABLE_CACHE_ENTRIES:
+            _table_cache.popitem(last=False)
+        return value
+
+    def upload_cached(self, owner, key: tuple, build) -> list:
+        """Tables uploaded once per (device, ``owner`` object, ``key``), kept in an LRU cache.
+
+        A later call on another stream waits for the copy on the device, not on the host.
+        """
+        views, _, stream, copied = self.cached(owner, ("upload",) + key, lambda: self._upload_pinned(build()))
+        current = self.cupy.cuda.get_current_stream()
+        if current != stream:
+            current.wait_event(copied)
+        return views
 
     def launch(self, launch: Launch) -> None:
         _kernel_function(self.cupy, self.key, launch.name)(launch.grid, launch.block, launch.args)
@@ -409,7 +626,7 @@ class KernelsBackend(DeviceBackend):
             _cupy.import_cupy()
         except BackendUnavailable as exc:
             return str(exc)
-        if kernel_source_dir() is None:
+        if _source_dir() is None:
             return "CUDA kernel sources not found (kernels/ next to the package or gpuresample/_kernels/)"
         return None
 
