@@ -326,14 +326,10 @@ def _list(values, limit: int = 12) -> str:
 
 
 def _write(result: Scene, outputs: dict, reference) -> None:
+    """All outputs or none: ``io.save`` moves files into place only once all are written."""
     names = list(outputs)
     first, rest = names[0], {n: outputs[n] for n in names[1:]}
-    try:
-        io.save(outputs[first], result, name=first, masks=rest, reference=reference)
-    except BaseException:
-        for path in outputs.values():  # no half-written result left behind as if done
-            Path(path).unlink(missing_ok=True)
-        raise
+    io.save(outputs[first], result, name=first, masks=rest, reference=reference)
 
 
 if __name__ == "__main__":  # pragma: no cover - python -m gpuresample.cli
