@@ -281,18 +281,22 @@ def _read_itk(path: Path, kind: str):
 
 def _read_dicom_series(sitk, folder: Path):
     reader = sitk.ImageSeriesReader()
-    series = reader.GetGDCMSeriesIDs(str(folder))
-    if not series:
-        raise OSError(f"cannot read {folder}: no DICOM series in this folder")
+    shown = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)  # ITK prints "No Series were found" over 3 lines
+    try:
+        series = reader.GetGDCMSeriesIDs(str(folder))
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(shown)
+    if not series:  # _read_itk puts "cannot read <folder>: " in front
+        raise OSError("no DICOM series in this folder")
     if len(series) > 1:
-        raise OSError(f"cannot read {folder}: it holds {len(series)} DICOM series ({', '.join(series)}); "
-                      "put each series in its own folder")
+        raise OSError(f"it holds {len(series)} DICOM series ({', '.join(series)}); put each series in its own folder")
     reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder), series[0]))
     return reader.Execute()
 
 
 def load(path, masks: Mapping | Sequence | None = None, *, name: str | None = None,
-         role: str = "volume") -> Scene:
+         role: str = "volume", volumes: Mapping | Sequence | None = None) -> Scene:
     """An image file, and optional mask files on the same grid, as a :class:`~gpuresample.Scene`.
 
     Parameters
@@ -307,6 +311,9 @@ def load(path, masks: Mapping | Sequence | None = None, *, name: str | None = No
         Name of the image in the scene (default: its file stem, e.g. ``"ct"`` for ``ct.nii.gz``).
     role : {'volume', 'mask'}
         Load the image itself as a mask (a label map resampled with the mask interpolation).
+    volumes : mapping of str to path, or sequence of paths, optional
+        Further continuous images on the same grid (e.g. a probability map, a second
+        sequence), named like the masks and resampled with the volume interpolation.
 
     Returns
     -------
@@ -337,23 +344,30 @@ def load(path, masks: Mapping | Sequence | None = None, *, name: str | None = No
     name = split_suffix(path)[0] if name is None else str(name)
     array, grid = read(path)
     named = _named_masks(masks)
+    extra = _named_masks(volumes)
     if name in named:
         raise ValueError(f"mask name {name!r} is also the image's name; pass name= or name the masks")
-    loaded = {}
-    for mask_name, mask_path in named.items():
-        mask, mask_grid = read(mask_path)
-        if mask_grid.shape != grid.shape:
-            raise ValueError(f"mask {str(mask_path)!r} has shape {mask_grid.shape}, "
-                             f"the image {str(path)!r} has shape {grid.shape}")
-        misfit = grid.misfit_voxels(mask_grid)
-        if misfit > MASK_GRID_TOL_VOXELS:
-            raise ValueError(f"mask {str(mask_path)!r} does not lie on the grid of {str(path)!r}: its voxels are "
-                             f"up to {misfit:.3g} voxels away (allowed {MASK_GRID_TOL_VOXELS:g}); "
-                             "resample it onto the image first")
-        loaded[mask_name] = mask
+    for clash in [n for n in extra if n in named or n == name]:
+        raise ValueError(f"volume name {clash!r} is already taken by the image or a mask; name the volumes")
+    loaded = {n: _read_on_grid(p, grid, path, "mask") for n, p in named.items()}
+    more = {n: _read_on_grid(p, grid, path, "volume") for n, p in extra.items()}
     if role == "mask":
-        return Scene(grid, masks={name: array, **loaded})
-    return Scene(grid, volumes={name: array}, masks=loaded)
+        return Scene(grid, volumes=more, masks={name: array, **loaded})
+    return Scene(grid, volumes={name: array, **more}, masks=loaded)
+
+
+def _read_on_grid(path, grid: Grid, image_path, what: str) -> np.ndarray:
+    """The array of ``path``, which must lie on ``grid`` (the grid of ``image_path``)."""
+    array, own_grid = read(path)
+    if own_grid.shape != grid.shape:
+        raise ValueError(f"{what} {str(path)!r} has shape {own_grid.shape}, "
+                         f"the image {str(image_path)!r} has shape {grid.shape}")
+    misfit = grid.misfit_voxels(own_grid)
+    if misfit > MASK_GRID_TOL_VOXELS:
+        raise ValueError(f"{what} {str(path)!r} does not lie on the grid of {str(image_path)!r}: its voxels are "
+                         f"up to {misfit:.3g} voxels away (allowed {MASK_GRID_TOL_VOXELS:g}); "
+                         "resample it onto the image first")
+    return array
 
 
 def _named_masks(masks) -> dict:
