@@ -31,7 +31,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"

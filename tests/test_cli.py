@@ -250,7 +250,7 @@ def test_entry_point_errors_have_no_traceback(tmp_path):
 def test_mask_takes_one_path_and_leaves_in_and_out_positional(capsys, files):
     """``--mask M`` before IN OUT used to swallow them as more masks."""
     io.save(files / "spleen.nii.gz", np.zeros(GRID.shape, np.uint8), GRID)
-    code, out, err = run(capsys, "--mask", files / "liver.nrrd", "--mask", files / "spleen.nii.gz",
+    code, _out, err = run(capsys, "--mask", files / "liver.nrrd", "--mask", files / "spleen.nii.gz",
                          files / "ct.nii.gz", files / "o.nii.gz", "--spacing", 2, 2, 2)
     assert code == 0, err
     assert sorted(p.name for p in files.iterdir() if p.name.startswith("o")) == [
@@ -283,7 +283,7 @@ def test_mask_with_many_values_gets_a_hint(capsys, files):
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("gpuresample: warning: mask 'prob' has"), err
     assert f"more than {cli.MASK_VALUES_WARNING}" in lines[0] and "--volume" in lines[0]
-    code, out, err = run(capsys, files / "ct.nii.gz", files / "o.nii.gz", "--isotropic", "--dry-run",
+    code, _out, err = run(capsys, files / "ct.nii.gz", files / "o.nii.gz", "--isotropic", "--dry-run",
                          "--mask", files / "liver.nrrd")
     assert code == 0 and err == "", err               # a real label map: no warning
 
