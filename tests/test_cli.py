@@ -266,7 +266,7 @@ def test_volume_option_resamples_continuous_images_with_the_volume_interpolation
     io.save(files / "prob.nii.gz", probability, GRID)
     code, out, err = run(capsys, files / "ct.nii.gz", files / "o.nii.gz", "--shape", 20, 24, 12,
                          "--volume", files / "prob.nii.gz", "--mask", files / "liver.nrrd", "--interp", "cubic")
-    assert code == 0 and err == "", err
+    assert code == 0 and not [line for line in err.splitlines() if "compiling the CPU loops" not in line], err
     assert "prob    volume  float32  cubic" in out
     written, grid = io.read(files / "o_prob.nii.gz")
     want = gr.resample(probability, GRID.spacing, target_shape=(20, 24, 12), interpolation="cubic")
