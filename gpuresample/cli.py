@@ -3,21 +3,25 @@
 ::
 
     gpuresample IN OUT (--spacing S0 S1 S2 | --shape N0 N1 N2 | --isotropic)
-                [--interp nearest|linear|cubic] [--mask M ...] [--mask-interp nearest|label|linear|cubic]
-                [--label] [--antialias] [--backend auto|cpu|cupyx|kernels] [--device cpu|cuda]
+                [--interp nearest|linear|cubic] [--mask M]... [--mask-interp nearest|label|linear|cubic]
+                [--volume V]... [--label] [--antialias] [--backend auto|cpu|cupyx|kernels] [--device cpu|cuda]
                 [--max-memory 4GB] [--dry-run] [--progress] [--force]
     gpuresample [--sample [OUT]] (--spacing ... | --shape ... | --isotropic) [...]
 
 Rules (also in ``gpuresample --help``):
 
 * It prints the information display (the plan) before anything is computed;
-  ``--dry-run`` stops there (after checking every input and output path).
+  ``--dry-run`` stops there (after checking every input and output path; an existing
+  output is reported, not refused).
 * Axes are the file's index axes ``(i, j, k)`` (see :mod:`gpuresample.io`): ``--spacing``
   and ``--shape`` give one value per index axis, in the header's order.
 * ``--isotropic`` is every axis at the smallest input spacing.
-* Masks: each ``--mask M`` must lie on IN's grid. It is written next to OUT as
-  ``<OUT stem>_<M stem><OUT ending>``: ``ct_1mm.nii.gz`` with ``--mask liver.nrrd`` also
-  writes ``ct_1mm_liver.nii.gz``. Outputs take OUT's format.
+* Masks: each ``--mask M`` (one path each; repeat it) must lie on IN's grid. It is written
+  next to OUT as ``<OUT stem>_<M stem><OUT ending>``: ``ct_1mm.nii.gz`` with
+  ``--mask liver.nrrd`` also writes ``ct_1mm_liver.nii.gz``. Outputs take OUT's format.
+  ``--volume V`` adds a continuous image on IN's grid (a probability map, another
+  sequence), resampled with ``--interp`` and written by the same rule. A mask with more
+  than ``MASK_VALUES_WARNING`` distinct values gets a warning suggesting ``--volume``.
 * With no IN it runs on the built-in sample phantom (volume ``CT`` and mask ``Organs``),
   prints the plan and a summary, and writes nothing; ``--sample OUT`` writes the result
   (``OUT`` and ``<OUT stem>_Organs<OUT ending>``).
@@ -53,6 +57,9 @@ USER_ERRORS = (ValueError, TypeError, OSError, ImportError, BackendUnavailable, 
 #: Stored integer dtypes the resampler does not take, and the narrower type used when values fit.
 NARROWED = {np.dtype(np.int64): np.dtype(np.int32), np.dtype(np.uint64): np.dtype(np.uint32)}
 PROG = "gpuresample"
+#: A "mask" with more distinct values than this is likely a continuous image (a probability
+#: map): label maps rarely have more labels than a uint8 holds.
+MASK_VALUES_WARNING = 255
 
 
 class UsageError(Exception):
@@ -83,8 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="every axis at the smallest input spacing")
     parser.add_argument("--interp", default="linear", choices=("nearest", "linear", "cubic"),
                         help="interpolation of the image (default: linear)")
-    parser.add_argument("--mask", nargs="+", action="extend", default=[], metavar="M",
-                        help="label masks on IN's grid, resampled onto the same target grid")
+    parser.add_argument("--mask", action="append", default=None, metavar="M",
+                        help="a label mask on IN's grid, resampled onto the same target grid (repeat for more)")
+    parser.add_argument("--volume", action="append", default=None, metavar="V",
+                        help="a further continuous image on IN's grid (e.g. a probability map), resampled "
+                             "with --interp (repeat for more)")
     parser.add_argument("--mask-interp", default="nearest", choices=("nearest", "label", "linear", "cubic"),
                         help="interpolation of masks (default: nearest; label: smooth, only the input's labels)")
     parser.add_argument("--label", action="store_true",
@@ -133,7 +143,7 @@ def main(argv=None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
             warnings.showwarning = _one_line_warning
-            args = parser.parse_args(argv)
+            args = parser.parse_intermixed_args(argv)  # IN OUT may come after options
             return _run(args)
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else EXIT_OK
@@ -174,19 +184,23 @@ def _run(args) -> int:
     if max_memory is not None:
         parse_bytes(max_memory, "--max-memory")
 
+    masks, volumes = args.mask or [], args.volume or []
     if source_in is None:
         scene, main_name, inputs = phantom(), "CT", []
         described = "sample phantom (volume 'CT', mask 'Organs')"
-        mask_names = ["Organs"]
+        extra_names = ["Organs"]
     else:
-        scene = io.load(source_in, masks=args.mask, role="mask" if args.label else "volume")
-        main_name = scene.names[0]
-        inputs = [Path(source_in)] + [Path(m) for m in args.mask]
-        described = str(source_in) + (f" with mask(s) {', '.join(args.mask)}" if args.mask else "")
-        mask_names = [n for n in scene.masks if n != main_name]
+        main_name = io.split_suffix(source_in)[0]
+        scene = io.load(source_in, masks=masks, volumes=volumes, name=main_name,
+                        role="mask" if args.label else "volume")
+        inputs = [Path(p) for p in [source_in, *masks, *volumes]]
+        described = str(source_in) + (f" with mask(s) {', '.join(masks)}" if masks else "") + (
+            f" with volume(s) {', '.join(volumes)}" if volumes else "")
+        extra_names = [n for n in scene.names if n != main_name]
+        _warn_many_values(scene, main_name)
 
-    outputs = _output_paths(out, main_name, mask_names)
-    _check_outputs(outputs, inputs, args.force)
+    outputs = _output_paths(out, main_name, extra_names)
+    existing = _check_outputs(outputs, inputs, args.force, args.dry_run)
 
     scene, stored = _narrow(scene)
     target_shape, target_spacing = None, None
@@ -207,6 +221,8 @@ def _run(args) -> int:
     sys.stdout.flush()
     if args.dry_run:
         print("dry run: nothing computed, nothing written")
+        for path in existing:
+            print(f"note: {path} exists; the real run needs --force to replace it")
         return EXIT_OK
 
     start = time.perf_counter()
@@ -232,8 +248,8 @@ def _paths(args):
     if args.sample or not paths:
         if len(paths) > 1:
             raise UsageError(f"--sample takes at most one path (OUT), got {len(paths)}: {' '.join(paths)}")
-        if args.mask or args.label:
-            raise UsageError("--mask and --label need an input file IN; the sample has its own mask")
+        if args.mask or args.volume or args.label:
+            raise UsageError("--mask, --volume and --label need an input file IN; the sample has its own mask")
         return None, (paths[0] if paths else None)
     if len(paths) > 2:
         raise UsageError(f"expected IN and OUT, got {len(paths)} paths: {' '.join(paths)}")
@@ -250,22 +266,26 @@ def _target(args):
     return "isotropic", None
 
 
-def _output_paths(out, main_name: str, mask_names) -> dict:
-    """``{object name: path}``: the image to OUT, mask ``m`` to ``<OUT stem>_<m><OUT ending>``."""
+def _output_paths(out, main_name: str, extra_names) -> dict:
+    """``{object name: path}``: the image to OUT, mask or volume ``m`` to ``<OUT stem>_<m><OUT ending>``."""
     if out is None:
         return {}
     out = Path(out)
     io.file_format(out, writing=True)
     stem, suffix = io.split_suffix(out)
     paths = {main_name: out}
-    for name in mask_names:
+    for name in extra_names:
         paths[name] = out.with_name(f"{stem}_{name}{suffix}")
     return paths
 
 
-def _check_outputs(outputs: dict, inputs, force: bool) -> None:
+def _check_outputs(outputs: dict, inputs, force: bool, dry_run: bool = False) -> list:
+    """Refuse outputs that are inputs, collide or have no folder; existing ones need ``force``.
+
+    Returns the outputs that exist: a dry run reports them instead of refusing.
+    """
     resolved_inputs = {p.resolve() for p in inputs}
-    seen = {}
+    seen, existing = {}, []
     for name, path in outputs.items():
         resolved = path.resolve()
         if resolved in resolved_inputs:
@@ -276,7 +296,21 @@ def _check_outputs(outputs: dict, inputs, force: bool) -> None:
         if not path.parent.is_dir():
             raise UsageError(f"cannot write {path}: folder {path.parent} does not exist")
         if path.exists() and not force:
-            raise UsageError(f"{path} exists; pass --force to overwrite it")
+            if not dry_run:
+                raise UsageError(f"{path} exists; pass --force to overwrite it")
+            existing.append(path)
+    return existing
+
+
+def _warn_many_values(scene: Scene, main_name: str) -> None:
+    """Warn about masks with more distinct values than a label map usually has."""
+    for name, mask in scene.masks.items():
+        count = len(np.unique(np.asarray(mask)))
+        if count > MASK_VALUES_WARNING:
+            instead = "drop --label" if name == main_name else "give it with --volume instead of --mask"
+            warnings.warn(f"mask {name!r} has {count} distinct values (more than {MASK_VALUES_WARNING}): "
+                          "it is resampled as labels; if it is a probability map or another continuous "
+                          f"image, {instead}", UserWarning, stacklevel=2)
 
 
 def _narrow(scene: Scene):
@@ -326,14 +360,10 @@ def _list(values, limit: int = 12) -> str:
 
 
 def _write(result: Scene, outputs: dict, reference) -> None:
+    """All outputs or none: ``io.save`` moves files into place only once all are written."""
     names = list(outputs)
     first, rest = names[0], {n: outputs[n] for n in names[1:]}
-    try:
-        io.save(outputs[first], result, name=first, masks=rest, reference=reference)
-    except BaseException:
-        for path in outputs.values():  # no half-written result left behind as if done
-            Path(path).unlink(missing_ok=True)
-        raise
+    io.save(outputs[first], result, name=first, masks=rest, reference=reference)
 
 
 if __name__ == "__main__":  # pragma: no cover - python -m gpuresample.cli

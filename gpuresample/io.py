@@ -51,6 +51,8 @@ Examples
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -73,6 +75,8 @@ MASK_GRID_TOL_VOXELS = 1e-3
 NIFTI_UNIT_MM = {"mm": 1.0, "meter": 1000.0, "micron": 1e-3, "unknown": 1.0}
 #: NIfTI qform/sform code written when no reference header gives one (1 = scanner anatomy).
 DEFAULT_NIFTI_XFORM_CODE = 1
+#: Name start of the hidden folders files are written into before they are moved into place.
+STAGING_PREFIX = ".gpuresample-"
 #: dtypes the file formats cannot store, and what is written instead.
 WRITE_AS = {np.dtype(bool): np.dtype(np.uint8), np.dtype(np.float16): np.dtype(np.float32)}
 
@@ -277,18 +281,22 @@ def _read_itk(path: Path, kind: str):
 
 def _read_dicom_series(sitk, folder: Path):
     reader = sitk.ImageSeriesReader()
-    series = reader.GetGDCMSeriesIDs(str(folder))
-    if not series:
-        raise OSError(f"cannot read {folder}: no DICOM series in this folder")
+    shown = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)  # ITK prints "No Series were found" over 3 lines
+    try:
+        series = reader.GetGDCMSeriesIDs(str(folder))
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(shown)
+    if not series:  # _read_itk puts "cannot read <folder>: " in front
+        raise OSError("no DICOM series in this folder")
     if len(series) > 1:
-        raise OSError(f"cannot read {folder}: it holds {len(series)} DICOM series ({', '.join(series)}); "
-                      "put each series in its own folder")
+        raise OSError(f"it holds {len(series)} DICOM series ({', '.join(series)}); put each series in its own folder")
     reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder), series[0]))
     return reader.Execute()
 
 
 def load(path, masks: Mapping | Sequence | None = None, *, name: str | None = None,
-         role: str = "volume") -> Scene:
+         role: str = "volume", volumes: Mapping | Sequence | None = None) -> Scene:
     """An image file, and optional mask files on the same grid, as a :class:`~gpuresample.Scene`.
 
     Parameters
@@ -303,6 +311,9 @@ def load(path, masks: Mapping | Sequence | None = None, *, name: str | None = No
         Name of the image in the scene (default: its file stem, e.g. ``"ct"`` for ``ct.nii.gz``).
     role : {'volume', 'mask'}
         Load the image itself as a mask (a label map resampled with the mask interpolation).
+    volumes : mapping of str to path, or sequence of paths, optional
+        Further continuous images on the same grid (e.g. a probability map, a second
+        sequence), named like the masks and resampled with the volume interpolation.
 
     Returns
     -------
@@ -333,23 +344,30 @@ def load(path, masks: Mapping | Sequence | None = None, *, name: str | None = No
     name = split_suffix(path)[0] if name is None else str(name)
     array, grid = read(path)
     named = _named_masks(masks)
+    extra = _named_masks(volumes)
     if name in named:
         raise ValueError(f"mask name {name!r} is also the image's name; pass name= or name the masks")
-    loaded = {}
-    for mask_name, mask_path in named.items():
-        mask, mask_grid = read(mask_path)
-        if mask_grid.shape != grid.shape:
-            raise ValueError(f"mask {str(mask_path)!r} has shape {mask_grid.shape}, "
-                             f"the image {str(path)!r} has shape {grid.shape}")
-        misfit = grid.misfit_voxels(mask_grid)
-        if misfit > MASK_GRID_TOL_VOXELS:
-            raise ValueError(f"mask {str(mask_path)!r} does not lie on the grid of {str(path)!r}: its voxels are "
-                             f"up to {misfit:.3g} voxels away (allowed {MASK_GRID_TOL_VOXELS:g}); "
-                             "resample it onto the image first")
-        loaded[mask_name] = mask
+    for clash in [n for n in extra if n in named or n == name]:
+        raise ValueError(f"volume name {clash!r} is already taken by the image or a mask; name the volumes")
+    loaded = {n: _read_on_grid(p, grid, path, "mask") for n, p in named.items()}
+    more = {n: _read_on_grid(p, grid, path, "volume") for n, p in extra.items()}
     if role == "mask":
-        return Scene(grid, masks={name: array, **loaded})
-    return Scene(grid, volumes={name: array}, masks=loaded)
+        return Scene(grid, volumes=more, masks={name: array, **loaded})
+    return Scene(grid, volumes={name: array, **more}, masks=loaded)
+
+
+def _read_on_grid(path, grid: Grid, image_path, what: str) -> np.ndarray:
+    """The array of ``path``, which must lie on ``grid`` (the grid of ``image_path``)."""
+    array, own_grid = read(path)
+    if own_grid.shape != grid.shape:
+        raise ValueError(f"{what} {str(path)!r} has shape {own_grid.shape}, "
+                         f"the image {str(image_path)!r} has shape {grid.shape}")
+    misfit = grid.misfit_voxels(own_grid)
+    if misfit > MASK_GRID_TOL_VOXELS:
+        raise ValueError(f"{what} {str(path)!r} does not lie on the grid of {str(image_path)!r}: its voxels are "
+                         f"up to {misfit:.3g} voxels away (allowed {MASK_GRID_TOL_VOXELS:g}); "
+                         "resample it onto the image first")
+    return array
 
 
 def _named_masks(masks) -> dict:
@@ -378,7 +396,9 @@ def save(path, data, grid: Grid | None = None, *, name: str | None = None, masks
     ----------
     path : str or path-like
         ``.nii``/``.nii.gz`` (nibabel) or ``.nrrd``/``.nhdr``/``.mha``/``.mhd`` (SimpleITK).
-        An existing file is replaced.
+        An existing file is replaced, but only once every file of the call has been
+        written (into a hidden folder next to it, then moved in with ``os.replace``): a
+        save that fails leaves existing files as they were and writes none of the others.
     data : array or Scene
         An array (NumPy, CuPy, a torch tensor, ...) indexed ``(i, j, k)``, with ``grid``;
         or a scene, from which ``name`` (default: its only volume, or its only object) goes
@@ -429,11 +449,54 @@ def save(path, data, grid: Grid | None = None, *, name: str | None = None, masks
         todo = [(path, data)]
     for out_path, _ in todo:  # check every name before writing anything
         file_format(out_path, writing=True)
-    written = []
-    for out_path, array in todo:
-        _write(Path(out_path), _host(array), grid, reference, compress)
-        written.append(Path(out_path))
+    written = [Path(out_path) for out_path, _ in todo]
+    with _StagedFiles() as staged:
+        for out_path, array in todo:
+            _write(staged.path_for(Path(out_path)), _host(array), grid, reference, compress, shown=Path(out_path))
+        staged.publish()
     return written
+
+
+class _StagedFiles:
+    """Write files into hidden folders next to their destinations, then move them all in.
+
+    Every file a writer makes (a ``.nhdr``/``.mhd`` header and its ``.raw``/``.zraw``
+    data file too) is moved into place with :func:`os.replace`, which is atomic within a
+    file system: data files first, headers last. Until :meth:`publish`, nothing at the
+    destinations changes, so a failing write leaves existing files as they were; the
+    staging folders are removed on exit either way.
+    """
+
+    def __init__(self):
+        self._folders: dict = {}  # destination folder -> staging folder
+        self._targets: list = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        for staging in self._folders.values():
+            shutil.rmtree(staging, ignore_errors=True)
+        return False
+
+    def path_for(self, path: Path) -> Path:
+        """Where to write the file that will end up at ``path``."""
+        folder = path.parent
+        if folder not in self._folders:
+            try:
+                self._folders[folder] = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder))
+            except OSError as exc:
+                raise OSError(f"cannot write {path}: {_reason(exc)}") from exc
+        self._targets.append(path)
+        return self._folders[folder] / path.name
+
+    def publish(self) -> None:
+        """Move every staged file to its destination folder (data files first, then headers)."""
+        targets = {(path.parent, path.name) for path in self._targets}
+        for folder, staging in self._folders.items():
+            names = sorted(os.listdir(staging), key=lambda name: ((folder, name) in targets, name))
+            for name in names:
+                os.replace(staging / name, folder / name)
 
 
 def _scene_object(scene: Scene, name):
@@ -454,7 +517,8 @@ def _host(array) -> np.ndarray:
     return host if isinstance(host, np.ndarray) else np.asarray(host)
 
 
-def _write(path: Path, array: np.ndarray, grid: Grid, reference, compress: bool) -> None:
+def _write(path: Path, array: np.ndarray, grid: Grid, reference, compress: bool, shown: Path | None = None) -> None:
+    """Write ``array`` to ``path``; errors name ``shown`` (the destination of a staged file)."""
     if tuple(array.shape) != grid.shape:
         raise ValueError(f"array has shape {tuple(array.shape)}, the grid has shape {grid.shape}")
     if grid.ndim != 3:
@@ -463,12 +527,12 @@ def _write(path: Path, array: np.ndarray, grid: Grid, reference, compress: bool)
     array = array.astype(dtype, copy=False)
     kind = file_format(path, writing=True)
     if kind == "NIfTI":
-        _write_nifti(path, array, grid, reference)
+        _write_nifti(path, array, grid, reference, shown or path)
     else:
-        _write_itk(path, array, grid, kind, compress)
+        _write_itk(path, array, grid, kind, compress, shown or path)
 
 
-def _write_nifti(path: Path, array, grid: Grid, reference) -> None:
+def _write_nifti(path: Path, array, grid: Grid, reference, shown: Path) -> None:
     nib = _nibabel()
     codes = (DEFAULT_NIFTI_XFORM_CODE, DEFAULT_NIFTI_XFORM_CODE)
     if reference is not None and file_format(reference) == "NIfTI":
@@ -482,10 +546,10 @@ def _write_nifti(path: Path, array, grid: Grid, reference) -> None:
     try:
         nib.save(image, str(path))
     except Exception as exc:
-        raise OSError(f"cannot write {path}: {_reason(exc)}") from exc
+        raise OSError(f"cannot write {shown}: {_reason(exc)}") from exc
 
 
-def _write_itk(path: Path, array, grid: Grid, kind: str, compress: bool) -> None:
+def _write_itk(path: Path, array, grid: Grid, kind: str, compress: bool, shown: Path) -> None:
     sitk = _simpleitk(kind)
     image = sitk.GetImageFromArray(array.transpose(2, 1, 0))  # (i, j, k) -> SimpleITK's (k, j, i)
     image.SetSpacing(grid.spacing)
@@ -493,8 +557,8 @@ def _write_itk(path: Path, array, grid: Grid, kind: str, compress: bool) -> None
     image.SetDirection(tuple(float(v) for v in (LPS_TO_RAS @ grid.direction_matrix).ravel()))
     try:
         sitk.WriteImage(image, str(path), bool(compress))
-    except RuntimeError as exc:
-        raise OSError(f"cannot write {path}: {_reason(exc)}") from exc
+    except (RuntimeError, OSError) as exc:
+        raise OSError(f"cannot write {shown}: {_reason(exc)}") from exc
 
 
 __all__ = ["file_format", "grid_from_affine", "load", "read", "save", "split_suffix"]

@@ -153,7 +153,9 @@ def test_existing_output_needs_force(capsys, files):
     assert_one_line_error(code, err, "exists", "--force")
     assert out_path.read_bytes() == b"keep me" and out == ""
     code, out, err = run(capsys, files / "ct.nii.gz", out_path, "--spacing", 2, 2, 2, "--dry-run")
-    assert_one_line_error(code, err, "exists")
+    assert code == 0 and err == "", err               # a dry run previews, and says what a real run needs
+    assert "gpuresample plan" in out and f"note: {out_path} exists; the real run needs --force" in out
+    assert out_path.read_bytes() == b"keep me"
     # a mask output that exists counts too
     (files / "new_liver.nii.gz").write_bytes(b"keep")
     code, out, err = run(capsys, files / "ct.nii.gz", files / "new.nii.gz", "--spacing", 2, 2, 2,
@@ -185,6 +187,7 @@ def test_never_writes_over_an_input(capsys, files):
     (["--isotropic", "--nonsense"], ["unrecognized arguments"]),
     (["--isotropic", "--sample", "a.nii.gz", "b.nii.gz"], ["at most one path"]),
     (["--isotropic", "--mask", "m.nii.gz"], ["need an input file"]),
+    (["--isotropic", "--volume", "v.nii.gz"], ["need an input file"]),
 ])
 def test_bad_arguments(capsys, argv, fragments):
     code, _out, err = run(capsys, *argv)
@@ -241,3 +244,55 @@ def test_entry_point_errors_have_no_traceback(tmp_path):
     assert done.stderr.strip().splitlines() == [f"gpuresample: error: no such file: '{tmp_path / 'nope.nrrd'}'"]
     helped = subprocess.run([sys.executable, "-m", "gpuresample", "--help"], capture_output=True, text=True, timeout=300)
     assert helped.returncode == 0 and "--mask-interp" in helped.stdout
+
+
+# ------------------------------------------------------------------ masks, volumes, folders
+def test_mask_takes_one_path_and_leaves_in_and_out_positional(capsys, files):
+    """``--mask M`` before IN OUT used to swallow them as more masks."""
+    io.save(files / "spleen.nii.gz", np.zeros(GRID.shape, np.uint8), GRID)
+    code, _out, err = run(capsys, "--mask", files / "liver.nrrd", "--mask", files / "spleen.nii.gz",
+                         files / "ct.nii.gz", files / "o.nii.gz", "--spacing", 2, 2, 2)
+    assert code == 0, err
+    assert sorted(p.name for p in files.iterdir() if p.name.startswith("o")) == [
+        "o.nii.gz", "o_liver.nii.gz", "o_spleen.nii.gz"]
+    code, _out, err = run(capsys, files / "ct.nii.gz", files / "p.nii.gz", "--isotropic",
+                          "--mask", files / "liver.nrrd", files / "spleen.nii.gz")
+    assert_one_line_error(code, err, "expected IN and OUT")
+
+
+def test_volume_option_resamples_continuous_images_with_the_volume_interpolation(capsys, files):
+    rng = np.random.default_rng(3)
+    probability = rng.random(GRID.shape).astype(np.float32)
+    io.save(files / "prob.nii.gz", probability, GRID)
+    code, out, err = run(capsys, files / "ct.nii.gz", files / "o.nii.gz", "--shape", 20, 24, 12,
+                         "--volume", files / "prob.nii.gz", "--mask", files / "liver.nrrd", "--interp", "cubic")
+    assert code == 0 and not [line for line in err.splitlines() if "compiling the CPU loops" not in line], err
+    assert "prob    volume  float32  cubic" in out
+    written, grid = io.read(files / "o_prob.nii.gz")
+    want = gr.resample(probability, GRID.spacing, target_shape=(20, 24, 12), interpolation="cubic")
+    np.testing.assert_array_equal(written, want)
+    assert grid.shape == (20, 24, 12)
+
+
+def test_mask_with_many_values_gets_a_hint(capsys, files):
+    probability = np.random.default_rng(4).random(GRID.shape).astype(np.float32)
+    io.save(files / "prob.nii.gz", probability, GRID)
+    code, out, err = run(capsys, files / "ct.nii.gz", files / "o.nii.gz", "--isotropic", "--dry-run",
+                         "--mask", files / "prob.nii.gz")
+    assert code == 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gpuresample: warning: mask 'prob' has"), err
+    assert f"more than {cli.MASK_VALUES_WARNING}" in lines[0] and "--volume" in lines[0]
+    code, _out, err = run(capsys, files / "ct.nii.gz", files / "o.nii.gz", "--isotropic", "--dry-run",
+                         "--mask", files / "liver.nrrd")
+    assert code == 0 and err == "", err               # a real label map: no warning
+
+
+def test_folder_without_dicom_series_is_one_line(tmp_path):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("not an image")
+    done = subprocess.run([sys.executable, "-m", "gpuresample", str(tmp_path / "notes"), str(tmp_path / "o.nii.gz"),
+                           "--isotropic"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"gpuresample: error: cannot read {tmp_path / 'notes'}: no DICOM series in this folder"]

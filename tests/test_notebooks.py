@@ -1,7 +1,11 @@
 """The notebooks in notebooks/ are documentation that runs (STYLE rule 11).
 
 Every notebook is executed top to bottom in a fresh kernel of this interpreter; any cell that
-raises fails the test. The stored copies must carry their outputs, so readers see real results.
+raises fails the test. The stored copies must carry their outputs, so readers see real results,
+and those outputs must be what the code prints today: every cell's text output (its stdout and
+the text form of its results) is compared with the fresh run's. Only stderr (progress bars,
+timings) is left out. The kernel runs with ``NOTEBOOK_THREADS`` Numba threads, as the stored
+outputs were made, because per-thread scratch memory shows in the plans (peak memory, slabs).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ EXPECTED = {"01_quickstart.ipynb", "02_masks.ipynb", "03_large_volumes.ipynb", "
 CELL_TIMEOUT_S = 600
 #: The kernel the tests start: this interpreter, whatever kernels the machine has registered.
 KERNEL_NAME = "gpuresample-tests"
+#: Numba threads in the kernel: the plans' peak memory and slab counts depend on it.
+NOTEBOOK_THREADS = 2
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +43,7 @@ def kernel_dir(tmp_path_factory):
     (spec / "kernel.json").write_text(json.dumps({
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "gpuresample tests", "language": "python",
+        "env": {"NUMBA_NUM_THREADS": str(NOTEBOOK_THREADS)},
     }))
     return root
 
@@ -70,3 +77,20 @@ def test_runs_top_to_bottom(path, kernel_dir):
     stored_figures = sum("image/png" in o.get("data", {})
                          for c in stored.cells if c.cell_type == "code" for o in c.outputs)
     assert figures == stored_figures, f"{path.name}: {figures} figures now, {stored_figures} stored"
+    code_now = [c for c in nb.cells if c.cell_type == "code"]
+    code_stored = [c for c in stored.cells if c.cell_type == "code"]
+    for number, (now, was) in enumerate(zip(code_now, code_stored), 1):
+        assert text_outputs(now) == text_outputs(was), (
+            f"{path.name}, code cell {number}: stored output differs from a fresh run; re-store the "
+            f"notebooks (README, 'Notebooks')\nstored:\n{text_outputs(was)}\nnow:\n{text_outputs(now)}")
+
+
+def text_outputs(cell) -> str:
+    """A cell's stdout and the text form of its results, in order (stderr left out)."""
+    parts = []
+    for output in cell.outputs:
+        if output.output_type == "stream" and output.name == "stdout":
+            parts.append(output.text)
+        elif output.output_type in ("execute_result", "display_data"):
+            parts.append(output.get("data", {}).get("text/plain", ""))
+    return "".join(parts)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 from numba import get_thread_id, njit, prange
 
+from . import _compile_notice  # noqa: F401  (a one-line notice on stderr when these loops compile)
+
 
 @njit(cache=True, parallel=True, nogil=True)
 def separable3(src, i0, w0, i1, w1, i2, w2, out, round_to_int, lo, hi, planes, planes2):

@@ -16,6 +16,7 @@ from . import _cpu_loops as loops
 from ._common import (check_source_block, coefficient_maps, integer_limits, is_smoothed, label_view_dtype,
                       uses_label_arithmetic, view_3d)
 from ._common import smooth as _smooth
+from ._threading import start_threads
 from .base import Backend
 
 
@@ -45,6 +46,7 @@ class CpuBackend(Backend):
         return None
 
     def threads(self) -> int:
+        start_threads()
         return numba.get_num_threads()
 
     def free_bytes(self) -> int | None:
@@ -68,6 +70,7 @@ class CpuBackend(Backend):
         concurrently unless that layer is ``workqueue``, which aborts on concurrent use.
         """
         global _concurrent
+        start_threads()
         if _concurrent:
             self._resample_block(source, tables, out)
             return
