@@ -7,8 +7,8 @@ depends on exactly the input chunks its tables read:
    on the client, in float64 (the same tables :func:`gpuresample.resample` uses);
 2. along every axis, the table is cut to the chunk's output rows with
    :meth:`~gpuresample.tables.AxisTable.rows`, which also gives the input rows
-   ``[input_start, input_stop)`` those outputs need (taps, the cubic prefilter halo
-   and the anti-aliasing margin included);
+   ``[input_start, input_stop)`` those outputs need (taps and the anti-aliasing
+   margin included; cubic slabs also take the prefilter's states, see :func:`resample`);
 3. the task receives the input chunks that overlap that region, crops and joins
    them into one block, and runs the backend's ``resample_block`` on it, with the
    pass order of the whole volume, so every chunk adds in the same order as an
@@ -51,7 +51,7 @@ from .arrays import refuse_masked
 from .backends import ALIASES, BACKEND_NAMES, GPU_PREFERENCE, choose_backend
 from .geometry import Grid
 from .interpolation import Interpolation
-from .tables import SamplingTables, build_tables
+from .tables import AxisTable, SamplingTables, build_tables, gaussian_radius
 
 #: Default output chunks are never larger than the larger of the input's largest chunk
 #: and Dask's ``array.chunk-size`` setting, so upsampling does not grow chunks without bound.
@@ -66,9 +66,8 @@ def resample(data, spacing: Sequence[float] | None = None, *, target_shape: Sequ
              backend: str = "auto") -> "da.Array":
     """Resample a ``dask.array`` lazily, chunk by chunk, to a new voxel grid.
 
-    The result equals :func:`gpuresample.resample` on the whole array: bit for bit for
-    nearest, linear and label, within 1e-6 relative for cubic, whatever the input and
-    output chunks.
+    The result equals :func:`gpuresample.resample` on the whole array bit for bit, for
+    every interpolation, whatever the input and output chunks (SPEC §5).
 
     Parameters
     ----------
@@ -111,10 +110,13 @@ def resample(data, spacing: Sequence[float] | None = None, *, target_shape: Sequ
     Notes
     -----
     Each task holds its input region (the input rows its tables need along every
-    axis, with halos), one output chunk and the backend's scratch buffers. The
-    cubic prefilter needs :data:`~gpuresample.tables.CUBIC_HALO` extra input rows
-    on each side of a chunk (fewer at the volume's edge), anti-aliasing the
-    Gaussian's reach; small output chunks therefore re-read proportionally more.
+    axis, with the Gaussian's reach when anti-aliasing), one output chunk and the
+    backend's scratch buffers. Cubic is different, because the prefilter is one
+    recursion along each whole axis: its tasks are slabs along axis 0, whole along the
+    other axes (at most the larger of the largest output chunk and ``array.chunk-size``
+    each), rechunked to ``output_chunks`` at the end, and one more task per column of
+    input chunks reads all of axis 0 there to compute the prefilter's states at the
+    slab edges (:mod:`gpuresample.spline_states`).
 
     The graph is a ``HighLevelGraph`` with one layer; each task refers to its
     sampling tables (a few numbers per output row), never to the whole volume's.
@@ -162,10 +164,127 @@ def resample(data, spacing: Sequence[float] | None = None, *, target_shape: Sequ
     chunks = _output_chunks(output_chunks, data, target.shape, out_dtype)
     name = f"{NAME_PREFIX}-{interpolation.value}-" + tokenize(
         data.name, source, target, interpolation.value, antialias, str(out_dtype), chunks, backend)
+    meta = meta_from_array(data, ndim=data.ndim, dtype=out_dtype)
+    if interpolation is Interpolation.CUBIC:
+        return _cubic(name, data, tables, chunks, out_dtype, backend, meta)
     layer = _layer(name, data, tables, chunks, out_dtype, backend)
     graph = HighLevelGraph.from_collections(name, layer, dependencies=[data])
-    meta = meta_from_array(data, ndim=data.ndim, dtype=out_dtype)
     return da.Array(graph, name, chunks, meta=meta)
+
+
+def _cubic(name, data, tables: SamplingTables, chunks, out_dtype, backend, meta):
+    """Cubic, bit for bit equal to the in-memory run whatever the chunks.
+
+    The prefilter is one recursion along each whole axis, so tasks are slabs along axis 0,
+    whole along the other axes (in-plane filters never cut), each starting axis 0's
+    prefilter from the whole line's states (:mod:`gpuresample.spline_states`). The states
+    come from one task per column of input chunks (all of axis 0, its columns). The result
+    is then rechunked to ``chunks``.
+    """
+    out_itemsize = np.dtype(out_dtype).itemsize
+    plane = math.prod(sum(c) for c in chunks[1:])
+    limit = max(math.prod(max(c) for c in chunks) * out_itemsize, dask_parse_bytes(dask.config.get(CHUNK_SIZE_SETTING)))
+    rows_per_task = max(1, limit // max(plane * out_itemsize, 1))
+    slab_chunks = tuple(piece for size in chunks[0] for piece in _split(size, rows_per_task))
+    internal = (slab_chunks,) + tuple((sum(c),) for c in chunks[1:])
+    slabs = _chunk_tables(tables.axes[0], slab_chunks)
+    cut = [k for k, t in enumerate(slabs) if t.is_cut]
+    slab_name = name + "-slabs" if internal != tuple(chunks) else name
+    states_name = name + "-prefilter-states"
+    data_graph = data.__dask_graph__()
+    layers, dependencies = dict(data_graph.layers), dict(data_graph.dependencies)
+    states = None
+    if cut:
+        windows = tuple(slabs[k].kept_window() for k in cut)
+        layers[states_name], state_keys, columns = _states_layer(states_name, data, tables, windows, backend)
+        dependencies[states_name] = {data.name}
+        states = (state_keys, columns, {k: i for i, k in enumerate(cut)})
+    layers[slab_name] = _layer(slab_name, data, tables, internal, out_dtype, backend, states)
+    dependencies[slab_name] = {data.name} | ({states_name} if cut else set())
+    array = da.Array(HighLevelGraph(layers, dependencies), slab_name, internal, meta=meta)
+    return array if internal == tuple(chunks) else array.rechunk(chunks)
+
+
+def _split(size: int, most: int) -> tuple:
+    """``size`` rows as pieces of at most ``most`` (nearly equal)."""
+    pieces = -(-size // most)
+    base, extra = divmod(size, pieces)
+    return tuple(base + (i < extra) for i in range(pieces))
+
+
+def _states_layer(name, data, tables: SamplingTables, windows, backend):
+    """One task per column of input chunks: axis 0's prefilter states of every cut slab there.
+
+    Returns the layer, the task keys in C order over the column grid, and that grid's shape.
+    """
+    n0 = tables.axes[0].source_length
+    region0 = AxisTable(np.zeros((1, 1), np.int64), np.ones((1, 1)), 0, n0, sigma=tables.axes[0].sigma)
+    columns = tuple(len(c) for c in data.chunks[1:])
+    layer, keys = {}, []
+    for column in np.ndindex(*columns):
+        regions = [region0]
+        for axis, j in enumerate(column, start=1):
+            bounds = np.cumsum((0,) + tuple(data.chunks[axis]))
+            start, stop = int(bounds[j]), int(bounds[j + 1])
+            table = tables.axes[axis]
+            radius = gaussian_radius(table.sigma)
+            regions.append(AxisTable(np.zeros((1, 1), np.int64), np.ones((1, 1)), start, stop, sigma=table.sigma,
+                                     margin_before=min(radius, start),
+                                     margin_after=min(radius, table.source_length - stop)))
+        region_tables = replace(tables, axes=tuple(regions))
+        axis_pieces = [_axis_pieces(t, data.chunks[a]) for a, t in enumerate(regions)]
+        piece_keys, crops = [], []
+        for combination in np.ndindex(*(len(p) for p in axis_pieces)):
+            chosen = [axis_pieces[axis][k] for axis, k in enumerate(combination)]
+            piece_keys.append(TaskRef((data.name,) + tuple(i for i, _ in chosen)))
+            crops.append(tuple(crop for _, crop in chosen))
+        key = (name,) + column
+        layer[key] = Task(key, column_states, List(*piece_keys), tuple(len(p) for p in axis_pieces), tuple(crops),
+                          tables, region_tables, windows, backend)
+        keys.append(TaskRef(key))
+    return layer, keys, columns
+
+
+def column_states(pieces, layout, crops, tables: SamplingTables, region_tables: SamplingTables, windows,
+                  backend: str = "auto"):
+    """Axis 0's prefilter states for the columns of one task (all rows, its columns).
+
+    Runs on a Dask worker; the block is smoothed with the backend's own anti-aliasing
+    (the very values its slabs filter). Returns ``(causal, anticausal)``, each
+    ``(len(windows),) + columns`` float64 on the host.
+    """
+    from .backends._spline_states import boundary_states, loop_readable
+    from .executor import executor_smoothing
+
+    block = assemble(pieces, layout, crops)
+    on_gpu = hasattr(block, "__cuda_array_interface__")
+    chosen = choose_backend(backend, on_gpu, tables.interpolation)
+    smooth, to_host = executor_smoothing(chosen, on_gpu, block.dtype)
+    if any(t.sigma > 0 for t in region_tables.axes):
+        block = smooth(block, region_tables)
+    host = loop_readable(np.ascontiguousarray(to_host(block)))
+    columns = host.shape[1:]
+    elements = math.prod(columns)
+    flat = host.reshape(host.shape[0], elements)
+    threads = chosen.threads()
+    causal, anticausal = boundary_states(None, tables.axes[0], windows, elements, threads, flat=flat)
+    return causal.reshape((len(windows),) + columns), anticausal.reshape((len(windows),) + columns)
+
+
+def resample_chunk_with_states(pieces, layout, crops, tables: SamplingTables, out_dtype, backend, states,
+                               columns, index: int):
+    """A cubic slab: its states joined from the column tasks' (slab ``index`` of theirs), then
+    :func:`resample_chunk`."""
+    from .spline_states import with_states
+
+    joined = []
+    for which in range(2):
+        planes = [s[which][index] for s in states]
+        grid = np.empty(columns, dtype=object)
+        for position, plane in zip(np.ndindex(*columns), planes):
+            grid[position] = plane
+        joined.append(np.block(grid.tolist()) if len(columns) > 1 else np.concatenate(planes))
+    return resample_chunk(pieces, layout, crops, with_states(tables, joined[0], joined[1]), out_dtype, backend)
 
 
 def _as_dask_array(data):
@@ -258,8 +377,12 @@ def _chunk_tables(table, chunks) -> list:
     return result
 
 
-def _layer(name, data, tables: SamplingTables, chunks, out_dtype, backend) -> dict:
-    """One task per output chunk, depending only on the input chunks its tables read."""
+def _layer(name, data, tables: SamplingTables, chunks, out_dtype, backend, states=None) -> dict:
+    """One task per output chunk, depending only on the input chunks its tables read.
+
+    ``states``: ``(state task keys, their column grid, {slab index: position among theirs})``
+    for cubic slabs whose prefilter starts from the whole line's states.
+    """
     per_axis = []
     for axis, table in enumerate(tables.axes):
         parts = _chunk_tables(table, chunks[axis])
@@ -276,6 +399,10 @@ def _layer(name, data, tables: SamplingTables, chunks, out_dtype, backend) -> di
             crops.append(tuple(crop for _, crop in chosen))
         layout = tuple(len(p) for p in axis_pieces)
         key = (name,) + tuple(block_index)
+        if states is not None and block_index[0] in states[2]:
+            layer[key] = Task(key, resample_chunk_with_states, List(*keys), layout, tuple(crops), block_tables,
+                              np.dtype(out_dtype), backend, List(*states[0]), states[1], states[2][block_index[0]])
+            continue
         layer[key] = Task(key, resample_chunk, List(*keys), layout, tuple(crops), block_tables,
                           np.dtype(out_dtype), backend)
     return layer

@@ -19,6 +19,7 @@ from ._cupy import is_device_array
 from ._guards import available_host_bytes, check_output_fits
 from .arrays import read_rows
 from .display import format_bytes
+from .interpolation import working_dtype
 from .planner import plan_slabs, slab_bytes
 
 #: How many times a slab that ran out of memory is retried with half the budget.
@@ -128,10 +129,11 @@ def _run_channel(job, source, out, progress: bool, desc: str):
         while slabs:
             done = [slabs[0][0]]  # output rows [.., done[0]) are written
             try:
+                per_slab = slab_tables(job, source, slabs)
                 if pipeline is not None:
-                    _run_pipelined(pipeline, tables, slabs, bar, done)
+                    _run_pipelined(pipeline, tables, slabs, bar, done, per_slab)
                 else:
-                    _run_serial(job, source, out, slabs, bar, done)
+                    _run_serial(job, source, out, slabs, bar, done, per_slab)
                 slabs = []
             except MemoryError as exc:
                 retries += 1
@@ -167,16 +169,49 @@ def _run_channel(job, source, out, progress: bool, desc: str):
     return chunking, notes
 
 
-def _run_serial(job, source, out, slabs, bar, done) -> None:
+def slab_tables(job, source, slabs) -> dict:
+    """``{(start, stop): tables}`` for each slab; cubic slabs carry axis 0's prefilter states.
+
+    The states come from one streamed pre-pass over ``source`` (see
+    :mod:`gpuresample.spline_states`), so every slab's coefficients equal the whole run's.
+    """
+    from .backends._spline_states import states_for_slabs
+
+    per_slab = [job.tables.slab(a, b) for a, b in slabs]
+    if any(t.axes[0].is_cut for t in per_slab):
+        smooth, to_host = executor_smoothing(job.backend, job.prepared.on_gpu, job.in_dtype)
+        per_slab = states_for_slabs(job.tables, per_slab, source, job.backend.threads(), smooth, to_host)
+    return dict(zip((tuple(slab) for slab in slabs), per_slab))
+
+
+def executor_smoothing(backend, on_gpu: bool, in_dtype):
+    """``(smooth, to_host)`` for :func:`states_for_slabs` with ``backend``'s own anti-aliasing.
+
+    The states must come from the very values the backend's slabs filter, so a GPU
+    backend smooths on the device (``cupyx.scipy.ndimage``) as its slabs do.
+    """
+    work = working_dtype(in_dtype)
+    if not backend.on_device:
+        from .backends.cpu import smooth as cpu_smooth
+        return (lambda block, block_tables: cpu_smooth(np.asarray(block), block_tables, work)), np.asarray
+    from .backends.cupyx import smooth_on_device
+
+    def smooth(block, block_tables):
+        return smooth_on_device(block if on_gpu else backend.from_host(np.asarray(block)), block_tables, work)
+
+    return smooth, backend.to_host
+
+
+def _run_serial(job, source, out, slabs, bar, done, per_slab) -> None:
     for start, stop in slabs:
-        run_slab(job.backend, source, job.prepared.on_gpu, job.staged, job.tables.slab(start, stop), out, start, stop)
+        run_slab(job.backend, source, job.prepared.on_gpu, job.staged, per_slab[(start, stop)], out, start, stop)
         done[0] = stop
         bar.update()
 
 
-def _run_pipelined(pipeline, tables, slabs, bar, done) -> None:
+def _run_pipelined(pipeline, tables, slabs, bar, done, per_slab) -> None:
     try:
-        pipeline.run(tables, slabs, on_slab_done=bar.update)
+        pipeline.run(tables, slabs, on_slab_done=bar.update, slab_tables=lambda a, b: per_slab[(a, b)])
     finally:
         if pipeline.done_until is not None:
             done[0] = pipeline.done_until
@@ -238,4 +273,4 @@ class _LazyChannel:
         self.array[self._rows(rows)] = value
 
 
-__all__ = ["execute", "Execution", "run_slab", "channel_view", "Progress", "MAX_OOM_RETRIES"]
+__all__ = ["execute", "Execution", "run_slab", "slab_tables", "executor_smoothing", "channel_view", "Progress", "MAX_OOM_RETRIES"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .display import format_bytes
-from .tables import CUBIC_HALO, CUBIC_PAD, SamplingTables, gaussian_radius
+from .tables import CUBIC_PAD, SamplingTables, gaussian_radius
 
 #: Fraction of the device's free memory the planner leaves unused: room for the
 #: CUDA context, CuPy's memory pool rounding and other users of the card.
@@ -25,6 +25,26 @@ DEVICE_SAFETY_FRACTION = 0.15
 DEFAULT_STREAM_BYTES = 1 << 30
 #: Device backends stage host data in double buffers (copy-in, compute, copy-out overlap).
 DEVICE_BUFFERS = 2
+#: Staged runs (host data through a device) hold their slabs' pinned copies on the host:
+#: at most this fraction of the input plus output bytes ...
+HOST_STAGING_FRACTION = 0.05
+#: ... or this many bytes, whichever is larger (README, "Large volumes").
+HOST_STAGING_MIN_BYTES = 2 << 30
+#: Rows of cubic taps around a coefficient (a slab's table also depends on where it is
+#: when its taps reach the edge pads).
+CUBIC_TAP_REACH = 4
+
+
+def host_staging_limit(input_bytes: int, output_bytes: int) -> int:
+    """Most host bytes a staged run's pinned buffers may take: max(2 GiB, 5% of input + output)."""
+    return max(HOST_STAGING_MIN_BYTES, int(HOST_STAGING_FRACTION * (input_bytes + output_bytes)))
+
+
+def pinned_bytes(tables: SamplingTables, in_dtype, out_dtype, input_shape) -> int:
+    """Host bytes a staged slab's pinned buffers take: ``DEVICE_BUFFERS`` input and output blocks."""
+    first, stop = tables.input_rows
+    in_block = (stop - first) * math.prod(input_shape[1:]) * np.dtype(in_dtype).itemsize
+    return DEVICE_BUFFERS * (in_block + math.prod(tables.output_shape) * np.dtype(out_dtype).itemsize)
 
 
 @dataclass(frozen=True)
@@ -70,27 +90,51 @@ def plan_slabs(tables: SamplingTables, in_dtype, out_dtype, input_shape, budget:
     """Split output rows ``[first_row, n_out)`` along axis 0 into slabs within ``budget``.
 
     Every slab has the same number of output rows (the last may be shorter); that
-    number is the largest whose every slab fits. Raises ``MemoryError`` when even
-    one output row does not fit.
+    number is the largest whose every slab fits. Staged slabs must also keep their
+    pinned host buffers within :func:`host_staging_limit`. Raises ``MemoryError`` when
+    even one output row does not fit.
     """
     n_out = tables.axes[0].n_out
+    host_limit = None
+    if staged:
+        host_limit = host_staging_limit(math.prod(input_shape) * np.dtype(in_dtype).itemsize,
+                                        math.prod(tables.output_shape) * np.dtype(out_dtype).itemsize)
 
     def peak_for(rows_per_slab):
         slabs = tuple((s, min(s + rows_per_slab, n_out)) for s in range(first_row, n_out, rows_per_slab))
-        peak = max(slab_bytes(tables.slab(a, b), in_dtype, out_dtype, input_shape, backend, staged)
-                   for a, b in _distinct_slabs(tables.axes[0], slabs))
+        per_slab = [tables.slab(a, b) for a, b in _distinct_slabs(tables.axes[0], slabs)]
+        peak = max(slab_bytes(t, in_dtype, out_dtype, input_shape, backend, staged) for t in per_slab)
+        whole = len(slabs) == 1 and first_row == 0
+        if not whole and not backend.on_device:
+            peak = _with_prefilter_states(peak, tables, len(slabs), in_dtype, input_shape, backend.threads())
+        if host_limit is not None and max(pinned_bytes(t, in_dtype, out_dtype, input_shape)
+                                          for t in per_slab) > host_limit:
+            return slabs, math.inf  # pinned host buffers beyond the host limit: never fits
         return slabs, peak
 
     slabs, peak = peak_for(n_out - first_row)
+    if host_limit is not None and budget is None and peak == math.inf:
+        budget = slab_bytes(tables, in_dtype, out_dtype, input_shape, backend, staged)
     if budget is None or peak <= budget:
         return Chunking(slabs, peak, budget)
-    one_slabs, one_peak = peak_for(1)
-    if one_peak > budget:
+    # Thinner slabs need less each, but cubic plans keep two state planes per slab, so the
+    # thinnest is not always the smallest: take the largest fitting power of two first.
+    lo, best = None, None
+    for rows in (1 << k for k in range((n_out - first_row).bit_length())):
+        if rows >= n_out - first_row:
+            break
+        candidate = peak_for(rows)
+        if candidate[1] <= budget:
+            lo, best = rows, candidate
+    if best is None:
+        one_peak = peak_for(1)[1]
+        if one_peak == math.inf:
+            raise MemoryError(
+                f"one output row's pinned host buffers exceed the staging limit of {format_bytes(host_limit)}")
         raise MemoryError(
             f"max_memory/free memory of {format_bytes(budget)} is too small: even one output row along "
             f"axis 0 needs {format_bytes(one_peak)}; raise max_memory or free device memory")
-    lo, hi = 1, n_out - first_row  # lo fits, hi does not
-    best = (one_slabs, one_peak)
+    hi = min(2 * lo, n_out - first_row)  # lo fits, hi does not
     while hi - lo > 1:
         mid = (lo + hi) // 2
         candidate = peak_for(mid)
@@ -101,6 +145,17 @@ def plan_slabs(tables: SamplingTables, in_dtype, out_dtype, input_shape, budget:
     return Chunking(best[0], best[1], budget)
 
 
+def _with_prefilter_states(peak: int, tables: SamplingTables, n_slabs: int, in_dtype, input_shape,
+                           threads: int) -> int:
+    """A CPU plan's peak with cubic slabs: the pre-pass, then the states kept while slabs run."""
+    if not tables.axes[0].is_cubic:
+        return peak
+    from .spline_states import STATE_ITEMSIZE, prepass_bytes
+
+    states = 2 * n_slabs * math.prod(input_shape[1:]) * STATE_ITEMSIZE
+    return max(peak + states, prepass_bytes(tables, n_slabs, in_dtype, input_shape, threads, in_place=False))
+
+
 #: Slab counts up to which every slab is measured; beyond, one slab per kind (see
 #: :func:`_distinct_slabs`), so planning is not O(output rows) Python calls per try.
 MEASURE_EVERY_SLAB = 64
@@ -108,11 +163,11 @@ MEASURE_EVERY_SLAB = 64
 
 def _edge_rows(table) -> int:
     """Rows from either end of a table's index range within which a slab's table also depends
-    on where it is (cubic edge pads and halo, anti-aliasing margins clipped at the volume's edge).
+    on where it is (cubic edge pads, anti-aliasing margins clipped at the volume's edge).
 
     Elsewhere a slab's table is fixed by its index pattern relative to its lowest row.
     """
-    return CUBIC_PAD + CUBIC_HALO + gaussian_radius(table.sigma) + 1
+    return CUBIC_PAD + CUBIC_TAP_REACH + gaussian_radius(table.sigma) + 1
 
 
 def _distinct_slabs(table, slabs) -> list:
@@ -139,4 +194,4 @@ def _distinct_slabs(table, slabs) -> list:
 
 
 __all__ = ["Chunking", "slab_bytes", "plan_slabs", "DEVICE_SAFETY_FRACTION", "DEFAULT_STREAM_BYTES",
-           "DEVICE_BUFFERS"]
+           "DEVICE_BUFFERS", "host_staging_limit", "pinned_bytes"]

@@ -15,6 +15,12 @@ A table addresses a *line* along its axis:
   keep coefficient rows ``[coef_start, coef_stop)`` of the extended line and
   ``index`` counts from ``coef_start``. At a true edge of the volume the pad is
   :data:`CUBIC_PAD` rows, exactly SciPy's ``order=3, mode='nearest'``.
+* a cubic slab (:meth:`AxisTable.rows`) reads only the input rows its coefficients
+  need: its extended line is rows ``[line_origin, line_origin + extended_length)``
+  of the whole volume's (``whole_line`` rows). Its prefilter cannot start from its
+  own edges; it starts from the whole line's recursion states at its first and last
+  kept rows (``states``, see :mod:`gpuresample.spline_states`), so every kept
+  coefficient equals the whole volume's bit for bit.
 
 Taps with zero weight point at the tap of largest weight, so an output only
 touches voxels that contribute to it (NaN spreads no further than that).
@@ -37,14 +43,6 @@ from .interpolation import Interpolation
 CUBIC_PAD = 12
 #: Pole of the cubic B-spline prefilter, sqrt(3) - 2.
 CUBIC_POLE = math.sqrt(3.0) - 2.0
-#: Extra input rows read beyond the coefficient rows a slab needs, so a slab's
-#: prefilter equals the whole volume's. The prefilter's impulse response decays as
-#: |z|^d (z = CUBIC_POLE, |z| = 0.2679) and the causal and anti-causal passes each
-#: start from a mirrored boundary, so cutting the line d rows away changes a kept
-#: coefficient by at most about 2 * (6 |z| / (1 - z^2)) * |z|^d * max|x| = 3.5 |z|^d max|x|.
-#: For d = 16 that is 2.4e-9 of the data's range: far below float32 rounding
-#: (6e-8), so chunked cubic equals whole-volume cubic within 1e-6 relative.
-CUBIC_HALO = 16
 #: Anti-aliasing Gaussians are cut at this many standard deviations (SciPy's default).
 GAUSSIAN_TRUNCATE = 4.0
 #: An axis first in the plane-by-plane loop should have at least this many output
@@ -86,6 +84,13 @@ class AxisTable:
     margin_before, margin_after : int
         Extra input rows delivered around ``[source_start, source_stop)`` for the
         Gaussian, cropped after smoothing.
+    line_origin, whole_line : int
+        Cubic slab: row of the whole volume's extended line where this table's
+        extended line starts, and the whole line's length (0: not a slab).
+    states : tuple of two arrays, optional
+        Cubic slab: the whole line's causal value at the first kept row and its
+        anti-causal value at the last kept row (float64, one per line, shaped like
+        the other input axes), set by :func:`gpuresample.spline_states.with_states`.
     """
 
     index: np.ndarray
@@ -99,6 +104,9 @@ class AxisTable:
     sigma: float = 0.0
     margin_before: int = 0
     margin_after: int = 0
+    line_origin: int = 0
+    whole_line: int = 0
+    states: tuple | None = None
 
     @property
     def input_start(self) -> int:
@@ -129,6 +137,21 @@ class AxisTable:
     def line_length(self) -> int:
         """Length of the line ``index`` addresses (input rows, or kept coefficients)."""
         return self.coef_stop - self.coef_start if self.is_cubic else self.source_length
+
+    @property
+    def extended_length(self) -> int:
+        """Cubic: rows of this table's extended line (pads and input rows)."""
+        return self.pad_before + self.source_length + self.pad_after
+
+    @property
+    def is_cut(self) -> bool:
+        """Cubic: this table's extended line is a part of the volume's (its prefilter needs ``states``)."""
+        return self.is_cubic and self.whole_line > self.extended_length
+
+    def kept_window(self) -> tuple:
+        """Cubic: ``(first, stop)`` kept coefficient rows in the whole volume's extended line."""
+        first, stop = self.coefficient_rows()
+        return self.line_origin + first, self.line_origin + stop
 
     def coefficient_rows(self) -> tuple:
         """Cubic: rows ``[first, stop)`` of the extended line a backend keeps.
@@ -182,18 +205,19 @@ class AxisTable:
         n = self.source_length
         lo = int(index.min()) + self.coef_start
         hi = int(index.max()) + 1 + self.coef_start
-        # Input rows (whole-axis coordinates) that reach these coefficients, with a halo.
-        first = lo - self.pad_before - CUBIC_HALO
-        last = hi - self.pad_before + CUBIC_HALO
-        pad_before = self.pad_before if first < 0 else 0
-        pad_after = self.pad_after if last > n else 0
-        first, last = max(first, 0), min(last, n)
+        # The input rows these coefficients start from (no halo: the prefilter starts
+        # from the whole line's states at the slab's edges, see ``states``).
+        first = min(max(lo - self.pad_before, 0), n - 1)
+        last = min(max(hi - 1 - self.pad_before, 0), n - 1) + 1
+        pad_before = self.pad_before if lo < self.pad_before else 0
+        pad_after = self.pad_after if hi > self.pad_before + n else 0
         line_origin = first - pad_before  # extended coordinate (whole axis) of the slab line's row 0
         coef_start = lo - self.pad_before - line_origin
         return AxisTable(
             index - (lo - self.coef_start), weight,
             self.source_start + first, self.source_start + last,
             pad_before, pad_after, coef_start, coef_start + (hi - lo),
+            line_origin=self.line_origin + line_origin + self.pad_before, whole_line=self.extended_length,
         )
 
 

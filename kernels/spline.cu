@@ -192,3 +192,43 @@ extern "C" __global__ void gr_spline_prefilter(double* __restrict__ coef, float*
         }
     }
 }
+
+// The prefilter of a slab's kept rows when the slab holds only part of the volume's line
+// (see gpuresample/spline_states.py): the whole line's recursion states at the first kept
+// row (causal) and the last kept row (anti-causal) come from a pre-pass, one per line, and
+// this continues that recursion over the kept rows — the same operations as
+// filter_from_states in gpuresample/backends/_cpu_loops.py, so each coefficient equals the
+// unchunked prefilter's bit for bit.
+//   causal_first[l], anticausal_last[l]: line l's states (l as in gr_spline_prefilter).
+extern "C" __global__ void gr_spline_prefilter_cut(double* __restrict__ coef, float* __restrict__ narrowed,
+                                                   gr_offset n_lines, gr_offset n_inner,
+                                                   gr_offset stride_outer, gr_offset stride_inner,
+                                                   gr_offset stride_line, int n_rows, double pole,
+                                                   const double* __restrict__ causal_first,
+                                                   const double* __restrict__ anticausal_last, int round_to_float,
+                                                   int narrow_out)
+{
+    const double z = pole;
+    const double gain = (1.0 - z) * (1.0 - 1.0 / z);
+    const gr_offset step = static_cast<gr_offset>(gridDim.x) * blockDim.x;
+    for (gr_offset l = static_cast<gr_offset>(blockIdx.x) * blockDim.x + threadIdx.x; l < n_lines; l += step) {
+        const gr_offset base = (l / n_inner) * stride_outer + (l % n_inner) * stride_inner;
+        double* p = coef + base;
+        float* const out = narrowed + base;  // narrow_out: row i of this line is out[i * stride_line]
+        // Causal pass from the state at row 0; rows hold their causal values in place.
+        double causal = causal_first[l];
+        p[0] = causal;
+        for (int i = 1; i < n_rows; ++i) {
+            causal = p[i * stride_line] * gain + z * causal;
+            p[i * stride_line] = causal;
+        }
+        // Anti-causal pass from the state at the last row (reads each causal value before
+        // the row's result is stored).
+        double anti = anticausal_last[l];
+        gr_spline_store(p, out, (n_rows - 1) * stride_line, anti, round_to_float, narrow_out);
+        for (int i = n_rows - 2; i >= 0; --i) {
+            anti = z * (anti - p[i * stride_line]);
+            gr_spline_store(p, out, i * stride_line, anti, round_to_float, narrow_out);
+        }
+    }
+}

@@ -216,7 +216,7 @@ def fake_cupy(harness: HarnessDevice) -> types.ModuleType:
         return call
 
     for name in ("take", "clip", "rint", "ix_", "where", "abs", "array_equal", "arange", "maximum", "argmax",
-                 "stack", "zeros_like"):
+                 "stack", "zeros_like", "moveaxis"):
         setattr(cp, name, delegate(name))
     cp.random = types.SimpleNamespace(default_rng=Generator)
     pool = MemoryPool()
@@ -224,7 +224,7 @@ def fake_cupy(harness: HarnessDevice) -> types.ModuleType:
 
     def RawModule(*, code, options=(), name_expressions=()):  # noqa: N802 (CuPy's name)
         def get_function(name):
-            assert name in module.names or name == kernels.PREFILTER_NAME, f"{name} is not in the module"
+            assert name in module.names or name in kernels.EXTERN_C_NAMES, f"{name} is not in the module"
 
             def kernel(grid, block, args):
                 for arg in args:
@@ -455,17 +455,23 @@ def test_chunked_bench_gpu_runs_end_to_end(stand_ins, monkeypatch, tmp_path, cap
     assert text in capsys.readouterr().out
     assert re.search(rf"Device: {DEVICE_NAME}; CuPy 0.0-stand-in; pinned copy bandwidth \d+\.\d GB/s", text)
     header, rows = table(text, "| case | slabs |")
-    assert header == ["case", "slabs", "total (median)", "copy floor", "ratio (goal <= 1.3x)"]
+    assert header == ["case", "slabs", "total (median)", "copy floor", "ratio (goal <= 1.3x)",
+                      "added host memory (anonymous, peak)", "VmHWM increase"]
     assert [r[0] for r in rows] == ["16^3 float32 -> 24^3 linear", "10^3 uint16 -> 12^3 linear"]
     assert int(rows[0][1]) >= bench.MIN_SLABS and int(rows[1][1]) >= 1
     for row in rows:
         assert re.fullmatch(r"\d+\.\d\d s", row[2]) and re.fullmatch(r"\d+\.\d\d s", row[3]), row
         assert re.fullmatch(r"\d+\.\d\dx", row[4]), row
+        assert re.fullmatch(r"\d+\.\d\d GB", row[5]) and re.fullmatch(r"\d+\.\d\d GB", row[6]), row
+    header, stage_rows = table(text, "| case | host rows to pinned |")
+    assert header == ["case", *bench.STAGES] and [r[0] for r in stage_rows] == [r[0] for r in rows]
+    assert all(re.fullmatch(r"\d+\.\d\d s", cell) for r in stage_rows for cell in r[1:]), stage_rows
 
     # host in, host out through the staged pipeline (streams, pinned buffers), as the CPU computes it
     assert Stream.created > 0
-    assert len(calls) == 2 * (1 + 1)  # warm-up and one timed call per case
+    assert len(calls) == 2 * (1 + 1 + 1)  # warm-up, one timed call and one measuring memory per case
     for data, args, kwargs, result in calls:
-        assert kwargs["device"] == "cuda" and result is kwargs["out"] and type(result) is np.ndarray
+        assert kwargs["device"] == "cuda" and result is kwargs["out"] and isinstance(result, np.ndarray)
+        assert isinstance(result, np.memmap) == (data.shape == bench.HUGE_CASE[0])  # --huge: memmaps on disk
         reference = {k: v for k, v in kwargs.items() if k not in ("device", "max_memory", "out")}
         np.testing.assert_array_equal(result, real_resample(data, *args, backend="cpu", **reference))

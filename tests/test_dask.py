@@ -1,7 +1,7 @@
 """gpuresample.dask: a lazy dask.array graph that equals the in-memory resample.
 
-Results are compared with :func:`gpuresample.resample` on the whole array: bit for bit
-for nearest, linear and label, within 1e-6 relative for cubic (docs/design.md §5). Most tests
+Results are compared with :func:`gpuresample.resample` on the whole array: bit for bit,
+for every interpolation, cubic included (docs/design.md §2). Most tests
 run on a ``distributed.LocalCluster`` (in-process workers, two threads).
 """
 
@@ -24,8 +24,6 @@ da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 grd = pytest.importorskip("gpuresample.dask")
 
-#: Cubic results agree with the in-memory run within this (docs/design.md §5).
-CUBIC_RTOL = 1e-6
 SPACING = (1.0, 0.8, 1.3)
 SHAPE = (23, 17, 19)
 #: Odd input chunks: uneven last chunks on every axis, a one-row-wide chunk grid on none.
@@ -48,11 +46,10 @@ def client():
 
 
 def assert_same(got, want, interpolation):
+    """Bit for bit, every interpolation."""
     assert got.shape == want.shape and got.dtype == want.dtype
-    if interpolation == "cubic" and want.dtype.kind == "f":
-        np.testing.assert_allclose(got, want, rtol=CUBIC_RTOL, atol=CUBIC_RTOL * float(np.abs(want).max()))
-    else:
-        np.testing.assert_array_equal(got, want)
+    assert np.array_equal(got, want, equal_nan=want.dtype.kind == "f"), (
+        f"{interpolation}: {np.count_nonzero(got != want)} values differ")
 
 
 def volume_for(interpolation, dtype="float32", shape=SHAPE, seed=3):
@@ -99,14 +96,7 @@ def test_dtypes(client, dtype, interpolation, out_dtype):
     lazy = grd.resample(da.from_array(x, chunks=INPUT_CHUNKS), SPACING, target_spacing=(0.7, 1.1, 0.9),
                         interpolation=interpolation, dtype=out_dtype, output_chunks=OUTPUT_CHUNKS)
     want = gr.resample(x, SPACING, target_spacing=(0.7, 1.1, 0.9), interpolation=interpolation, dtype=out_dtype)
-    got = client.compute(lazy).result()
-    if want.dtype.kind in "iu" and interpolation == "cubic":
-        # integers round the float result; chunked cubic may differ by 1e-6 relative before rounding
-        assert got.dtype == want.dtype
-        assert np.abs(got.astype(np.int64) - want).max() <= 1
-        assert np.mean(got == want) > 0.999
-    else:
-        assert_same(got, want, interpolation)
+    assert_same(client.compute(lazy).result(), want, interpolation)
 
 
 @pytest.mark.parametrize("interpolation", ["linear", "cubic", "label"])
@@ -185,21 +175,48 @@ def test_each_task_reads_only_the_chunks_it_needs():
 
 
 def test_cubic_and_antialias_tasks_stay_local():
-    """Halos widen a task's input region by a bounded number of rows, never to the whole axis."""
-    from gpuresample.tables import CUBIC_HALO, gaussian_radius
+    """Taps and the Gaussian widen a task's input region by a bounded number of rows, never to
+    the whole axis; cubic slabs read only the rows their coefficients need (their prefilter
+    starts from states that one task per column of input chunks computes over all rows)."""
+    from gpuresample.tables import gaussian_radius
 
     n = 200
     data = da.zeros((n, 8, 8), chunks=(10, 8, 8), dtype="float32")
-    for options, reach in [({"interpolation": "cubic"}, CUBIC_HALO + 2),
+    for options, reach in [({"interpolation": "cubic"}, 2),
                            ({"interpolation": "linear", "antialias": True}, gaussian_radius((4.0 - 1) / 2) + 2)]:
         lazy = grd.resample(data, (1.0, 1.0, 1.0), target_spacing=(4.0, 1.0, 1.0), output_chunks=(5, 8, 8),
                             **options)
         graph = dict(lazy.__dask_graph__())
-        for key in [k for k in graph if k[0] == lazy.name]:
+        slab_keys = [k for k in graph if isinstance(k, tuple) and k[0] == lazy.name]
+        assert len(slab_keys) == 10
+        for key in slab_keys:
             start = key[1] * 5
             lo, hi = start * 4 - reach, (start + 5) * 4 + reach
-            rows = {i for (_, i, _, _) in graph[key].dependencies}
+            rows = {k[1] for k in graph[key].dependencies if k[0] == data.name}
             assert rows <= set(range(max(lo, 0) // 10, min(hi, n - 1) // 10 + 1)), (options, key, rows)
+            states = [k for k in graph[key].dependencies if k[0] != data.name]
+            assert len(states) == (1 if options["interpolation"] == "cubic" else 0)
+        if options["interpolation"] == "cubic":
+            [state_key] = [k for k in graph if isinstance(k, tuple) and k[0].endswith("-prefilter-states")]
+            assert {k[1] for k in graph[state_key].dependencies} == set(range(n // 10))  # the whole column
+
+
+@pytest.mark.parametrize("output_chunks", [(13, 11, 6), (40, 29, 11), (120, 5, 11)])
+@pytest.mark.parametrize("antialias", [False, True])
+def test_cubic_chunks_cutting_the_prefilter_equal_in_memory(client, output_chunks, antialias):
+    """Axis 0 far longer than the prefilter's reach, chunked along every axis: bit for bit.
+
+    Before slabs started the prefilter from the whole line's states, chunked cubic differed
+    from the in-memory run in many voxels here.
+    """
+    x = random_volume((90, 17, 19), "float32", seed=12)
+    kw = dict(target_shape=(120, 29, 11) if not antialias else (40, 9, 11), interpolation="cubic",
+              antialias=antialias)
+    want = gr.resample(x, SPACING, **kw)
+    chunks = tuple(min(c, n) for c, n in zip(output_chunks, kw["target_shape"]))
+    lazy = grd.resample(da.from_array(x, chunks=(7, 5, 6)), SPACING, output_chunks=chunks, **kw)
+    assert lazy.chunks == da.core.normalize_chunks(chunks, kw["target_shape"])
+    assert_same(client.compute(lazy).result(), want, "cubic")
 
 
 def test_lazy_and_picklable():

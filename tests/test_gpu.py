@@ -120,7 +120,7 @@ def test_one_module_per_dtype_and_interpolation(interpolation):
     for dtype in ALL_DTYPES:
         names = kernels.kernel_names(dtype, dtype, interpolation)
         assert names and len(set(names)) == len(names)
-        assert all("<" in n or n == kernels.PREFILTER_NAME for n in names)
+        assert all("<" in n or n in kernels.EXTERN_C_NAMES for n in names)
     with pytest.raises(TypeError, match="complex128"):
         kernels.c_type("complex128")
 
@@ -173,10 +173,13 @@ def test_cupyx_arithmetic_matches_cpu_with_numpy(interpolation, dtype, antialias
 
 
 def test_cupyx_arithmetic_2d_and_slab_with_numpy():
+    from gpuresample.backends._spline_states import states_for_slabs
+
     x = random_volume((40, 23), "float32", seed=3)
     source = gr.Grid(x.shape, (1.0, 1.0))
     for interpolation in INTERPOLATIONS:
-        tables = build_tables(source, source.with_shape((57, 15)), interpolation).slab(11, 30)
+        whole = build_tables(source, source.with_shape((57, 15)), interpolation)
+        [tables] = states_for_slabs(whole, [whole.slab(11, 30)], x, threads=1)
         first, stop = tables.input_rows
         expected = np.empty(tables.output_shape, x.dtype)
         CpuBackend().resample_block(x[first:stop], tables, expected)
@@ -288,17 +291,39 @@ def test_gpu_antialias_close_to_cpu(cupy, backend, interpolation):
             np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
 
 
+def _split_budget(job) -> int:
+    """Half way between one output row's planned peak and the unsplit one: splits on any device."""
+    from gpuresample.planner import slab_bytes
+
+    one_row = slab_bytes(job.tables.slab(0, 1), job.in_dtype, job.out_dtype, job.source.shape, job.backend,
+                         job.staged)
+    return (one_row + job.chunking.peak_bytes) // 2
+
+
 @gpu
 @pytest.mark.gpu
-@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
-def test_gpu_chunked_equals_whole(cupy, interpolation):
-    x = cupy.asarray(volume_for(interpolation, "float32", shape=(60, 20, 18), seed=8))
-    kw = dict(target_shape=(83, 17, 25), interpolation=interpolation)
-    whole = gr.resample(x, (1, 1, 1), **kw)
-    chunked = gr.resample(x, (1, 1, 1), max_memory="300KB", **kw)
-    job = build_job(x, (1, 1, 1), max_memory="300KB", **kw)
+@pytest.mark.parametrize("backend", GPU_BACKENDS)
+@pytest.mark.parametrize("interpolation,antialias", WITH_ANTIALIAS)
+def test_gpu_chunked_equals_whole(cupy, backend, interpolation, antialias):
+    """Bit for bit (SPEC §5), on the device and staged from the host, with axis 0 long
+    enough that slabs cut the cubic prefilter; the budget lies half way between one row's
+    planned peak and the unsplit one, so the job splits on any device."""
+    if gr.available_backends()[backend] is not None:
+        pytest.skip(f"backend {backend!r}: {gr.available_backends()[backend]}")
+    host = volume_for(interpolation, "float32", shape=(150, 20, 18), seed=8)
+    x = cupy.asarray(host)
+    kw = dict(target_shape=(190, 17, 25) if not antialias else (60, 11, 9), interpolation=interpolation,
+              antialias=antialias, backend=backend)
+    whole = gr.resample(x, (1, 1, 1), **kw).get()
+    budget = _split_budget(build_job(x, (1, 1, 1), **kw))
+    job = build_job(x, (1, 1, 1), max_memory=budget, **kw)
     assert job.chunking.count > 1
-    assert_parity(chunked.get(), whole.get(), interpolation)
+    chunked = gr.resample(x, (1, 1, 1), max_memory=budget, **kw).get()
+    assert np.array_equal(chunked, whole), f"{np.count_nonzero(chunked != whole)} values differ"
+    staged_budget = _split_budget(build_job(host, (1, 1, 1), device="cuda", **kw))
+    assert build_job(host, (1, 1, 1), device="cuda", max_memory=staged_budget, **kw).chunking.count > 1
+    staged = gr.resample(host, (1, 1, 1), device="cuda", max_memory=staged_budget, **kw)
+    assert np.array_equal(staged, whole), f"{np.count_nonzero(staged != whole)} values differ"
 
 
 @gpu
@@ -439,7 +464,12 @@ def test_staged_pipeline_equals_whole_run(interpolation, out_kind):
     slabs = [(0, 1), (1, 14), (14, 40), (40, 41), (41, 80), (80, 97)]
     done = []
     pipeline = StagedPipeline(_HostAsDevice(), x, out, cupy=_stand_in_cupy())
-    pipeline.run(tables, slabs, on_slab_done=lambda: done.append(pipeline.done_until))
+    from gpuresample.backends._spline_states import states_for_slabs
+
+    per_slab = dict(zip(slabs, states_for_slabs(tables, [tables.slab(a, b) for a, b in slabs], x, 1)))  # cubic states
+    assert interpolation != "cubic" or all(t.axes[0].is_cut and t.axes[0].states for t in per_slab.values())
+    pipeline.run(tables, slabs, on_slab_done=lambda: done.append(pipeline.done_until),
+                 slab_tables=lambda a, b: per_slab[(a, b)])
     assert done == [stop for _, stop in slabs]
     np.testing.assert_array_equal(out if out_kind == "numpy" else out.data, expected)
 
@@ -523,3 +553,62 @@ def test_planner_counts_a_device_backends_own_scratch():
     assert gpu.peak_bytes > cpu.peak_bytes
     coefficient_bytes = kernels_module.kernels_scratch_bytes(tables, x.dtype, x.dtype)
     assert gpu.peak_bytes == x.nbytes + 60 * 45 * 45 * 4 + coefficient_bytes
+
+
+def test_staged_pipeline_fills_the_next_inputs_while_the_device_works():
+    """The host copies slab k + 2's rows into pinned memory before slab k leaves the device.
+
+    The stand-in device finishes slab k only once slab k + 2's input rows have been read
+    (a timeout fails the test). Before the fills overlapped, the host read slab k + 2 only
+    after slab k had finished and been copied out, so this waited forever.
+    """
+    import threading
+    from types import SimpleNamespace
+
+    from gpuresample.backends._staging import STAGES, StagedPipeline
+
+    x = random_volume((60, 10, 9), "float32", seed=15)
+    source_grid = gr.Grid(x.shape, (1.0, 1.0, 1.0))
+    tables = build_tables(source_grid, source_grid.with_shape((80, 10, 9)), "linear")
+    slabs = [(a, a + 10) for a in range(0, 80, 10)]
+    filled = [threading.Event() for _ in slabs]
+    reads = []
+
+    class Rows:
+        shape, dtype = x.shape, x.dtype
+
+        def __getitem__(self, rows):
+            filled[len(reads)].set()
+            reads.append(rows)
+            return x[rows]
+
+    copies_out = {"count": 0, "last": False}  # slabs copied out so far; whether that was the last operation
+
+    class DeviceArray(_StandInDeviceArray):
+        def set(self, host, stream=None):
+            copies_out["last"] = False
+            super().set(host, stream)
+
+        def get(self, stream=None, out=None, blocking=True):
+            copies_out["count"] += 1
+            copies_out["last"] = True
+            return super().get(stream, out, blocking)
+
+    class Stream(_StandInStream):
+        def record(self):
+            k = copies_out["count"] - 1 if copies_out["last"] else None  # slab k's copy out, just queued
+
+            def synchronize():
+                if k is not None and k + 2 < len(slabs):
+                    assert filled[k + 2].wait(timeout=10), f"slab {k + 2} not filled while slab {k} ran"
+            return SimpleNamespace(synchronize=synchronize)
+
+    cupy = SimpleNamespace(cuda=SimpleNamespace(Stream=Stream, alloc_pinned_memory=bytearray),
+                           empty=lambda shape, dtype: DeviceArray(np.empty(shape, dtype)))
+    out = np.zeros(tables.output_shape, np.float32)
+    pipeline = StagedPipeline(_HostAsDevice(), Rows(), out, cupy=cupy)
+    pipeline.run(tables, slabs)
+    expected = np.empty(tables.output_shape, np.float32)
+    CpuBackend().resample_block(x, tables, expected)
+    np.testing.assert_array_equal(out, expected)
+    assert len(reads) == len(slabs) and set(pipeline.stage_seconds) == set(STAGES)

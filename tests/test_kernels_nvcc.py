@@ -17,7 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from helpers import ALL_DTYPES
-from gpuresample.backends.kernels import (COMPILE_OPTIONS, KERNEL_FILES, PREFILTER_NAME, kernel_names,
+from gpuresample.backends.kernels import (COMPILE_OPTIONS, KERNEL_FILES, PREFILTER_CUT_NAME, PREFILTER_NAME,
+                                          kernel_names,
                                           kernel_source_dir, module_source)
 
 NVCC = shutil.which("nvcc")
@@ -33,7 +34,8 @@ NVCC_TIMEOUT_S = 300
 CUPY_APPENDED_OPTIONS = ("-ftz=true",)
 #: Which file defines the kernels whose name expressions start with each prefix.
 DEFINING_FILE = {"gr_separable": "separable.cu", "gr_label": "label.cu",
-                 "gr_gather_coefficients": "spline.cu", PREFILTER_NAME: "spline.cu"}
+                 "gr_gather_coefficients": "spline.cu", PREFILTER_NAME: "spline.cu",
+                 PREFILTER_CUT_NAME: "spline.cu"}
 
 
 def instantiations() -> list:
@@ -109,7 +111,7 @@ def test_module_text_compiles_and_holds_every_kernel(tmp_path):
     assert len(entries) == len(names)
     separable = [e for e in entries if e.lstrip().startswith("_Z12gr_separable")]
     label = [e for e in entries if e.lstrip().startswith("_Z8gr_label")]
-    assert separable and label and "gr_spline_prefilter(" in ptx
+    assert separable and label and "gr_spline_prefilter(" in ptx and "gr_spline_prefilter_cut(" in ptx
     for entry in entries:  # each kernel's own body; libdevice's pow is a separate .func
         body = entry.split("\n}\n")[0]
         assert "fma." not in body and ".ftz" not in body, entry.split("(")[0]

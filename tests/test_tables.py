@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gpuresample import Grid
-from gpuresample.backends.cpu import CpuBackend
+from gpuresample.backends._spline_states import states_for_slabs
+from gpuresample.backends.cpu import CpuBackend, smooth
 from gpuresample.interpolation import Interpolation
 from gpuresample.tables import (
-    CUBIC_HALO,
     CUBIC_PAD,
     MIN_PARALLEL_ROWS,
     antialias_sigma,
@@ -82,24 +82,26 @@ def test_slab_tables_read_their_rows_and_give_the_whole_result(interpolation, an
     tables = build_tables(source, source.with_shape((25, 6, 11)), interpolation, antialias=antialias)
     whole = np.empty(tables.output_shape, np.float32)
     CpuBackend().resample_block(x, tables, whole)
-    for start, stop in [(0, 1), (3, 11), (11, 25)]:
-        part = tables.slab(start, stop)
+    slabs = [(0, 1), (3, 11), (11, 25)]
+    parts = states_for_slabs(tables, [tables.slab(a, b) for a, b in slabs], x, 1, lambda b, t: smooth(b, t, np.float32))
+    for (start, stop), part in zip(slabs, parts):
         first, last = part.input_rows
         assert 0 <= first < last <= 60
         out = np.empty(part.output_shape, np.float32)
         CpuBackend().resample_block(x[first:last], part, out)
-        if interpolation is Interpolation.CUBIC:  # the prefilter's recursion is cut at the slab's halo
-            np.testing.assert_allclose(out, whole[start:stop], rtol=1e-5, atol=1e-4)
-        else:
-            np.testing.assert_array_equal(out, whole[start:stop])
+        np.testing.assert_array_equal(out, whole[start:stop])  # cubic too: slabs start from the prefilter states
 
 
-def test_cubic_slab_reads_its_halo():
+def test_cubic_slab_reads_only_the_rows_of_its_coefficients():
+    """No halo: a slab's prefilter continues the whole line's recursion from its states instead."""
     source = Grid((200, 4, 4), (1, 1, 1))
     table = build_tables(source, source.with_shape((200, 4, 4)), "cubic").axes[0]
     part = table.rows(100, 110)
-    assert part.source_start <= 100 - CUBIC_HALO and part.source_stop >= 110 + CUBIC_HALO
+    assert (part.source_start, part.source_stop) == (99, 111)  # taps of outputs 100..109 (zero-weight taps dropped)
     assert (part.pad_before, part.pad_after) == (0, 0)  # far from the edges: no edge pad
+    assert part.is_cut and part.whole_line == 200 + 2 * CUBIC_PAD
+    assert part.kept_window() == (99 + CUBIC_PAD, 111 + CUBIC_PAD)
+    assert not table.is_cut and table.slab(0, 200) is table
 
 
 def test_antialias_margin_covers_the_gaussian():

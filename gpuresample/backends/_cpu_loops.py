@@ -375,3 +375,55 @@ def anticausal_segment(source, rows, i_start, n_ext, pole, acc, c_in, y_next, li
                 target = dest[dest_rows[q], lo:hi]
                 for k in range(m):
                     target[k] = y[k]
+
+
+# ---------------------------------------------------------------------------------------
+# Cubic across slabs: a slab's part of the whole line's recursion, started from the
+# whole line's states at its first and last kept rows (gpuresample.spline_states).
+# ---------------------------------------------------------------------------------------
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def filter_from_states(source, rows, n_ext, pole, causal_first, anticausal_last, dest, lines, block):
+    """The prefilter of kept rows ``q = 0 .. len(rows) - 1`` of a line cut from a longer one.
+
+    ``source[rows[q]]`` holds row ``q``'s data (planes flattened to rows); the whole line
+    (``n_ext`` rows) had the causal value ``causal_first`` at row 0 and the anti-causal value
+    ``anticausal_last`` at the last row. Rows ``q >= 1`` take ``c = e + z c_prev`` and rows
+    below the last ``y = z (y_next - c)``, as :func:`_filter_lines` does over the whole line,
+    so every value is the whole line's bit for bit. Results are stored in ``dest[q]``
+    (its dtype); ``lines`` is float64 scratch ``(threads, len(rows), block)``.
+    """
+    gain, _ = prefilter_constants(n_ext, pole)
+    z = pole
+    n = causal_first.shape[0]
+    kept = rows.shape[0]
+    for blk in prange((n + block - 1) // block):
+        lo = blk * block
+        hi = min(lo + block, n)
+        m = hi - lo
+        causal = lines[get_thread_id()]
+        first = causal[0, :m]
+        start = causal_first[lo:hi]
+        for k in range(m):
+            first[k] = start[k]
+        for q in range(1, kept):
+            row = causal[q, :m]
+            prev = causal[q - 1, :m]
+            values = source[rows[q], lo:hi]
+            for k in range(m):
+                row[k] = np.float64(values[k]) * gain + z * prev[k]
+        y = causal[kept - 1, :m]
+        end = anticausal_last[lo:hi]
+        for k in range(m):
+            y[k] = end[k]
+        target = dest[kept - 1, lo:hi]
+        for k in range(m):
+            target[k] = y[k]
+        for q in range(kept - 2, -1, -1):
+            row = causal[q, :m]
+            target = dest[q, lo:hi]
+            for k in range(m):
+                row[k] = z * (y[k] - row[k])
+                target[k] = row[k]
+            y = row

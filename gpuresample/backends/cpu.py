@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numba
 import numpy as np
 from scipy import ndimage
 
 from ..interpolation import Interpolation, working_dtype
+from ..spline_states import filter_axis0_bytes, plain_axis0
 from ..tables import CUBIC_POLE, SamplingTables, as_3d
 from . import _cpu_loops as loops
+from ._spline_states import filter_axis0
 from ._common import (check_source_block, coefficient_maps, integer_limits, is_smoothed, label_view_dtype,
                       uses_label_arithmetic, view_3d)
 from ._common import smooth as _smooth
@@ -90,6 +92,8 @@ class CpuBackend(Backend):
             return
         work = working_dtype(source.dtype)
         values = smooth(source, tables, work)
+        if tables.axes[0].is_cut:  # a cubic slab: axis 0's prefilter from the whole line's states
+            values, tables = filter_axis0(values, tables, work, self.threads())
         values3 = view_3d(values)
         if values3.dtype == np.float16:
             values3 = values3.astype(np.float32)
@@ -438,6 +442,10 @@ def cpu_scratch_bytes(tables: SamplingTables, in_dtype, out_dtype, threads: int)
     if is_smoothed(tables):
         scratch += in_values * work
     if tables.interpolation is Interpolation.CUBIC:
+        if tables.axes[0].is_cut:  # axis 0 filtered first, from the slab's states
+            scratch += filter_axis0_bytes(tables, work, threads, in_dtype)
+            first, stop = tables.axes[0].coefficient_rows()
+            axes = as_3d(replace(tables, axes=(plain_axis0(tables.axes[0], stop - first),) + tuple(tables.axes[1:])))
         return scratch + cubic_layout(axes, tables.order, work, threads).cubic_scratch_bytes
     if uses_label_arithmetic(tables, in_dtype):
         if out_dtype != in_dtype:  # labels are picked in the input's dtype, then converted

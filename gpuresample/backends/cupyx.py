@@ -4,8 +4,10 @@ The fallback on the GPU where our CUDA kernels cannot run (their sources missing
 unusable). It consumes the same sampling tables as every backend: separable passes are
 CuPy gathers (``take``) and elementwise products and sums in the working dtype, in the
 CPU backend's pass order and tap order, so nearest, linear and label agree with the CPU
-bit for bit. The cubic prefilter is ``cupyx.scipy.ndimage.spline_filter1d`` (float64,
-mirror boundaries on the extended line), which agrees with the CPU's to rounding.
+bit for bit. The cubic prefilter along axis 0 (the axis slabs cut) is the CPU's recursion
+written with array operations, so it agrees bit for bit and chunked runs equal whole ones;
+along the other axes it is ``cupyx.scipy.ndimage.spline_filter1d`` (float64, mirror
+boundaries on the extended line), which agrees with the CPU's to rounding.
 Anti-aliasing is ``cupyx.scipy.ndimage.gaussian_filter1d`` (agrees to rounding).
 
 Every pass materialises its intermediate volume, so this backend needs more device memory
@@ -21,7 +23,8 @@ import numpy as np
 
 from .. import _cupy
 from ..interpolation import Interpolation, working_dtype
-from ..tables import SamplingTables, as_3d
+from ..spline_states import missing_states_error
+from ..tables import CUBIC_POLE, SamplingTables, as_3d
 from ._common import (check_source_block, coefficient_maps, integer_limits, kept_coefficient_rows,
                       label_view_dtype, smooth, uses_label_arithmetic, view_3d)
 from .base import BackendUnavailable, DeviceBackend
@@ -74,13 +77,22 @@ def store(cupy, result, out3) -> None:
     out3[...] = result.astype(out3.dtype)
 
 
-def spline_coefficients(cupy, ndi, values3, axes, work):
-    """Cubic B-spline coefficients over each table's kept rows, in the working dtype."""
+def spline_coefficients(cupy, ndi, values3, axes, work, slab_axis=0):
+    """Cubic B-spline coefficients over each table's kept rows, in the working dtype.
+
+    Along ``slab_axis`` (the axis slabs cut: array axis 0) the prefilter is the CPU's
+    recursion written with array operations (:func:`recursive_prefilter`), so a slab can
+    continue the whole line's recursion from its states and equal the whole run bit for
+    bit; the other axes use ``spline_filter1d``.
+    """
     maps = coefficient_maps(axes)
     source = values3.astype(np.float32) if values3.dtype == np.float16 else values3
     coef = source[cupy.ix_(*(cupy.asarray(m) for m in maps))].astype(work)
     for axis, table in enumerate(axes):
         if not table.is_cubic:
+            continue
+        if axis == slab_axis:
+            coef = recursive_prefilter(cupy, coef, axis, axes, maps, work)
             continue
         first, stop = table.coefficient_rows()
         data_rows = np.clip(np.arange(table.pad_before + table.source_length + table.pad_after) - table.pad_before,
@@ -91,6 +103,57 @@ def spline_coefficients(cupy, ndi, values3, axes, work):
         keep[axis] = slice(first, stop)
         coef = filtered[tuple(keep)].astype(work)
     return coef
+
+
+def recursive_prefilter(xp, coef, axis, axes, maps, work):
+    """The prefilter along ``axis`` as ``_cpu_loops._filter_lines`` computes it, plane by plane.
+
+    Same float64 operations in the same order (separate array operations: no fused
+    multiply-add), so the coefficients equal the CPU's bit for bit. A cut slab table
+    (``is_cut``) continues the whole line's recursion from its ``states`` instead.
+    """
+    from ._cpu_loops import prefilter_constants
+
+    table = axes[axis]
+    first, stop = table.coefficient_rows()
+    n_ext = table.extended_length
+    gain, z_last = prefilter_constants(n_ext, CUBIC_POLE)
+    z = CUBIC_POLE
+    view = xp.moveaxis(coef, axis, 0)
+    result = xp.empty(view.shape, work)
+    if table.is_cut:
+        if table.states is None:
+            raise missing_states_error(table)
+        from .kernels import gathered_states
+
+        causal, anticausal = (xp.asarray(gathered_states(s, axes, maps, axis)) for s in table.states)
+        kept = stop - first
+        lines = xp.empty(view.shape, np.float64)
+        lines[0] = causal
+        for q in range(1, kept):
+            lines[q] = view[q].astype(np.float64) * gain + z * lines[q - 1]
+        y = anticausal
+        result[kept - 1] = y
+        for q in range(kept - 2, -1, -1):
+            y = z * (y - lines[q])
+            result[q] = y
+        return xp.moveaxis(result, 0, axis)
+    data_rows = np.clip(np.arange(n_ext) - table.pad_before, 0, table.source_length - 1) + (table.pad_before - first)
+    ext = xp.take(view, xp.asarray(data_rows), axis=0).astype(np.float64) * gain
+    if n_ext > 1:
+        total = ext[0] + z_last * ext[n_ext - 1]
+        z_i = z
+        for i in range(1, n_ext - 1):
+            total = total + z_i * (ext[i] + z_last * ext[n_ext - 1 - i])
+            z_i *= z
+        ext[0] = total / (1.0 - z_last * z_last)
+        for i in range(1, n_ext):
+            ext[i] = ext[i] + z * ext[i - 1]
+        ext[n_ext - 1] = (z * ext[n_ext - 2] + ext[n_ext - 1]) * z / (z * z - 1.0)
+        for i in range(n_ext - 2, -1, -1):
+            ext[i] = z * (ext[i + 1] - ext[i])
+    result[...] = ext[first:stop]
+    return xp.moveaxis(result, 0, axis)
 
 
 def label_block(cupy, src3, axes, out3) -> None:
@@ -150,6 +213,8 @@ def cupyx_scratch_bytes(tables: SamplingTables, in_dtype, out_dtype) -> int:
         longest = max(t.pad_before + t.source_length + t.pad_after for t in axes)
         extended = max(math.prod(lengths) // max(lengths) * longest, 1)
         total = 2 * extended * 8 + math.prod(lengths) * work
+        if tables.axes[0].is_cut:  # a slab's gathered states
+            total += 2 * (math.prod(lengths) // max(lengths[len(axes) - tables.ndim], 1)) * 8
     else:
         total = math.prod(lengths) * work
     largest = 0
@@ -179,7 +244,7 @@ def resample_with(xp, ndi, source, tables: SamplingTables, out) -> None:
     work = working_dtype(source.dtype)
     values = view_3d(smooth(source, tables, work, ndi))
     if tables.interpolation is Interpolation.CUBIC:
-        values = spline_coefficients(xp, ndi, values, axes, work)
+        values = spline_coefficients(xp, ndi, values, axes, work, slab_axis=len(axes) - tables.ndim)
         axes = tuple(t.coefficient_indexed() for t in axes)
     values = values.astype(work, copy=False)
     for axis in tables.order:

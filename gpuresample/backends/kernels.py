@@ -30,6 +30,7 @@ import numpy as np
 from .. import _cupy
 from ..interpolation import Interpolation, working_dtype
 from ..tables import CUBIC_PAD, CUBIC_POLE, SamplingTables, as_3d
+from ..spline_states import missing_states_error
 from ._common import (WIDE_INTEGERS, check_source_block, coefficient_maps, is_smoothed, kept_coefficient_rows,
                       label_view_dtype, uses_label_arithmetic, view_3d)
 from .base import BackendUnavailable, DeviceBackend
@@ -89,6 +90,10 @@ MAX_PREFILTER_BLOCKS = 1 << 20
 #: Packed table uploads start every array on this many bytes (the widest element, double).
 TABLE_ALIGN = 16
 PREFILTER_NAME = "gr_spline_prefilter"
+#: The prefilter of a cubic slab, continuing the whole line's recursion from its states.
+PREFILTER_CUT_NAME = "gr_spline_prefilter_cut"
+#: ``extern "C"`` kernels: found by name in a module, no name expression needed.
+EXTERN_C_NAMES = (PREFILTER_NAME, PREFILTER_CUT_NAME)
 
 assert CUBIC_PAD <= MAX_UNKEPT_TAIL, "kernels/gpuresample.cuh: raise GR_MAX_UNKEPT_TAIL"
 
@@ -171,7 +176,7 @@ def kernel_names(in_dtype, out_dtype, interpolation) -> tuple:
     taps = TAPS[interpolation]
     if interpolation is Interpolation.CUBIC:
         gathers = tuple(dict.fromkeys((gather_name(in_dtype), gather_name(work))))
-        return gathers + (PREFILTER_NAME,) + _separable_names((work,), work, out_dtype, taps)
+        return gathers + EXTERN_C_NAMES + _separable_names((work,), work, out_dtype, taps)
     return _separable_names((in_dtype, work), work, out_dtype, taps)
 
 
@@ -433,6 +438,10 @@ def _spline_coefficients(device, values3, tables, axes, work):
         raise ValueError("cubic tables without a cubic axis")
     for axis in cubic_axes:
         table = axes[axis]
+        if table.is_cut:  # a slab: continue the whole line's recursion from its states
+            last = narrow and axis == cubic_axes[-1]
+            _prefilter_cut(device, coef, result if last else placeholder, axis, axes, np.int32(narrow), np.int32(last))
+            continue
         first, stop = table.coefficient_rows()
         n_ext = table.pad_before + table.source_length + table.pad_after
         if n_ext - stop > MAX_UNKEPT_TAIL:
@@ -449,6 +458,34 @@ def _spline_coefficients(device, values3, tables, axes, work):
         args += (np.float64(CUBIC_POLE), np.int32(np.dtype(work) == np.float32), np.int32(last))
         device.launch(Launch(PREFILTER_NAME, grid, block, args))
     return result
+
+
+def _prefilter_cut(device, coef, narrowed, axis, axes, round_to_float, narrow_out) -> None:
+    """A cubic slab's prefilter along ``axis``, from the whole line's states (one per gathered line).
+
+    Stores as ``gr_spline_prefilter`` does: in place (rounded to float32 for a float32
+    working type), or into ``narrowed`` as float32 on the last pass (``narrow_out``).
+    """
+    table = axes[axis]
+    if table.states is None:
+        raise missing_states_error(table)
+    outer, inner = (a for a in range(3) if a != axis)
+    maps = coefficient_maps(axes)
+    causal, anticausal = device.upload([gathered_states(state, axes, maps, axis) for state in table.states])
+    strides = element_strides(coef)
+    n_lines = coef.shape[outer] * coef.shape[inner]
+    grid, block = line_launch_shape(n_lines)
+    first, stop = table.coefficient_rows()
+    args = (coef, narrowed) + _i64((n_lines, coef.shape[inner], strides[outer], strides[inner], strides[axis]))
+    args += (np.int32(stop - first), np.float64(CUBIC_POLE), causal, anticausal, round_to_float, narrow_out)
+    device.launch(Launch(PREFILTER_CUT_NAME, grid, block, args))
+
+
+def gathered_states(state, axes, maps, axis) -> np.ndarray:
+    """A state plane (the input's other axes) at the gathered lines of the coefficient array."""
+    outer, inner = (a for a in range(3) if a != axis)
+    plane = np.asarray(state, dtype=np.float64).reshape(axes[outer].source_length, axes[inner].source_length)
+    return np.ascontiguousarray(plane[np.ix_(maps[outer], maps[inner])])
 
 
 def kernels_scratch_bytes(tables: SamplingTables, in_dtype, out_dtype) -> int:
@@ -468,6 +505,8 @@ def kernels_scratch_bytes(tables: SamplingTables, in_dtype, out_dtype) -> int:
         work = working_dtype(in_dtype)
         itemsize = COEFFICIENT_DTYPE.itemsize + (work.itemsize if work != COEFFICIENT_DTYPE else 0)
         total += math.prod(_coefficient_shape(axes)) * itemsize
+        if tables.axes[0].is_cut:  # the states of every gathered line, uploaded
+            total += 2 * math.prod(_coefficient_shape(axes)) // max(_coefficient_shape(axes)[len(axes) - len(tables.axes)], 1) * COEFFICIENT_DTYPE.itemsize
     if uses_label_arithmetic(tables, in_dtype) and in_dtype != out_dtype:
         total += math.prod(tables.output_shape) * in_dtype.itemsize
     return total
@@ -538,7 +577,7 @@ def _compiled_module(cupy, key: tuple):
     cache_key = (cupy.cuda.runtime.getDevice(),) + key
     module = _compile_cache.get(cache_key)
     if module is None:
-        names = [n for n in kernel_names(*key) if n != PREFILTER_NAME]
+        names = [n for n in kernel_names(*key) if n not in EXTERN_C_NAMES]
         module = cupy.RawModule(code=_module_text(), options=COMPILE_OPTIONS, name_expressions=names)
         module.compile()
         _compile_cache[cache_key] = module

@@ -1,0 +1,139 @@
+"""Cubic across slabs, exactly: the prefilter's recursion states at slab edges.
+
+The cubic B-spline prefilter along an axis is one recursion over the whole extended
+line (causal initial sum, causal pass, anti-causal pass, see
+``gpuresample/backends/_cpu_loops.py``). A slab holds only some rows of that line, so
+it cannot start the recursion from its own edges without changing the result. Instead,
+a pre-pass over axis 0 (``boundary_states`` in ``backends/_spline_states.py``) runs the
+whole line's recursion once,
+streamed, in float64, exactly as the unchunked prefilter does it, and keeps for each slab
+two planes: the causal value at the slab's first kept row and the anti-causal value at
+its last kept row. A slab's prefilter then runs its part of the same recursion from
+those values (``filter_axis0`` in ``backends/_spline_states.py``, ``gr_spline_prefilter_cut``
+in ``kernels/spline.cu``, the cupyx backend's recursion), so every coefficient — and every output — equals the
+unchunked run's bit for bit, whatever the slabs (SPEC §5).
+
+Only axis 0 is ever cut. The prefilter runs along the array axes in order 0, 1, 2 in
+every engine (the CPU's whole-array and streamed engines, the kernels, cupyx), so the
+axis-0 filter sees the gathered input itself (smoothed first when anti-aliasing) and
+the pre-pass needs no in-plane filter; the in-plane filters of axes 1 and 2 never cross
+a slab edge.
+
+Cost: the pre-pass reads the input rows three times (initial sum, causal pass,
+anti-causal pass) and holds ``2 * slabs + checkpoints`` float64 planes of the input's
+other axes (see :func:`prepass_bytes`), counted in the planner's peak.
+
+This module holds what needs no backend: the slab tables' states, the memory the pre-pass
+and the states take (for the planner), and the error for a slab without states. The
+computing half is ``gpuresample/backends/_spline_states.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from .interpolation import working_dtype
+from .tables import AxisTable, SamplingTables
+
+#: Plane elements a thread takes at a time in the pre-pass loops (as the CPU's streamed
+#: cubic engine): its causal values for one segment stay in cache.
+STATE_BLOCK = 512
+#: Fewest extended-line rows per pre-pass segment (fewer, larger loop calls).
+MIN_STATE_SEGMENT = 16
+#: Segments of rows held when the input is not read in place: a buffer of two (the
+#: initial sum reads rows from both ends) and the block being read (or smoothed).
+READ_COPIES = 3
+#: Index arrays and other small temporaries of the pre-pass.
+PREPASS_SMALL_BYTES = 16384
+#: float64 bytes: states and checkpoints are kept exactly as the recursion computes them.
+STATE_ITEMSIZE = 8
+
+
+def line_block(elements: int) -> int:
+    """Plane elements the loops' float64 scratch lines hold: a block, or all when fewer."""
+    return max(1, min(STATE_BLOCK, elements))
+
+
+def slab_needs_states(tables: SamplingTables) -> bool:
+    """Whether these (slab) tables cut axis 0's cubic prefilter."""
+    return tables.axes[0].is_cut
+
+
+def segment_rows(n_ext: int, elements: int, threads: int, read_itemsize: int) -> int:
+    """Rows per pre-pass segment: the fewest bytes of checkpoints plus segment buffers.
+
+    ``read_itemsize`` is 0 when the input is read in place (no row buffer).
+    """
+    def cost(rows):
+        return (-(-n_ext // rows)) * elements * STATE_ITEMSIZE + threads * rows * line_block(elements) * STATE_ITEMSIZE \
+            + READ_COPIES * rows * elements * read_itemsize
+    candidates = sorted({min(n_ext, max(MIN_STATE_SEGMENT, r)) for r in
+                         (2 ** k for k in range(4, max(5, n_ext.bit_length() + 1)))} | {n_ext})
+    return min(candidates, key=lambda r: (cost(r), -r))
+
+
+def prepass_bytes(tables: SamplingTables, n_slabs: int, in_dtype, input_shape, threads: int,
+                  in_place: bool = True) -> int:
+    """Host bytes :func:`boundary_states` holds for ``n_slabs`` slabs (the states included)."""
+    table = tables.axes[0]
+    n_ext = table.extended_length
+    elements = math.prod(input_shape[1:])
+    itemsize = 0 if in_place else working_dtype(in_dtype).itemsize
+    rows = segment_rows(n_ext, elements, threads, itemsize)
+    checkpoints = -(-n_ext // rows)
+    total = ((2 * n_slabs + checkpoints + 2) * elements * STATE_ITEMSIZE
+             + threads * rows * line_block(elements) * STATE_ITEMSIZE + READ_COPIES * rows * elements * itemsize
+             + n_ext * 8 + PREPASS_SMALL_BYTES)
+    if itemsize and table.sigma > 0:  # the smoothed block's margins
+        total += 2 * int(4.0 * table.sigma + 0.5) * elements * itemsize
+    return total
+
+
+def with_states(tables: SamplingTables, causal, anticausal) -> SamplingTables:
+    """Slab tables carrying axis 0's prefilter states (planes shaped like the other input axes)."""
+    table = tables.axes[0]
+    return replace(tables, axes=(replace(table, states=(causal, anticausal)),) + tuple(tables.axes[1:]))
+
+
+def missing_states_error(table: AxisTable) -> ValueError:
+    return ValueError(
+        f"cubic slab tables for extended rows {table.kept_window()} of {table.whole_line} carry no prefilter "
+        "states; compute them with gpuresample.spline_states.states_for_slabs (the executor does)")
+
+
+def plain_axis0(table: AxisTable, kept: int) -> AxisTable:
+    """The table sampling ``kept`` axis-0 coefficients that are already filtered."""
+    return AxisTable(table.coefficient_indexed().index, table.weight, 0, kept)
+
+
+def filter_axis0_bytes(tables: SamplingTables, work_itemsize: int, threads: int, in_dtype=None) -> int:
+    """Bytes :func:`filter_axis0` allocates: the kept rows in the working dtype and float64 lines
+    (and a float32 copy of float16 input rows, which the compiled loops cannot read)."""
+    table = tables.axes[0]
+    first, stop = table.coefficient_rows()
+    kept = stop - first
+    elements = math.prod(t.source_length for t in tables.axes[1:])
+    total = kept * elements * work_itemsize + threads * kept * line_block(elements) * STATE_ITEMSIZE
+    smoothed = any(t.sigma > 0 for t in tables.axes)
+    if in_dtype is not None and np.dtype(in_dtype) in (np.dtype(np.float16), np.dtype(np.bool_)) and not smoothed:
+        total += table.source_length * elements * 4
+    return total
+
+
+def smoothing_tables(tables: SamplingTables, start: int, stop: int, n: int) -> SamplingTables:
+    """Tables that make ``smooth`` give input rows ``[start, stop)`` of the smoothed volume.
+
+    The block read is ``[start - margin_before, stop + margin_after)``, clipped as a slab's.
+    """
+    table = tables.axes[0]
+    radius = int(4.0 * table.sigma + 0.5) if table.sigma > 0 else 0
+    axis0 = AxisTable(np.zeros((1, 1), np.int64), np.ones((1, 1)), start, stop, sigma=table.sigma,
+                      margin_before=min(radius, start), margin_after=min(radius, n - stop))
+    return replace(tables, axes=(axis0,) + tuple(tables.axes[1:]))
+
+
+__all__ = ["prepass_bytes", "with_states", "missing_states_error", "plain_axis0", "filter_axis0_bytes",
+           "slab_needs_states", "smoothing_tables", "line_block", "segment_rows", "STATE_ITEMSIZE", "STATE_BLOCK"]
