@@ -560,29 +560,20 @@ def test_14_read_only_out_is_named():
 
 
 def reference_plan(tables, in_dtype, out_dtype, input_shape, budget, backend, staged=False, first_row=0):
-    """The planner measuring every slab of every try (before issue 13), to compare with."""
-    n_out = tables.axes[0].n_out
+    """The planner measuring every slab of every try (before issue 13), to compare with.
 
-    def peak_for(rows):
-        slabs = tuple((s, min(s + rows, n_out)) for s in range(first_row, n_out, rows))
-        return slabs, max(planner.slab_bytes(tables.slab(a, b), in_dtype, out_dtype, input_shape, backend, staged)
-                          for a, b in slabs)
-
-    slabs, peak = peak_for(n_out - first_row)
-    if budget is None or peak <= budget:
-        return slabs, peak
-    one = peak_for(1)
-    if one[1] > budget:
-        return None, one[1]
-    lo, hi, best = 1, n_out - first_row, one
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        candidate = peak_for(mid)
-        if candidate[1] <= budget:
-            lo, best = mid, candidate
-        else:
-            hi = mid
-    return best
+    The same search as :func:`planner.plan_slabs` (cubic plans' state planes, the staged
+    host limit), with every slab measured instead of one of each kind.
+    """
+    fast = planner._distinct_slabs
+    planner._distinct_slabs = lambda table, slabs: list(slabs)
+    try:
+        plan = planner.plan_slabs(tables, in_dtype, out_dtype, input_shape, budget, backend, staged, first_row)
+    except MemoryError:
+        return None, None
+    finally:
+        planner._distinct_slabs = fast
+    return plan.slabs, plan.peak_bytes
 
 
 @pytest.mark.parametrize("interpolation", ["nearest", "linear", "cubic", "label"])
