@@ -48,6 +48,8 @@ GPU_CASES = [((1024, 1024, 1024), np.float32, (1536, 1536, 1536), "linear", True
 #: ``--huge``: slabs as the free device memory decides; input and output are memmaps in
 #: ``--scratch`` (33.5 GB + 65.5 GB of disk), so the run stays within host memory.
 HUGE_CASE = ((2560, 2560, 2560), np.uint16, (3200, 3200, 3200), "linear", False)
+#: Factor the budget shrinks by while looking for one that forces ``MIN_SLABS`` slabs.
+BUDGET_STEP = 0.9
 #: Bytes copied each way to measure the pinned host<->device bandwidth.
 PINNED_COPY_BYTES = 1 << 30
 
@@ -73,13 +75,23 @@ def median_time(fn, repeats: int) -> float:
 
 
 def budget_for_slabs(volume, spacing, target_shape, interpolation, slabs, **options) -> int:
-    """A ``max_memory`` that gives at least ``slabs`` slabs."""
-    whole = build_job(volume, spacing, target_shape=target_shape, interpolation=interpolation, **options)
-    budget = whole.chunking.peak_bytes // slabs
-    while build_job(volume, spacing, target_shape=target_shape, interpolation=interpolation,
-                    max_memory=budget, **options).chunking.count < slabs:
-        budget = int(budget * 0.8)
-    return budget
+    """A ``max_memory`` that gives at least ``slabs`` slabs: the unsplit peak, shrunk until it does.
+
+    (Not simply the peak over ``slabs``: cubic plans hold two state planes per slab, so the
+    thinnest slabs are not the smallest plan.)
+    """
+    budget = build_job(volume, spacing, target_shape=target_shape, interpolation=interpolation,
+                       **options).chunking.peak_bytes
+    while True:
+        budget = int(budget * BUDGET_STEP)
+        try:
+            count = build_job(volume, spacing, target_shape=target_shape, interpolation=interpolation,
+                              max_memory=budget, **options).chunking.count
+        except MemoryError as exc:
+            raise RuntimeError(f"no max_memory splits {dims(volume.shape)} {interpolation} into {slabs} slabs: "
+                               f"{exc}") from exc
+        if count >= slabs:
+            return budget
 
 
 #: CPU memory case: input and output as memmaps on disk, output far beyond max_memory.

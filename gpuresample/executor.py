@@ -180,7 +180,10 @@ def slab_tables(job, source, slabs) -> dict:
     per_slab = [job.tables.slab(a, b) for a, b in slabs]
     if any(t.axes[0].is_cut for t in per_slab):
         smooth, to_host = executor_smoothing(job.backend, job.prepared.on_gpu, job.in_dtype)
-        per_slab = states_for_slabs(job.tables, per_slab, source, job.backend.threads(), smooth, to_host)
+        from .backends.cpu import run_serialised
+
+        per_slab = run_serialised(states_for_slabs, job.tables, per_slab, source, job.backend.threads(), smooth,
+                                  to_host)
     return dict(zip((tuple(slab) for slab in slabs), per_slab))
 
 

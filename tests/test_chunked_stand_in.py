@@ -48,10 +48,10 @@ def stand_ins(harness_library, monkeypatch):
     for name, module in [("cupy", cp), ("cupyx", cupyx), ("cupyx.scipy", cupyx_scipy),
                          ("cupyx.scipy.ndimage", ndimage)]:
         monkeypatch.setitem(sys.modules, name, module)
-    monkeypatch.setattr(kernels, "_compile_cache", {})
-    monkeypatch.setattr(kernels, "_function_cache", {})
+    kernels.clear_caches()  # compile afresh on the stand-in, and forget it afterwards
     monkeypatch.setattr(Stream, "created", 0)
-    return cp
+    yield cp
+    kernels.clear_caches()
 
 
 def budgets(x, options, fractions, **extra):

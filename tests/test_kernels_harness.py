@@ -157,7 +157,7 @@ def test_marching_threads_match_cpu(harness_library, long_runs, interpolation, d
     """Runs of outputs per thread reuse kept partial sums; the results stay the CPU's bit for bit."""
     shape, target, rows = CASES[case]
     volume = random_volume(shape, dtype, seed=len(case))
-    tables = tables_for(shape, target, interpolation, rows)
+    tables = tables_for(shape, target, interpolation, rows, volume=volume)
     device = HarnessDevice(harness_library)
     out = np.empty(tables.output_shape, volume.dtype)
     block = input_block(volume, tables)

@@ -19,6 +19,7 @@ from ..spline_states import (STATE_BLOCK, line_block, missing_states_error, plai
                              segment_rows, slab_needs_states, smoothing_tables, with_states)
 from ..tables import CUBIC_POLE, AxisTable, SamplingTables
 from . import _cpu_loops as loops
+from ._threading import start_threads
 
 def boundary_states(read_rows, table: AxisTable, windows, elements: int, threads: int, flat=None,
                     read_dtype=np.float64) -> tuple:
@@ -51,6 +52,7 @@ def boundary_states(read_rows, table: AxisTable, windows, elements: int, threads
     """
     import numba
 
+    start_threads()  # Numba's fork-safe threading layer, as the CPU backend starts it
     threads = max(threads, numba.get_num_threads())  # the loops index scratch by Numba's thread id
     n_ext = table.extended_length
     pad_before, length = table.pad_before, table.source_length

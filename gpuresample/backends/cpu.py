@@ -38,6 +38,28 @@ def clear_caches() -> None:
     _concurrent = None
 
 
+def run_serialised(work, *args):
+    """``work(*args)`` (compiled parallel loops), alone while Numba's threading layer needs it.
+
+    What :meth:`CpuBackend.resample_block` runs its blocks through, and anything else that
+    calls the parallel loops from threads (the cubic pre-pass in Dask tasks and executors):
+    the first call runs alone and starts the layer; later calls run concurrently unless the
+    layer is ``workqueue``, which aborts on concurrent use.
+    """
+    global _concurrent
+    start_threads()
+    if _concurrent:
+        return work(*args)
+    with _serial:
+        result = work(*args)
+        if _concurrent is None:
+            try:
+                _concurrent = numba.threading_layer() != UNSAFE_THREADING_LAYER
+            except ValueError:  # no parallel loop has run yet; ask again next time
+                pass
+        return result
+
+
 class CpuBackend(Backend):
     """NumPy in, NumPy out, on the CPU. Always available."""
 
@@ -71,18 +93,7 @@ class CpuBackend(Backend):
         The first call runs alone and starts Numba's threading layer; later calls run
         concurrently unless that layer is ``workqueue``, which aborts on concurrent use.
         """
-        global _concurrent
-        start_threads()
-        if _concurrent:
-            self._resample_block(source, tables, out)
-            return
-        with _serial:
-            self._resample_block(source, tables, out)
-            if _concurrent is None:
-                try:
-                    _concurrent = numba.threading_layer() != UNSAFE_THREADING_LAYER
-                except ValueError:  # no parallel loop has run yet; ask again next time
-                    pass
+        run_serialised(self._resample_block, source, tables, out)
 
     def _resample_block(self, source, tables: SamplingTables, out) -> None:
         source = np.asarray(source)
