@@ -194,8 +194,9 @@ def cpu_memory_cases(scratch: Path) -> list:
 def memory_case(case: str, scratch: Path) -> tuple:
     """One row of :func:`cpu_memory_cases`, measured in this process."""
     rng = np.random.default_rng(1)
-    gr.resample(rng.standard_normal((32, 32, 32)).astype(np.float32), (1, 1, 1), target_shape=(48, 48, 48),
-                interpolation="cubic", max_memory=200_000)  # compiled loops loaded before measuring
+    small = rng.standard_normal((32, 32, 32)).astype(np.float32)
+    gr.resample(small, (1, 1, 1), target_shape=(48, 48, 48), interpolation="cubic",  # loops loaded before measuring
+                max_memory=budget_for_slabs(small, (1, 1, 1), (48, 48, 48), "cubic", 2))
     if case == "in-memory":
         volume = rng.standard_normal((256, 256, 256)).astype(np.float32)
         target = (384, 384, 384)

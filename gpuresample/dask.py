@@ -67,7 +67,7 @@ def resample(data, spacing: Sequence[float] | None = None, *, target_shape: Sequ
     """Resample a ``dask.array`` lazily, chunk by chunk, to a new voxel grid.
 
     The result equals :func:`gpuresample.resample` on the whole array bit for bit, for
-    every interpolation, whatever the input and output chunks (SPEC §5).
+    every interpolation, whatever the input and output chunks (docs/design.md §2).
 
     Parameters
     ----------

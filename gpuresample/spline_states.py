@@ -5,13 +5,13 @@ line (causal initial sum, causal pass, anti-causal pass, see
 ``gpuresample/backends/_cpu_loops.py``). A slab holds only some rows of that line, so
 it cannot start the recursion from its own edges without changing the result. Instead,
 a pre-pass over axis 0 (``boundary_states`` in ``backends/_spline_states.py``) runs the
-whole line's recursion once,
-streamed, in float64, exactly as the unchunked prefilter does it, and keeps for each slab
-two planes: the causal value at the slab's first kept row and the anti-causal value at
-its last kept row. A slab's prefilter then runs its part of the same recursion from
-those values (``filter_axis0`` in ``backends/_spline_states.py``, ``gr_spline_prefilter_cut``
-in ``kernels/spline.cu``, the cupyx backend's recursion), so every coefficient — and every output — equals the
-unchunked run's bit for bit, whatever the slabs (SPEC §5).
+whole line's recursion once, streamed, in float64, exactly as the unchunked prefilter
+does it, and keeps for each slab two planes: the causal value at the slab's first kept
+row and the anti-causal value at its last kept row. A slab's prefilter then runs its
+part of the same recursion from those values (``filter_axis0`` in
+``backends/_spline_states.py``, ``gr_spline_prefilter_cut`` in ``kernels/spline.cu``, the
+cupyx backend's recursion), so every coefficient — and every output — equals the
+unchunked run's bit for bit, whatever the slabs (docs/design.md §2).
 
 Only axis 0 is ever cut. The prefilter runs along the array axes in order 0, 1, 2 in
 every engine (the CPU's whole-array and streamed engines, the kernels, cupyx), so the

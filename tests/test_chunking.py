@@ -1,7 +1,7 @@
 """The chunked planner and executor on the CPU backend (issue: volumes larger than memory).
 
 A chunked result must equal the unchunked one bit for bit, for every interpolation,
-cubic included (SPEC §5): slabs start the cubic prefilter from the whole line's states.
+cubic included (docs/design.md §2): slabs start the cubic prefilter from the whole line's states.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def run_with_slabs(x, target, interpolation, slabs, dtype=None, antialias=False)
 
 
 def assert_same(chunked, whole, interpolation=None):
-    """Bit for bit, every interpolation (SPEC §5)."""
+    """Bit for bit, every interpolation (docs/design.md §2)."""
     assert chunked.dtype == whole.dtype and chunked.shape == whole.shape
     assert np.array_equal(chunked, whole, equal_nan=chunked.dtype.kind == "f"), (
         f"{interpolation}: {np.count_nonzero(chunked != whole)} values differ")

@@ -305,7 +305,7 @@ def _split_budget(job) -> int:
 @pytest.mark.parametrize("backend", GPU_BACKENDS)
 @pytest.mark.parametrize("interpolation,antialias", WITH_ANTIALIAS)
 def test_gpu_chunked_equals_whole(cupy, backend, interpolation, antialias):
-    """Bit for bit (SPEC §5), on the device and staged from the host, with axis 0 long
+    """Bit for bit (docs/design.md §2), on the device and staged from the host, with axis 0 long
     enough that slabs cut the cubic prefilter; the budget lies half way between one row's
     planned peak and the unsplit one, so the job splits on any device."""
     if gr.available_backends()[backend] is not None:
