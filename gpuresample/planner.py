@@ -73,12 +73,13 @@ def plan_slabs(tables: SamplingTables, in_dtype, out_dtype, input_shape, budget:
     number is the largest whose every slab fits. Raises ``MemoryError`` when even
     one output row does not fit.
     """
-    n_out = tables.axes[0].n_out
+    n_out = tables.output_shape[0]
+    per_axis = isinstance(tables, SamplingTables)  # else an oblique target's matrix (onto.AffineSampling)
 
     def peak_for(rows_per_slab):
         slabs = tuple((s, min(s + rows_per_slab, n_out)) for s in range(first_row, n_out, rows_per_slab))
         peak = max(slab_bytes(tables.slab(a, b), in_dtype, out_dtype, input_shape, backend, staged)
-                   for a, b in _distinct_slabs(tables.axes[0], slabs))
+                   for a, b in (_distinct_slabs(tables.axes[0], slabs) if per_axis else slabs))
         return slabs, peak
 
     slabs, peak = peak_for(n_out - first_row)

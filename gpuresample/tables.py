@@ -86,6 +86,10 @@ class AxisTable:
     margin_before, margin_after : int
         Extra input rows delivered around ``[source_start, source_stop)`` for the
         Gaussian, cropped after smoothing.
+    outside : (n_out,) bool array or None
+        Output indices whose position lies outside the input's band ``[-0.5, n - 0.5]``
+        (a target on another grid, SPEC §8): they get the fill value after the backend
+        ran (see :func:`gpuresample.onto.apply_fill`). None: every index is inside.
     """
 
     index: np.ndarray
@@ -99,6 +103,7 @@ class AxisTable:
     sigma: float = 0.0
     margin_before: int = 0
     margin_after: int = 0
+    outside: np.ndarray | None = None
 
     @property
     def input_start(self) -> int:
@@ -162,6 +167,8 @@ class AxisTable:
         keeps the whole table when every row is asked for.
         """
         table = self._rows(start, stop)
+        if self.outside is not None:
+            table = replace(table, outside=self.outside[start:stop])
         if self.sigma <= 0.0:
             return table
         radius = gaussian_radius(self.sigma)
@@ -280,6 +287,10 @@ class SamplingTables:
     #: Order of the separable passes over the 3-D view (see :func:`pass_order`);
     #: fixed for the whole volume so every slab and backend adds in the same order.
     order: tuple = (0, 1, 2)
+    #: For a target on another grid whose axes are permuted (SPEC §8): the target axis
+    #: each table axis fills (the output is written through a transposed view); None
+    #: when table axis ``i`` is target axis ``i``.
+    output_axes: tuple | None = None
 
     @property
     def ndim(self) -> int:

@@ -22,6 +22,8 @@ import numpy as np
 from .. import _cupy
 from ..interpolation import Interpolation, working_dtype
 from ..tables import SamplingTables, as_3d
+from ..onto import AffineSampling
+from ._affine_xp import affine_scratch_bytes, affine_with
 from ._common import (check_source_block, coefficient_maps, integer_limits, kept_coefficient_rows,
                       label_view_dtype, smooth, uses_label_arithmetic, view_3d)
 from .base import BackendUnavailable, DeviceBackend
@@ -204,9 +206,14 @@ class CupyxBackend(DeviceBackend):
         return None
 
     def resample_block(self, source, tables: SamplingTables, out) -> None:
+        if isinstance(tables, AffineSampling):  # an oblique target (SPEC §8)
+            affine_with(_cupy_module(), _ndimage(), source, tables, out)
+            return
         resample_with(_cupy_module(), _ndimage(), source, tables, out)
 
     def scratch_bytes(self, tables: SamplingTables, in_dtype, out_dtype) -> int:
+        if isinstance(tables, AffineSampling):
+            return affine_scratch_bytes(tables, in_dtype)
         return cupyx_scratch_bytes(tables, in_dtype, out_dtype)
 
 
