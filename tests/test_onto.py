@@ -605,8 +605,8 @@ def test_transform_onto_a_target_grid_or_reference_image():
     case = {"image": image, "label": label, "image_meta_dict": {"affine": source.affine}}
     target = gr.Grid((14, 16, 12), (1.5, 1.2, 1.8), origin=(-2.0, -9.0, -10.0), direction=rotation(0, 20.0))
     reference = {"data": np.zeros((1,) + target.shape, np.float32), "affine": target.affine}  # TorchIO-style
-    for given in (target, reference):
-        transform = Resampled(["image", "label"], target=given, interpolation={"image": "linear", "label": "label"},
+    for target_form in (target, reference):
+        transform = Resampled(["image", "label"], target=target_form, interpolation={"image": "linear", "label": "label"},
                               fill={"image": -5.0, "label": 0})
         out = transform(case)
         np.testing.assert_array_equal(out["image"][0], gr.resample(image[0], source, target=target, fill=-5.0))

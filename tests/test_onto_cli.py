@@ -61,7 +61,7 @@ def test_like_puts_image_and_masks_on_the_reference_grid(capsys, files):
 
 
 def test_like_a_reference_that_does_not_overlap_warns_on_one_line(capsys, files):
-    code, out, err = run(capsys, files / "ct.nii.gz", files / "far_out.nii.gz", "--like", files / "far.nii.gz")
+    code, _out, err = run(capsys, files / "ct.nii.gz", files / "far_out.nii.gz", "--like", files / "far.nii.gz")
     assert code == 0
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("gpuresample: warning: the target grid does not overlap")
@@ -77,7 +77,7 @@ def test_like_argument_errors(capsys, files, argv, fragment):
     argv = [a.replace("REF", str(files / "ref.nii.gz")) if a == "REF" else a for a in argv]
     if argv[:2] == ["--like", "missing.nii.gz"]:
         argv[1] = str(files / "missing.nii.gz")
-    code, out, err = run(capsys, files / "ct.nii.gz", files / "x.nii.gz", *argv)
+    code, _out, err = run(capsys, files / "ct.nii.gz", files / "x.nii.gz", *argv)
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("gpuresample: error: ") and fragment in lines[0], err

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from harness.device import HarnessDevice, build, compiler
+from helpers import random_volume
 
 import gpuresample as gr
-from helpers import random_volume
 from gpuresample.backends.cpu import CpuBackend
 from gpuresample.backends.kernels import affine_name, run_kernels
 from gpuresample.onto import affine_sampling
-from harness.device import HarnessDevice, build, compiler
 
 pytestmark = pytest.mark.skipif(compiler() is None, reason="no C++ compiler (g++ or $CXX) to build the kernels as C++")
 

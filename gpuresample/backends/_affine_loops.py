@@ -67,8 +67,8 @@ def _interior(offset, slope, n, start, stop):
     # limited to [-1, stop + 1] before converting, so a tiny slope cannot overflow an int
     a = min(max((lo_u - offset) / slope, -1.0), stop + 1.0)
     b = min(max((hi_u - offset) / slope, -1.0), stop + 1.0)
-    first = max(start, int(math.ceil(min(a, b))))
-    last = min(stop, int(math.floor(max(a, b))) + 1)
+    first = max(start, math.ceil(min(a, b)))
+    last = min(stop, math.floor(max(a, b)) + 1)
     return (first, last) if first < last else (start, start)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..interpolation import Interpolation, working_dtype
 from ..onto import BAND_ATOL_VOXELS, AffineSampling
-from ._common import integer_limits, label_view_dtype
+from ._common import integer_limits, kept_coefficient_rows, label_view_dtype
 
 #: Output voxels computed per step: bounds the per-voxel temporaries (positions, taps,
 #: weights: about ``AFFINE_BYTES_PER_VOXEL`` bytes each) to a few hundred MiB.
@@ -186,8 +186,7 @@ def affine_scratch_bytes(sampling: AffineSampling, in_dtype) -> int:
     step = min(math.prod(sampling.output_shape), AFFINE_BLOCK_VOXELS)
     total = step * AFFINE_BYTES_PER_VOXEL
     if sampling.is_cubic:
-        kept = [(lambda r: r[1] - r[0])(t.coefficient_rows()) if t.is_cubic else 1 for t in sampling.lines_3d()]
-        total += 2 * math.prod(kept) * 8  # the coefficients, and the prefilter's float64 copy
+        total += 2 * math.prod(kept_coefficient_rows(t) for t in sampling.lines_3d()) * 8  # the coefficients, and the prefilter's float64 copy
     elif np.dtype(in_dtype) == np.float16:
         first, stop = sampling.input_rows
         total += (stop - first) * math.prod(t.input_stop - t.input_start for t in sampling.lines[1:]) * 4
