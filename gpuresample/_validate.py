@@ -183,3 +183,23 @@ def check_antialias(antialias, interpolation) -> bool:
         raise ValueError(f"antialias=True smooths values; it applies to 'linear' and 'cubic', "
                          f"not {interpolation.value!r}")
     return bool(antialias)
+
+
+def check_fill(fill, dtype) -> float:
+    """``fill`` as a float that ``dtype`` holds exactly (NaN only for float outputs)."""
+    dtype = np.dtype(dtype)
+    if isinstance(fill, (bool, np.bool_)):
+        fill = int(fill)
+    if not isinstance(fill, numbers.Real):
+        raise TypeError(f"fill must be a number, got {fill!r}")
+    value = float(fill)
+    if dtype.kind == "f":
+        return value
+    if math.isnan(value):
+        raise ValueError(f"fill=nan needs a float output; the output dtype is {dtype} "
+                         "(pass dtype='float32', or a fill such as 0)")
+    lo, hi = (0, 1) if dtype == np.bool_ else (np.iinfo(dtype).min, np.iinfo(dtype).max)
+    if not value.is_integer() or not lo <= value <= hi:
+        raise ValueError(f"fill={fill!r} is not a value of the output dtype {dtype}; allowed: "
+                         f"integers from {lo} to {hi}")
+    return value

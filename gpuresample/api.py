@@ -7,8 +7,8 @@ from .job import build_job
 
 def resample(data, spacing=None, *, target_shape=None, target_spacing=None, interpolation="linear",
              dtype=None, antialias=False, channel_axis=None, backend="auto", device=None,
-             max_memory=None, out=None, progress=False):
-    """Resample a 2-D or 3-D array to a new voxel grid over the same physical extent.
+             max_memory=None, out=None, progress=False, target=None, fill=0):
+    """Resample a 2-D or 3-D array to a new voxel grid over the same physical extent, or onto another grid.
 
     Parameters
     ----------
@@ -18,8 +18,10 @@ def resample(data, spacing=None, *, target_shape=None, target_spacing=None, inte
         Dtypes: float16/32/64, (u)int8/16/32/64, bool, in either byte order (the
         result has the native-order dtype). A ``numpy.ma.MaskedArray`` is a
         ``TypeError`` (pass ``data.filled(value)``).
-    spacing : sequence of float, optional
-        Voxel size per array axis in mm (default 1 mm per axis).
+    spacing : sequence of float or Grid, optional
+        Voxel size per array axis in mm (default 1 mm per axis), or the data's
+        :class:`~gpuresample.Grid` (its shape must be the data's spatial shape; its
+        origin and direction place the data for ``target=``).
     target_shape : sequence of int, optional
         Voxels per axis of the result; the bounding box is kept exactly.
     target_spacing : sequence of float, optional
@@ -54,6 +56,16 @@ def resample(data, spacing=None, *, target_shape=None, target_spacing=None, inte
         ``MemoryError`` before anything runs.
     progress : bool
         Show a progress bar over slabs (tqdm if installed).
+    target : Grid, optional
+        Resample onto this grid (another dataset's: any origin, extent, spacing and
+        direction), instead of ``target_shape``/``target_spacing`` (giving both is a
+        ``ValueError``). Output voxel ``j`` samples the physical point
+        ``target.affine @ j``. A target that does not overlap the data at all warns
+        (``UserWarning``) and gives an all-``fill`` result.
+    fill : float
+        Value of output voxels whose position lies outside the data (beyond half a
+        voxel past the edge voxels' centres) with ``target=``. Default 0; NaN is
+        allowed for float outputs; it must be a value of the output dtype.
 
     Returns
     -------
@@ -65,6 +77,11 @@ def resample(data, spacing=None, *, target_shape=None, target_spacing=None, inte
     Output voxel ``j`` samples input position
     ``u(j) = ((j + 0.5) * spacing' + (extent - extent') / 2) / spacing - 0.5``;
     positions outside the input are clamped to the edge (SciPy ``mode='nearest'``).
+    With ``target=`` the position is ``u = spacing⁻¹ directionᵀ (target.affine @ j - origin)``
+    per voxel (float64); inside ``[-0.5, n - 0.5]`` on every axis it is sampled as above,
+    outside it gets ``fill``. Targets whose directions equal the data's up to axis
+    permutation and sign run as per-axis tables; other (oblique) ones as a position per
+    voxel, on every backend.
     With ``'nearest'`` and ``'linear'``, NaN spreads only to outputs whose taps (with
     non-zero weight) touch it. With ``'cubic'``, one NaN or inf anywhere in the input
     makes every output voxel NaN (the prefilter spreads it along every line of every
@@ -87,5 +104,5 @@ def resample(data, spacing=None, *, target_shape=None, target_spacing=None, inte
     job = build_job(data, spacing, target_shape=target_shape, target_spacing=target_spacing,
                     interpolation=interpolation, dtype=dtype, antialias=antialias,
                     channel_axis=channel_axis, backend=backend, device=device,
-                    max_memory=max_memory, out=out)
+                    max_memory=max_memory, out=out, onto=target, fill=fill)
     return job.run(progress=progress)

@@ -2,7 +2,7 @@
 
 ::
 
-    gpuresample IN OUT (--spacing S0 S1 S2 | --shape N0 N1 N2 | --isotropic)
+    gpuresample IN OUT (--spacing S0 S1 S2 | --shape N0 N1 N2 | --isotropic | --like REF [--fill V])
                 [--interp nearest|linear|cubic] [--mask M]... [--mask-interp nearest|label|linear|cubic]
                 [--volume V]... [--label] [--antialias] [--backend auto|cpu|cupyx|kernels] [--device cpu|cuda]
                 [--max-memory 4GB] [--dry-run] [--progress] [--force]
@@ -16,6 +16,9 @@ Rules (also in ``gpuresample --help``):
 * Axes are the file's index axes ``(i, j, k)`` (see :mod:`gpuresample.io`): ``--spacing``
   and ``--shape`` give one value per index axis, in the header's order.
 * ``--isotropic`` is every axis at the smallest input spacing.
+* ``--like REF`` puts IN (and its masks) on REF's grid: REF's shape, spacing, origin and
+  direction, whatever they are (another scan's file). Voxels outside IN get ``--fill``
+  (default 0; masks always 0). A warning says when REF does not overlap IN at all.
 * Masks: each ``--mask M`` (one path each; repeat it) must lie on IN's grid. It is written
   next to OUT as ``<OUT stem>_<M stem><OUT ending>``: ``ct_1mm.nii.gz`` with
   ``--mask liver.nrrd`` also writes ``ct_1mm_liver.nii.gz``. Outputs take OUT's format.
@@ -88,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="target voxels per index axis; the bounding box is kept exactly")
     target.add_argument("--isotropic", action="store_true",
                         help="every axis at the smallest input spacing")
+    target.add_argument("--like", metavar="REF",
+                        help="put IN (and its masks) on the grid of image file REF: its shape, spacing, origin "
+                             "and direction")
+    parser.add_argument("--fill", type=float, default=0.0, metavar="V",
+                        help="with --like: value of image voxels outside IN (default 0; nan for float images); "
+                             "masks get 0")
     parser.add_argument("--interp", default="linear", choices=("nearest", "linear", "cubic"),
                         help="interpolation of the image (default: linear)")
     parser.add_argument("--mask", action="append", default=None, metavar="M",
@@ -193,7 +202,7 @@ def _run(args) -> int:
         main_name = io.split_suffix(source_in)[0]
         scene = io.load(source_in, masks=masks, volumes=volumes, name=main_name,
                         role="mask" if args.label else "volume")
-        inputs = [Path(p) for p in [source_in, *masks, *volumes]]
+        inputs = [Path(p) for p in [source_in, *masks, *volumes]] + ([Path(args.like)] if args.like else [])
         described = str(source_in) + (f" with mask(s) {', '.join(masks)}" if masks else "") + (
             f" with volume(s) {', '.join(volumes)}" if volumes else "")
         extra_names = [n for n in scene.names if n != main_name]
@@ -203,8 +212,10 @@ def _run(args) -> int:
     existing = _check_outputs(outputs, inputs, args.force, args.dry_run)
 
     scene, stored = _narrow(scene)
-    target_shape, target_spacing = None, None
-    if target[0] == "shape":
+    target_shape, target_spacing, like = None, None, {}
+    if target[0] == "like":
+        like = {"target": io.read(target[1])[1], "fill": args.fill}
+    elif target[0] == "shape":
         target_shape = target[1]
     elif target[0] == "spacing":
         target_spacing = target[1]
@@ -215,7 +226,7 @@ def _run(args) -> int:
     plan = scene.plan(target_shape=target_shape, target_spacing=target_spacing,
                       volume_interpolation=volume_interp, mask_interpolation=mask_interp,
                       antialias=args.antialias, progress=args.progress, backend=args.backend,
-                      device=args.device, max_memory=max_memory)
+                      device=args.device, max_memory=max_memory, **like)
     print(f"input: {described}")
     print(plan)
     sys.stdout.flush()
@@ -259,10 +270,14 @@ def _paths(args):
 
 
 def _target(args):
+    if args.fill != 0.0 and args.like is None:
+        raise UsageError("--fill applies to --like (voxels outside IN); the other targets cover IN exactly")
     if args.spacing is not None:
         return "spacing", check_spacing(args.spacing, "--spacing", 3)
     if args.shape is not None:
         return "shape", check_shape(args.shape, "--shape", 3)
+    if args.like is not None:
+        return "like", args.like
     return "isotropic", None
 
 

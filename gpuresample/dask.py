@@ -46,11 +46,14 @@ except ImportError as exc:  # pragma: no cover - exercised only without dask
         "(pip install 'gpuresample[dask]')") from exc
 
 from ._guards import check_target_size, check_values
-from ._validate import check_antialias, check_backend_name, check_channel_axis, check_dtype, spatial_shape
+from ._validate import (check_antialias, check_backend_name, check_channel_axis, check_dtype, check_fill,
+                        spatial_shape)
 from .arrays import refuse_masked
 from .backends import ALIASES, BACKEND_NAMES, GPU_PREFERENCE, choose_backend
 from .geometry import Grid
 from .interpolation import Interpolation
+from .job import source_grid
+from .onto import AffineSampling, apply_fill, check_label_fill, check_target, onto_sampling
 from .tables import AxisTable, SamplingTables, build_tables, gaussian_radius
 
 #: Default output chunks are never larger than the larger of the input's largest chunk
@@ -63,7 +66,7 @@ NAME_PREFIX = "gpuresample"
 def resample(data, spacing: Sequence[float] | None = None, *, target_shape: Sequence[int] | None = None,
              target_spacing: Sequence[float] | None = None, interpolation: str | Interpolation = "linear",
              dtype=None, antialias: bool = False, output_chunks=None, channel_axis: int | None = None,
-             backend: str = "auto") -> "da.Array":
+             backend: str = "auto", target: Grid | None = None, fill: float = 0) -> "da.Array":
     """Resample a ``dask.array`` lazily, chunk by chunk, to a new voxel grid.
 
     The result equals :func:`gpuresample.resample` on the whole array bit for bit, for
@@ -100,6 +103,13 @@ def resample(data, spacing: Sequence[float] | None = None, *, target_shape: Sequ
         Backend on the workers; ``'auto'`` takes the CPU for NumPy chunks and the
         GPU backends for CuPy chunks. Availability is checked on the workers, which
         may have GPUs the client lacks.
+    target : Grid, optional
+        Another grid to resample onto, as in :func:`gpuresample.resample` (``spacing``
+        may then be the data's :class:`~gpuresample.Grid`, which places it). For an
+        oblique target the output chunks span whole planes of axes 1 and 2 (a chunk's
+        input rows follow from the matrix along axis 0 only).
+    fill : float
+        Value of output voxels outside the data with ``target=`` (default 0).
 
     Returns
     -------
@@ -153,11 +163,12 @@ def resample(data, spacing: Sequence[float] | None = None, *, target_shape: Sequ
         return _resample_channels(data, spacing, channel_axis, target_shape=target_shape,
                                   target_spacing=target_spacing, interpolation=interpolation,
                                   dtype=out_dtype, antialias=antialias, output_chunks=output_chunks,
-                                  backend=backend)
+                                  backend=backend, target=target, fill=fill)
     spatial_shape(data.shape, None)
-    if spacing is None:
-        spacing = (1.0,) * data.ndim
-    source = Grid(data.shape, spacing)
+    source = source_grid(spacing, data.shape)
+    if target is not None:
+        return _resample_onto(data, source, target, target_shape, target_spacing, interpolation, in_dtype,
+                              out_dtype, antialias, output_chunks, backend, fill)
     target = source.resolve(target_shape, target_spacing)
     check_target_size(target.shape, target_shape, target_spacing)
     tables = build_tables(source, target, interpolation, antialias=antialias)
@@ -172,7 +183,7 @@ def resample(data, spacing: Sequence[float] | None = None, *, target_shape: Sequ
     return da.Array(graph, name, chunks, meta=meta)
 
 
-def _cubic(name, data, tables: SamplingTables, chunks, out_dtype, backend, meta):
+def _cubic(name, data, tables: SamplingTables, chunks, out_dtype, backend, meta, fill=None):
     """Cubic, bit for bit equal to the in-memory run whatever the chunks.
 
     The prefilter is one recursion along each whole axis, so tasks are slabs along axis 0,
@@ -199,7 +210,7 @@ def _cubic(name, data, tables: SamplingTables, chunks, out_dtype, backend, meta)
         layers[states_name], state_keys, columns = _states_layer(states_name, data, tables, windows, backend)
         dependencies[states_name] = {data.name}
         states = (state_keys, columns, {k: i for i, k in enumerate(cut)})
-    layers[slab_name] = _layer(slab_name, data, tables, internal, out_dtype, backend, states)
+    layers[slab_name] = _layer(slab_name, data, tables, internal, out_dtype, backend, states, fill=fill)
     dependencies[slab_name] = {data.name} | ({states_name} if cut else set())
     array = da.Array(HighLevelGraph(layers, dependencies), slab_name, internal, meta=meta)
     return array if internal == tuple(chunks) else array.rechunk(chunks)
@@ -273,7 +284,7 @@ def column_states(pieces, layout, crops, tables: SamplingTables, region_tables: 
 
 
 def resample_chunk_with_states(pieces, layout, crops, tables: SamplingTables, out_dtype, backend, states,
-                               columns, index: int):
+                               columns, index: int, fill=None):
     """A cubic slab: its states joined from the column tasks' (slab ``index`` of theirs), then
     :func:`resample_chunk`."""
     from .spline_states import with_states
@@ -285,7 +296,56 @@ def resample_chunk_with_states(pieces, layout, crops, tables: SamplingTables, ou
         for position, plane in zip(np.ndindex(*columns), planes):
             grid[position] = plane
         joined.append(np.block(grid.tolist()) if len(columns) > 1 else np.concatenate(planes))
-    return resample_chunk(pieces, layout, crops, with_states(tables, joined[0], joined[1]), out_dtype, backend)
+    return resample_chunk(pieces, layout, crops, with_states(tables, joined[0], joined[1]), out_dtype, backend,
+                          fill)
+
+
+def _resample_onto(data, source, target, target_shape, target_spacing, interpolation, in_dtype, out_dtype,
+                   antialias, output_chunks, backend, fill) -> "da.Array":
+    """:func:`resample` onto another grid (SPEC §8): tables in source axis order (then a
+    transpose) for an axis-aligned target, row blocks of the matrix for an oblique one."""
+    target = check_target(target, target_shape, target_spacing, source.ndim)
+    check_target_size(target.shape, None, None)
+    fill = check_fill(fill, out_dtype)
+    check_label_fill(fill, interpolation, in_dtype, out_dtype)
+    sampling = onto_sampling(source, target, interpolation, fill, antialias)
+    chunks = _output_chunks(output_chunks, data, target.shape, out_dtype)
+    name = f"{NAME_PREFIX}-{interpolation.value}-" + tokenize(
+        data.name, source, target, interpolation.value, antialias, str(out_dtype), chunks, backend, fill)
+    meta = meta_from_array(data, ndim=data.ndim, dtype=out_dtype)
+    if isinstance(sampling, AffineSampling):
+        chunks = (chunks[0],) + tuple((n,) for n in target.shape[1:])
+        layer = _affine_layer(name, data, sampling, chunks, out_dtype, backend)
+        return da.Array(HighLevelGraph.from_collections(name, layer, dependencies=[data]), name, chunks, meta=meta)
+    output_axes = sampling.output_axes or tuple(range(source.ndim))
+    table_chunks = tuple(chunks[k] for k in output_axes)
+    if interpolation is Interpolation.CUBIC:  # exact whatever the chunks, as in-memory slabs
+        array = _cubic(name, data, sampling, table_chunks, out_dtype, backend, meta, fill=fill)
+    else:
+        layer = _layer(name, data, sampling, table_chunks, out_dtype, backend, fill=fill)
+        array = da.Array(HighLevelGraph.from_collections(name, layer, dependencies=[data]), name, table_chunks,
+                         meta=meta)
+    return array if sampling.output_axes is None else array.transpose(tuple(np.argsort(output_axes)))
+
+
+def _affine_layer(name, data, sampling: AffineSampling, chunks, out_dtype, backend) -> dict:
+    """One task per block of output rows along axis 0 (whole along the other axes)."""
+    layer = {}
+    start = 0
+    for i, size in enumerate(chunks[0]):
+        stop = start + size
+        part = sampling if (start, stop) == (0, sampling.output_shape[0]) else sampling.rows(start, stop)
+        axis_pieces = [_axis_pieces(line, data.chunks[axis]) for axis, line in enumerate(part.lines)]
+        keys, crops = [], []
+        for combination in np.ndindex(*(len(p) for p in axis_pieces)):
+            chosen = [axis_pieces[axis][k] for axis, k in enumerate(combination)]
+            keys.append(TaskRef((data.name,) + tuple(j for j, _ in chosen)))
+            crops.append(tuple(crop for _, crop in chosen))
+        key = (name, i) + (0,) * (data.ndim - 1)
+        layer[key] = Task(key, resample_chunk, List(*keys), tuple(len(p) for p in axis_pieces), tuple(crops), part,
+                          np.dtype(out_dtype), backend)
+        start = stop
+    return layer
 
 
 def _as_dask_array(data):
@@ -378,11 +438,12 @@ def _chunk_tables(table, chunks) -> list:
     return result
 
 
-def _layer(name, data, tables: SamplingTables, chunks, out_dtype, backend, states=None) -> dict:
+def _layer(name, data, tables: SamplingTables, chunks, out_dtype, backend, states=None, fill=None) -> dict:
     """One task per output chunk, depending only on the input chunks its tables read.
 
     ``states``: ``(state task keys, their column grid, {slab index: position among theirs})``
-    for cubic slabs whose prefilter starts from the whole line's states.
+    for cubic slabs whose prefilter starts from the whole line's states. ``fill``: the value
+    of outputs outside the input (a target on another grid).
     """
     per_axis = []
     for axis, table in enumerate(tables.axes):
@@ -402,10 +463,12 @@ def _layer(name, data, tables: SamplingTables, chunks, out_dtype, backend, state
         key = (name,) + tuple(block_index)
         if states is not None and block_index[0] in states[2]:
             layer[key] = Task(key, resample_chunk_with_states, List(*keys), layout, tuple(crops), block_tables,
-                              np.dtype(out_dtype), backend, List(*states[0]), states[1], states[2][block_index[0]])
+                              np.dtype(out_dtype), backend, List(*states[0]), states[1], states[2][block_index[0]],
+                              fill)
             continue
+        extra = () if fill is None else (fill,)
         layer[key] = Task(key, resample_chunk, List(*keys), layout, tuple(crops), block_tables,
-                          np.dtype(out_dtype), backend)
+                          np.dtype(out_dtype), backend, *extra)
     return layer
 
 
@@ -422,11 +485,12 @@ def assemble(pieces, layout, crops):
     return np.ascontiguousarray(pieces[0])
 
 
-def resample_chunk(pieces, layout, crops, tables: SamplingTables, out_dtype, backend: str = "auto"):
+def resample_chunk(pieces, layout, crops, tables: SamplingTables, out_dtype, backend: str = "auto", fill=None):
     """One output chunk: join its input region from ``pieces`` and resample it with ``tables``.
 
     Runs on a Dask worker. ``tables`` are the whole volume's tables cut to this chunk
-    along every axis; the joined block holds exactly their input rows.
+    along every axis; the joined block holds exactly their input rows. ``fill`` (a
+    target on another grid) goes to the chunk's outside indices, in the tables' axis order.
     """
     block = assemble(pieces, layout, crops)
     on_gpu = hasattr(block, "__cuda_array_interface__")
@@ -434,6 +498,8 @@ def resample_chunk(pieces, layout, crops, tables: SamplingTables, out_dtype, bac
     chosen = choose_backend(backend, on_gpu, tables.interpolation)
     out = chosen.empty(tables.output_shape, out_dtype)
     chosen.resample_block(block, tables, out)  # the CPU backend serialises itself where Numba must
+    if fill is not None and isinstance(tables, SamplingTables):
+        apply_fill(out, replace(tables, output_axes=None), fill)
     return out
 
 

@@ -32,9 +32,34 @@ def grid_rows(source, target) -> list:
         ("spacing (mm)", _fmt(source.spacing), _fmt(target.spacing)),
         ("physical size (mm)", _fmt(source.extent, 6), _fmt(target.extent, 6)
          + ("" if not any(shift) else f"  (change {_fmt(shift, 4)})")),
+        *_placement_rows(source, target),
         ("voxels", f"{source.size:,}", f"{target.size:,}"),
         ("memory ratio X'Y'Z'/XYZ", "", f"{ratio:.4f}"),
     ]
+
+
+#: Origins and directions closer than this (mm, direction cosines) are shown as "the same".
+PLACEMENT_ATOL = 1e-6
+
+
+def _placement_rows(source, target) -> list:
+    """Origin and direction rows, shown when the target's differ from the source's
+    (a target on another grid, SPEC §8); none for a target derived by shape or spacing."""
+    import numpy as np
+
+    same_direction = np.allclose(source.direction, target.direction, atol=PLACEMENT_ATOL)
+    same_centre = np.allclose(source.center, target.center, atol=PLACEMENT_ATOL)
+    if same_direction and same_centre:
+        return []
+    rows = [("origin (mm)", _fmt(source.origin, 6), _fmt(target.origin, 6))]
+    if not same_direction:
+        rows.append(("direction (columns)", _direction(source.direction), _direction(target.direction)))
+    return rows
+
+
+def _direction(direction) -> str:
+    columns = zip(*direction)
+    return " ".join("(" + ", ".join(f"{v:.4g}" for v in column) + ")" for column in columns)
 
 
 def job_rows(jobs) -> list:

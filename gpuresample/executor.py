@@ -20,6 +20,7 @@ from ._guards import available_host_bytes, check_output_fits
 from .arrays import read_rows
 from .display import format_bytes
 from .interpolation import working_dtype
+from .onto import apply_fill, output_view
 from .planner import plan_slabs, slab_bytes
 
 #: How many times a slab that ran out of memory is retried with half the budget.
@@ -104,7 +105,8 @@ def execute(job, progress: bool = False) -> Execution:
         src = array if job.channel_axis is None else channel_view(array, job.channel_axis, c)
         dst = out if job.channel_axis is None else channel_view(out, job.channel_axis, c)
         desc = job.name if job.channels == 1 else f"{job.name}[{c}]"
-        chunking, lines = _run_channel(job, src, dst, progress, desc)
+        chunking, lines = _run_channel(job, src, output_view(dst, job.tables), progress, desc)
+        apply_fill(dst, job.tables, job.fill)
         chunkings.append(chunking)
         replans += [f"{desc}: {line}" for line in lines]
     result = out if job.out is not None else job.prepared.restore(out)

@@ -28,6 +28,15 @@ AGREEMENT_RTOL = 1e-6
 ORTHONORMAL_ATOL = 1e-6
 #: Extents this close count as "the same bounding box" (a few float64 ulps of rounding).
 SAME_EXTENT_RTOL = 1e-12
+#: Direction columns of an affine this close to perpendicular (float32 header rounding) are
+#: snapped to the nearest orthonormal matrix; a larger deviation is shear, an error.
+DIRECTION_SNAP_ATOL = 1e-4
+#: Two grids whose directions agree up to axis permutation and sign within this are
+#: "axis-aligned" (fast path): direction cosines from float32 headers agree to about 1e-7.
+AXIS_ALIGNED_ATOL = 1e-6
+#: A centre this close (in source voxels) to the source's counts as "the same centre", so a
+#: target given as a grid samples exactly like the same target given by shape or spacing.
+SAME_CENTRE_ATOL_VOXELS = 1e-9
 
 
 @dataclass(frozen=True, init=False)
@@ -142,6 +151,42 @@ class Grid:
         corners = np.array(np.meshgrid(*[[0, n - 1] for n in self.shape], indexing="ij")).reshape(self.ndim, -1).T
         distance = np.linalg.norm(self.index_to_physical(corners) - other.index_to_physical(corners), axis=1)
         return float(distance.max() / min(self.spacing))
+    @classmethod
+    def from_affine(cls, shape, affine) -> "Grid":
+        """The grid of ``shape`` voxels whose index-to-physical matrix is ``affine``.
+
+        Parameters
+        ----------
+        shape : sequence of int
+            Voxels per array axis.
+        affine : (ndim+1, ndim+1) array_like
+            Index-to-physical matrix as nibabel and ITK use it: column ``i`` of the
+            linear part is the physical step of array axis ``i``, the last column the
+            centre of voxel 0.
+
+        Returns
+        -------
+        Grid
+            ``spacing`` = the column lengths, ``direction`` = the unit columns (snapped
+            to the nearest orthonormal matrix when within ``DIRECTION_SNAP_ATOL``, the
+            rounding of float32 headers), ``origin`` = the last column.
+
+        Raises
+        ------
+        ValueError
+            For a matrix of the wrong size, non-finite entries, a last row other than
+            ``(0, ..., 0, 1)``, a zero column (singular) or shear (columns not perpendicular).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> g = Grid.from_affine((10, 20, 30), np.diag([-2.0, 1.0, 3.0, 1.0]))
+        >>> g.spacing, g.direction[0]
+        ((2.0, 1.0, 3.0), (-1.0, 0.0, 0.0))
+        >>> bool(np.allclose(Grid.from_affine(g.shape, g.affine).affine, g.affine))
+        True
+        """
+        return grid_from_affine(shape, affine)
 
     # ---------------------------------------------------------------- targets
     def with_shape(self, target_shape) -> "Grid":
@@ -199,6 +244,93 @@ class Grid:
     def __repr__(self) -> str:
         fmt = lambda t: "(" + ", ".join(f"{v:g}" for v in t) + ")"  # noqa: E731
         return f"Grid(shape={self.shape}, spacing={fmt(self.spacing)}, origin={fmt(self.origin)})"
+
+
+def grid_from_affine(shape, affine, source: str = "affine") -> Grid:
+    """:meth:`Grid.from_affine`, with ``source`` naming where the affine came from in errors."""
+    shape = check_shape(shape, "shape")
+    ndim = len(shape)
+    affine = np.asarray(affine, dtype=np.float64)
+    if affine.shape != (ndim + 1, ndim + 1) or not np.all(np.isfinite(affine)):
+        raise ValueError(f"{source}: need a finite {ndim + 1}x{ndim + 1} matrix for a grid of shape {shape}, "
+                         f"got {affine.tolist()!r}")
+    if not np.array_equal(affine[ndim], np.eye(ndim + 1)[ndim]):
+        raise ValueError(f"{source}: the last row must be {[0.0] * ndim + [1.0]}, got {affine[ndim].tolist()}")
+    linear = affine[:ndim, :ndim]
+    spacing = np.linalg.norm(linear, axis=0)
+    if np.any(spacing <= 0):
+        raise ValueError(f"{source}: the matrix is singular (a zero column; spacing {spacing.tolist()}); "
+                         "it maps several voxels to one place")
+    direction = linear / spacing
+    deviation = float(np.max(np.abs(direction.T @ direction - np.eye(ndim))))
+    if deviation > DIRECTION_SNAP_ATOL:
+        what = "singular (parallel columns)" if abs(np.linalg.det(direction)) < DIRECTION_SNAP_ATOL else "shear"
+        raise ValueError(f"{source}: the matrix has {what}: axes not perpendicular (|D^T D - I| = "
+                         f"{deviation:.2g} > {DIRECTION_SNAP_ATOL:g}); gpuresample grids have "
+                         "perpendicular axes")
+    u, _, vt = np.linalg.svd(direction)
+    return Grid(shape, tuple(float(v) for v in spacing), affine[:ndim, ndim], u @ vt)
+
+
+def index_map(source: Grid, target: Grid) -> np.ndarray:
+    """The ``(ndim, ndim+1)`` matrix taking target indices to source (continuous) indices.
+
+    ``u = M[:, :ndim] @ j + M[:, ndim]`` is ``source.affine⁻¹ @ target.affine @ j``, in
+    float64. The inverse is written out (``S⁻¹ Dᵀ``, the direction being orthonormal)
+    rather than computed by a general solver.
+    """
+    if source.ndim != target.ndim:
+        raise ValueError(f"source grid has {source.ndim} axes, target grid has {target.ndim}")
+    inv_spacing = 1.0 / np.array(source.spacing)
+    rotate = source.direction_matrix.T
+    linear = (rotate @ target.direction_matrix) * np.array(target.spacing)[None, :] * inv_spacing[:, None]
+    offset = (rotate @ (np.array(target.origin) - np.array(source.origin))) * inv_spacing
+    return np.concatenate([linear, offset[:, None]], axis=1)
+
+
+def axis_correspondence(source: Grid, target: Grid):
+    """For axis-aligned grids, the source axis each target axis runs along; else None.
+
+    Returns ``(axes, signs)``: target axis ``k`` runs along source axis ``axes[k]``,
+    forwards (``signs[k] = 1``) or backwards (``-1``), when ``sourceᵀ · target``
+    directions are a signed permutation within ``AXIS_ALIGNED_ATOL``; None for an
+    oblique target.
+    """
+    relation = source.direction_matrix.T @ target.direction_matrix
+    axes = np.argmax(np.abs(relation), axis=0)
+    signs = np.sign(relation[axes, np.arange(target.ndim)])
+    expected = np.zeros_like(relation)
+    expected[axes, np.arange(target.ndim)] = signs
+    if len(set(axes.tolist())) != target.ndim or not np.allclose(relation, expected, rtol=0.0, atol=AXIS_ALIGNED_ATOL):
+        return None
+    return tuple(int(a) for a in axes), tuple(int(s) for s in signs)
+
+
+def target_positions(source: Grid, target: Grid, target_axis: int, source_axis: int, sign: int) -> np.ndarray:
+    """Source positions (voxels along ``source_axis``) of every index along ``target_axis``.
+
+    For axis-aligned grids (see :func:`axis_correspondence`). Where the target runs along
+    the source axis forwards with the same centre on it, this is
+    :func:`sampling_positions` (so a target given as a grid samples bit for bit as the
+    same grid given by shape or spacing); else ``u(j) = sign * t/s * j + offset``.
+    """
+    j = np.arange(target.shape[target_axis], dtype=np.float64)
+    s = source.spacing[source_axis]
+    t = target.spacing[target_axis]
+    offset = float(source.direction_matrix[:, source_axis] @ (np.array(target.origin) - np.array(source.origin))) / s
+    if sign > 0 and source_axis == target_axis:
+        centre_shift = offset + (t * (target.shape[target_axis] - 1) / s - (source.shape[source_axis] - 1)) / 2.0
+        if abs(centre_shift) <= SAME_CENTRE_ATOL_VOXELS:
+            return sampling_positions(source, _along(target, source, source_axis), source_axis)
+    return sign * (t / s) * j + offset
+
+
+def _along(target: Grid, source: Grid, axis: int) -> Grid:
+    """A grid with ``target``'s shape and spacing along ``axis`` (others: the source's)."""
+    shape = list(source.shape)
+    spacing = list(source.spacing)
+    shape[axis], spacing[axis] = target.shape[axis], target.spacing[axis]
+    return Grid(shape, spacing)
 
 
 def sampling_positions(source: Grid, target: Grid, axis: int) -> np.ndarray:

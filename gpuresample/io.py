@@ -59,7 +59,8 @@ from pathlib import Path
 import numpy as np
 
 from .arrays import prepare
-from .geometry import Grid
+from .geometry import DIRECTION_SNAP_ATOL, Grid
+from .geometry import grid_from_affine as _grid_from_affine
 from .scene import Scene
 
 #: File name endings and the format each means (DICOM is a folder, not an ending).
@@ -67,8 +68,6 @@ NIFTI_SUFFIXES = (".nii.gz", ".nii")
 ITK_SUFFIXES = {".nrrd": "NRRD", ".nhdr": "NRRD", ".mha": "MetaImage", ".mhd": "MetaImage"}
 #: LPS (ITK, DICOM) <-> RAS (nibabel): negate the first two physical coordinates.
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
-#: Directions this close to orthonormal (float32 header rounding) are snapped to it.
-DIRECTION_SNAP_ATOL = 1e-4
 #: Masks must lie on the image's grid: corner positions within this many voxels.
 MASK_GRID_TOL_VOXELS = 1e-3
 #: NIfTI spatial units and their size in mm ("unknown" is taken as mm, as most tools do).
@@ -160,10 +159,7 @@ def _reason(exc: BaseException) -> str:
 
 # ----------------------------------------------------------------- geometry
 def grid_from_affine(shape, affine, source: str = "affine") -> Grid:
-    """The :class:`~gpuresample.Grid` of an index-to-physical 4x4 ``affine``.
-
-    Spacing is the length of each column, direction the unit columns, origin the last
-    column. Raises ``ValueError`` for a shear (non-perpendicular axes) or a zero column.
+    """:meth:`gpuresample.Grid.from_affine`, with ``source`` (e.g. the file) named in errors.
 
     Examples
     --------
@@ -172,23 +168,7 @@ def grid_from_affine(shape, affine, source: str = "affine") -> Grid:
     >>> g.spacing, g.direction[0]
     ((2.0, 1.0, 3.0), (-1.0, 0.0, 0.0))
     """
-    affine = np.asarray(affine, dtype=np.float64)
-    ndim = len(shape)
-    if affine.shape != (ndim + 1, ndim + 1) or not np.all(np.isfinite(affine)):
-        raise ValueError(f"{source}: need a finite {ndim + 1}x{ndim + 1} affine, got {affine.tolist()!r}")
-    linear = affine[:ndim, :ndim]
-    spacing = np.linalg.norm(linear, axis=0)
-    if np.any(spacing <= 0):
-        raise ValueError(f"{source}: the affine has a zero column (spacing {spacing.tolist()}); "
-                         "it maps several voxels to one place")
-    direction = linear / spacing
-    deviation = float(np.max(np.abs(direction.T @ direction - np.eye(ndim))))
-    if deviation > DIRECTION_SNAP_ATOL:
-        raise ValueError(f"{source}: the affine has shear (axes not perpendicular; |D^T D - I| = "
-                         f"{deviation:.2g} > {DIRECTION_SNAP_ATOL:g}); gpuresample grids have "
-                         "perpendicular axes")
-    u, _, vt = np.linalg.svd(direction)
-    return Grid(tuple(shape), tuple(spacing), affine[:ndim, ndim], u @ vt)
+    return _grid_from_affine(shape, affine, source=source)
 
 
 # ----------------------------------------------------------------- reading

@@ -23,6 +23,7 @@ from ._validate import (
     check_backend_name,
     check_channel_axis,
     check_dtype,
+    check_fill,
     parse_bytes,
     spatial_shape,
 )
@@ -31,6 +32,7 @@ from .backends import ALIASES, BACKEND_NAMES, choose_backend
 from .executor import Execution, execute
 from .geometry import Grid
 from .interpolation import Interpolation
+from .onto import check_label_fill, check_target, onto_sampling
 from .planner import DEFAULT_STREAM_BYTES, DEVICE_SAFETY_FRACTION, Chunking, plan_slabs
 from .tables import SamplingTables, cached_tables
 
@@ -77,6 +79,8 @@ class Job:
     #: Host data computed on a device backend, slab by slab (decided here, nowhere else).
     staged: bool
     out: Any = None
+    #: Value of output voxels outside the source (a target on another grid, SPEC §8).
+    fill: float = 0.0
 
     @property
     def channels(self) -> int:
@@ -117,8 +121,13 @@ class Job:
 def build_job(data, spacing, *, target_shape=None, target_spacing=None, target: Grid | None = None,
               interpolation="linear", dtype=None, antialias=False, channel_axis=None, backend="auto",
               device=None, max_memory=None, out=None, name="data", role="volume", origin=None,
-              direction=None) -> Job:
-    """Check every argument and decide everything about resampling ``data``."""
+              direction=None, fill=0, onto=None) -> Job:
+    """Check every argument and decide everything about resampling ``data``.
+
+    ``target`` derived from the source (by shape or spacing, same centre) runs the
+    usual tables; ``onto`` is a target on another grid (SPEC §8), sampled with ``fill``
+    outside the source.
+    """
     check_backend_name(backend, BACKEND_NAMES, ALIASES)
     interpolation = Interpolation.parse(interpolation)
     prepared = prepare(data, device)
@@ -127,12 +136,19 @@ def build_job(data, spacing, *, target_shape=None, target_spacing=None, target: 
     out_dtype = in_dtype if dtype is None else check_dtype(dtype, "dtype")
     channel_axis = check_channel_axis(channel_axis, len(array.shape))
     spatial = spatial_shape(array.shape, channel_axis)
-    if spacing is None:
-        spacing = (1.0,) * len(spatial)
-    if target is None:
+    fill = check_fill(fill, out_dtype)
+    if onto is not None:  # a target on another grid (SPEC §8)
+        source = source_grid(spacing, spatial, origin, direction)
+        target = check_target(onto, target_shape, target_spacing, source.ndim)
+        check_label_fill(fill, interpolation, in_dtype, out_dtype)
+    elif target is None and not isinstance(spacing, Grid):
+        if spacing is None:
+            spacing = (1.0,) * len(spatial)
         source, target = _grids(spatial, spacing, origin, direction, target_shape, target_spacing)
     else:
-        source = Grid(spatial, spacing, origin, direction)
+        source = source_grid(spacing, spatial, origin, direction)
+        if target is None:
+            target = source.resolve(target_shape, target_spacing)
     antialias = check_antialias(antialias, interpolation)
     output_shape = list(target.shape)
     if channel_axis is not None:
@@ -142,7 +158,10 @@ def build_job(data, spacing, *, target_shape=None, target_spacing=None, target: 
         check_out(out, output_shape, out_dtype, (data, array))
     chosen = choose_backend(backend, prepared.compute_on_gpu, interpolation)
     check_values(array, prepared.on_gpu, in_dtype, out_dtype, interpolation, role, name)
-    tables = cached_tables(source, target, interpolation, bool(antialias))
+    if onto is not None:
+        tables = onto_sampling(source, target, interpolation, fill, antialias)
+    else:
+        tables = cached_tables(source, target, interpolation, bool(antialias))
     budget = parse_bytes(max_memory)
     staged = chosen.on_device and not prepared.on_gpu
     chunking = None
@@ -158,7 +177,19 @@ def build_job(data, spacing, *, target_shape=None, target_spacing=None, target: 
                 budget = DEFAULT_STREAM_BYTES
         chunking = plan_slabs(tables, in_dtype, out_dtype, spatial, budget, chosen, staged)
     return Job(name, role, prepared, source, target, interpolation, tables, in_dtype, out_dtype,
-               channel_axis, chosen, chunking, staged, out)
+               channel_axis, chosen, chunking, staged, out, fill)
+
+
+def source_grid(spacing, spatial: tuple, origin=None, direction=None) -> Grid:
+    """The data's grid from ``spacing`` (a sequence, or a :class:`Grid` whose shape must be the data's)."""
+    if isinstance(spacing, Grid):
+        if spacing.shape != tuple(spatial):
+            raise ValueError(f"spacing is a Grid of shape {spacing.shape}, the data's spatial shape is "
+                             f"{tuple(spatial)}; a grid given as spacing must be the data's own grid")
+        return spacing
+    if spacing is None:
+        spacing = (1.0,) * len(spatial)
+    return Grid(spatial, spacing, origin, direction)
 
 
 def warn_cubic_mask(name: str) -> None:

@@ -94,7 +94,8 @@ def plan_slabs(tables: SamplingTables, in_dtype, out_dtype, input_shape, budget:
     pinned host buffers within :func:`host_staging_limit`. Raises ``MemoryError`` when
     even one output row does not fit.
     """
-    n_out = tables.axes[0].n_out
+    n_out = tables.output_shape[0]
+    per_axis = isinstance(tables, SamplingTables)  # else an oblique target's matrix (onto.AffineSampling)
     host_limit = None
     if staged:
         host_limit = host_staging_limit(math.prod(input_shape) * np.dtype(in_dtype).itemsize,
@@ -102,10 +103,11 @@ def plan_slabs(tables: SamplingTables, in_dtype, out_dtype, input_shape, budget:
 
     def peak_for(rows_per_slab):
         slabs = tuple((s, min(s + rows_per_slab, n_out)) for s in range(first_row, n_out, rows_per_slab))
-        per_slab = [tables.slab(a, b) for a, b in _distinct_slabs(tables.axes[0], slabs)]
+        distinct = _distinct_slabs(tables.axes[0], slabs) if per_axis else slabs
+        per_slab = [tables.slab(a, b) for a, b in distinct]
         peak = max(slab_bytes(t, in_dtype, out_dtype, input_shape, backend, staged) for t in per_slab)
         whole = len(slabs) == 1 and first_row == 0
-        if not whole and not backend.on_device:
+        if per_axis and not whole and not backend.on_device:
             peak = _with_prefilter_states(peak, tables, len(slabs), in_dtype, input_shape, backend.threads())
         if host_limit is not None and max(pinned_bytes(t, in_dtype, out_dtype, input_shape)
                                           for t in per_slab) > host_limit:

@@ -10,6 +10,7 @@ from .display import plan_html, plan_text
 from .geometry import Grid
 from .interpolation import Interpolation
 from .job import build_job, warn_cubic_mask
+from .onto import check_target
 
 #: Options of :meth:`Scene.plan` passed to every object's job.
 JOB_OPTIONS = ("backend", "device", "max_memory")
@@ -72,7 +73,7 @@ class Scene:
 
     def plan(self, target_shape=None, target_spacing=None, volume_interpolation="linear",
              mask_interpolation="nearest", names=None, antialias=False, progress=False,
-             **options) -> "Plan":
+             target=None, fill=0, **options) -> "Plan":
         """Decide how every object is resampled onto one target grid; nothing runs yet.
 
         Parameters
@@ -87,6 +88,13 @@ class Scene:
             Gaussian smoothing before downsampling, volumes only.
         progress : bool
             Progress bar when the plan is applied.
+        target : Grid, optional
+            Another dataset's grid to resample onto (instead of ``target_shape`` /
+            ``target_spacing``; giving both is a ``ValueError``), as in
+            :func:`gpuresample.resample`. This scene's grid (origin, direction) places it.
+        fill : float
+            Value of volumes outside this scene's data with ``target=`` (default 0); masks
+            always get 0 there (background).
         **options
             ``backend``, ``device``, ``max_memory``, as in :func:`gpuresample.resample`.
         """
@@ -98,7 +106,11 @@ class Scene:
         mask_interpolation = Interpolation.parse(mask_interpolation, "mask_interpolation")
         if volume_interpolation is Interpolation.LABEL:
             raise ValueError("volume_interpolation='label' is for masks; use nearest, linear or cubic")
-        target = self.grid.resolve(target_shape, target_spacing)
+        if target is not None:  # another grid (SPEC §8)
+            derived, onto = None, {"onto": check_target(target, target_shape, target_spacing, self.grid.ndim)}
+        else:
+            derived, onto = self.grid.resolve(target_shape, target_spacing), {}
+            target = derived
         selected = self.names if names is None else list(names)
         for name in selected:
             if name not in self.volumes and name not in self.masks:
@@ -110,10 +122,11 @@ class Scene:
             if is_mask and interpolation is Interpolation.CUBIC:
                 warn_cubic_mask(name)
             jobs.append(build_job(
-                self[name], self.grid.spacing, target=target, interpolation=interpolation,
+                self[name], self.grid.spacing, target=derived, interpolation=interpolation,
                 antialias=antialias and not is_mask and interpolation is not Interpolation.NEAREST,
                 name=name, role="mask" if is_mask else "volume",
-                origin=self.grid.origin, direction=self.grid.direction, **options))
+                origin=self.grid.origin, direction=self.grid.direction, fill=0 if is_mask else fill, **onto,
+                **options))
         return Plan(self, target, jobs, progress)
 
     def resample(self, names=None, target_shape=None, target_spacing=None, volume_interpolation="linear",
@@ -121,7 +134,8 @@ class Scene:
         """Plan and apply in one call; returns the new :class:`Scene`.
 
         Accepts the seed's positional form
-        ``scene.resample(["CT"], [256, 256, 128], [0.5, 0.5, 1.0], LINEAR, NEAREST)``.
+        ``scene.resample(["CT"], [256, 256, 128], [0.5, 0.5, 1.0], LINEAR, NEAREST)``,
+        and ``target=`` / ``fill=`` as :meth:`plan` does.
         """
         return self.plan(target_shape, target_spacing, volume_interpolation, mask_interpolation,
                          names=names, **options).apply()

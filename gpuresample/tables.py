@@ -91,6 +91,10 @@ class AxisTable:
         Cubic slab: the whole line's causal value at the first kept row and its
         anti-causal value at the last kept row (float64, one per line, shaped like
         the other input axes), set by :func:`gpuresample.spline_states.with_states`.
+    outside : (n_out,) bool array or None
+        Output indices whose position lies outside the input's band ``[-0.5, n - 0.5]``
+        (a target on another grid, docs/design.md §10): they get the fill value after the
+        backend ran (see :func:`gpuresample.onto.apply_fill`). None: every index is inside.
     """
 
     index: np.ndarray
@@ -107,6 +111,7 @@ class AxisTable:
     line_origin: int = 0
     whole_line: int = 0
     states: tuple | None = None
+    outside: np.ndarray | None = None
 
     @property
     def input_start(self) -> int:
@@ -185,6 +190,8 @@ class AxisTable:
         keeps the whole table when every row is asked for.
         """
         table = self._rows(start, stop)
+        if self.outside is not None:
+            table = replace(table, outside=self.outside[start:stop])
         if self.sigma <= 0.0:
             return table
         radius = gaussian_radius(self.sigma)
@@ -304,6 +311,10 @@ class SamplingTables:
     #: Order of the separable passes over the 3-D view (see :func:`pass_order`);
     #: fixed for the whole volume so every slab and backend adds in the same order.
     order: tuple = (0, 1, 2)
+    #: For a target on another grid whose axes are permuted (SPEC §8): the target axis
+    #: each table axis fills (the output is written through a transposed view); None
+    #: when table axis ``i`` is target axis ``i``.
+    output_axes: tuple | None = None
 
     @property
     def ndim(self) -> int:

@@ -49,9 +49,9 @@ from ._validate import check_backend_name, check_flag, check_shape, check_spacin
 from .api import resample
 from .arrays import prepare
 from .backends import ALIASES, BACKEND_NAMES
-from .geometry import Grid
+from .geometry import Grid, grid_from_affine
 from .interpolation import Interpolation
-from .io import MASK_GRID_TOL_VOXELS, grid_from_affine
+from .io import MASK_GRID_TOL_VOXELS
 
 #: Keys of a TorchIO-style image mapping.
 DATA_ENTRY, AFFINE_ENTRY = "data", "affine"
@@ -87,6 +87,16 @@ class Resampled:
         As in :func:`gpuresample.resample`.
     allow_missing_keys : bool
         Skip keys the case lacks instead of raising ``KeyError``.
+    target : Grid or reference image, optional
+        Resample onto this grid instead of ``target_spacing``/``target_shape`` (SPEC §8):
+        a :class:`~gpuresample.Grid`, or a reference image carrying an affine — a
+        mapping with ``"data"`` and ``"affine"`` (TorchIO's ``Image``) or a tensor or
+        array with an ``affine`` attribute (MONAI's ``MetaTensor``); its last 2 or 3 axes
+        are the spatial ones. Every case then lands on that same grid, placed by each
+        case's own affine.
+    fill : float or mapping of key to float
+        With ``target``: value of voxels outside the case's data (default 0, the
+        background for labels); one number for every key or ``{key: number}``.
 
     Examples
     --------
@@ -106,10 +116,17 @@ class Resampled:
     def __init__(self, keys, target_spacing=None, target_shape=None, interpolation="linear", *,
                  channel_axis: int = 0, spacing=None, spacing_key: str | None = "spacing",
                  meta_key_postfix: str = "meta_dict", antialias: bool = False, backend: str = "auto",
-                 device: str | None = None, allow_missing_keys: bool = False):
+                 device: str | None = None, allow_missing_keys: bool = False, target=None, fill=0):
         self.keys = _keys(keys)
+        self.target = None if target is None else reference_grid(target)
+        self.fill = dict(fill) if isinstance(fill, Mapping) else {key: fill for key in self.keys}
+        if self.target is not None:
+            given = [n for n, v in (("target_spacing", target_spacing), ("target_shape", target_shape)) if v is not None]
+            if given:
+                raise ValueError(f"target= and {' and '.join(given)}= were both given; give one way to say the grid")
+            target_shape = self.target.shape  # the checks below then see one entry per spatial axis
         if target_spacing is None and target_shape is None:
-            raise ValueError("give target_spacing or target_shape (or both, agreeing); got neither")
+            raise ValueError("give target_spacing or target_shape (or both, agreeing), or target=; got neither")
         self.target_spacing = None if target_spacing is None else check_spacing(target_spacing, "target_spacing")
         self.target_shape = None if target_shape is None else check_shape(target_shape, "target_shape")
         lengths = {len(t) for t in (self.target_spacing, self.target_shape) if t is not None}
@@ -133,7 +150,8 @@ class Resampled:
         self.allow_missing_keys = bool(allow_missing_keys)
 
     def __repr__(self) -> str:
-        target = (f"target_spacing={self.target_spacing}" if self.target_spacing is not None
+        target = (f"target={self.target!r}" if self.target is not None
+                  else f"target_spacing={self.target_spacing}" if self.target_spacing is not None
                   else f"target_shape={self.target_shape}")
         modes = {k: v.value for k, v in self.interpolation.items()}
         return f"Resampled(keys={self.keys}, {target}, interpolation={modes})"
@@ -157,7 +175,7 @@ class Resampled:
             if other.shape != grid.shape or grid.misfit_voxels(other) > MASK_GRID_TOL_VOXELS:
                 raise ValueError(f"{key!r} is not on the grid of {first!r} ({other!r} vs {grid!r}); "
                                  "every key of a case must share one grid")
-        target = grid.resolve(self.target_shape, self.target_spacing)
+        target = self.target if self.target is not None else grid.resolve(self.target_shape, self.target_spacing)
         out = copy.copy(case)
         for key in keys:
             out[key] = self._resample(sources[key], target)
@@ -208,7 +226,7 @@ class Resampled:
             return case[self.spacing_key]
         if self.spacing is not None:
             return self.spacing
-        if self.target_shape is not None:
+        if self.target_shape is not None and self.target is None:
             return (1.0,) * self.spatial_ndim
         raise ValueError(f"no geometry for {key!r}: the case has no affine (in {key!r} or "
                          f"{key + '_' + self.meta_key_postfix!r}) and no {self.spacing_key!r} entry, and the "
@@ -237,9 +255,13 @@ class Resampled:
         array = source.array
         channel_axis = None if len(array.shape) == self.spatial_ndim else self.channel_axis
         smooth = self.antialias and interpolation in (Interpolation.LINEAR, Interpolation.CUBIC)
-        request = ({"target_spacing": target.spacing} if self.target_spacing is not None
-                   else {"target_shape": target.shape})
-        result = resample(array, source.grid.spacing, **request, interpolation=interpolation,
+        if self.target is not None:
+            spacing, request = source.grid, {"target": target, "fill": self.fill.get(source.key, 0)}
+        elif self.target_spacing is not None:
+            spacing, request = source.grid.spacing, {"target_spacing": target.spacing}
+        else:
+            spacing, request = source.grid.spacing, {"target_shape": target.shape}
+        result = resample(array, spacing, **request, interpolation=interpolation,
                           antialias=smooth, channel_axis=channel_axis, backend=self.backend, device=self.device)
         if source.origin == "mapping":
             new = copy.copy(source.value)
@@ -253,6 +275,28 @@ class Resampled:
             operations = list(getattr(value, "applied_operations", []) or [])
             return type(value)(result, meta=meta, applied_operations=operations)
         return result
+
+
+def reference_grid(reference) -> Grid:
+    """The grid of a reference: a :class:`Grid`, a ``{"data", "affine"}`` mapping, or an
+    array/tensor with an ``affine`` (its last ``affine.shape[0] - 1`` axes are spatial)."""
+    if isinstance(reference, Grid):
+        return reference
+    if isinstance(reference, Mapping):
+        try:
+            array, affine = reference[DATA_ENTRY], reference[AFFINE_ENTRY]
+        except KeyError:
+            raise ValueError("target is a mapping without 'data' and 'affine' entries; give a Grid or a "
+                             "reference image with both") from None
+    elif hasattr(reference, AFFINE_ENTRY) and hasattr(reference, "shape"):
+        array, affine = reference, reference.affine
+    else:
+        raise TypeError(f"target must be a gpuresample.Grid or a reference image with an affine, "
+                        f"got {type(reference).__name__}")
+    affine = _host(affine)
+    ndim = affine.shape[0] - 1
+    shape = tuple(int(n) for n in array.shape)[-ndim:]
+    return grid_from_affine(shape, affine, source="affine of the target reference")
 
 
 @dataclass

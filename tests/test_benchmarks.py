@@ -216,7 +216,7 @@ def fake_cupy(harness: HarnessDevice) -> types.ModuleType:
         return call
 
     for name in ("take", "clip", "rint", "ix_", "where", "abs", "array_equal", "arange", "maximum", "argmax",
-                 "stack", "zeros_like", "moveaxis"):
+                 "stack", "zeros_like", "moveaxis", "floor", "minimum"):  # floor, minimum: the oblique cupyx path
         setattr(cp, name, delegate(name))
     cp.random = types.SimpleNamespace(default_rng=Generator)
     pool = MemoryPool()
@@ -361,6 +361,7 @@ def test_gpu_bench_quick_runs_end_to_end(stand_ins, monkeypatch, tmp_path, capsy
                                                        target_spacing=(0.75,) * 3))
     monkeypatch.setattr(bench, "MANY_CASE", Case("6^3 -> 8^3", (6, 6, 6), (1.0, 1.0, 1.0), target_shape=(8,) * 3))
     monkeypatch.setattr(bench, "QUICK_MANY_CALLS", 4)
+    monkeypatch.setattr(bench, "QUICK_OBLIQUE_CASE", (12, 20.0))
     monkeypatch.setattr(bench, "COPY_BYTES", 1 << 16)
     monkeypatch.setattr(bench, "OVERHEAD_CALLS", 3)
     try:  # torch's CPU build stands in for torch on CUDA: from_dlpack of the stand-in arrays works
@@ -416,9 +417,16 @@ def test_gpu_bench_quick_runs_end_to_end(stand_ins, monkeypatch, tmp_path, capsy
     assert all(is_number(r[1]) and is_number(r[2]) and is_number(r[4]) for r in mask), mask
     assert re.search(r"## Many small volumes: 4 calls of 6\^3 -> 8\^3 float32 linear\n\n- kernels: \d+ volumes/s", text)
     assert "limits it" in text
+    header, oblique = table(text, "| backend | oblique |")
+    assert header == ["backend", "oblique", "axis-aligned, same output size", "oblique / aligned", "goal"]
+    assert [r[0] for r in oblique] == ["kernels", "cupyx"]
+    assert all(is_number(r[1]) and is_number(r[2]) and is_number(r[3]) for r in oblique), oblique
+    assert re.fullmatch(r"(met|NOT met) \(<= 2x\)", oblique[0][4]), oblique
+    assert "kernels vs cupyx backend on the oblique target: exact" in text
 
     # the kernels really ran, through the backend's RawModule glue and the g++ harness
     launched = set(stand_ins.harness.launched)
+    assert any(n.startswith("gr_affine_linear<float") for n in launched)
     assert kernels.PREFILTER_NAME in launched
     assert {n for combo in KERNEL_COMBOS for n in kernel_names(*combo)} >= launched
     assert any(n.startswith("gr_separable<unsigned short") for n in launched)

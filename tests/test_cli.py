@@ -174,7 +174,7 @@ def test_never_writes_over_an_input(capsys, files):
 
 # ------------------------------------------------------------------ errors: one line, exit code 2
 @pytest.mark.parametrize("argv, fragments", [
-    ([], ["one of the arguments --spacing --shape --isotropic is required"]),
+    ([], ["one of the arguments --spacing --shape --isotropic --like is required"]),
     (["--spacing", "1", "1", "1", "--shape", "2", "2", "2"], ["not allowed with"]),
     (["--spacing", "1", "-1", "1"], ["--spacing", "> 0"]),
     (["--spacing", "1", "nan", "1"], ["--spacing"]),

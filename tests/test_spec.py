@@ -499,12 +499,14 @@ def test_s7_seed_positional_call():
 def test_s7_public_signatures():
     params = inspect.signature(gr.resample).parameters
     assert list(params) == ["data", "spacing", "target_shape", "target_spacing", "interpolation", "dtype",
-                            "antialias", "channel_axis", "backend", "device", "max_memory", "out", "progress"]
+                            "antialias", "channel_axis", "backend", "device", "max_memory", "out", "progress",
+                            "target", "fill"]  # the last two: SPEC §8
     assert all(params[n].kind is inspect.Parameter.KEYWORD_ONLY for n in list(params)[2:])
     defaults = {n: p.default for n, p in params.items() if p.default is not inspect.Parameter.empty}
     assert defaults == dict(spacing=defaults["spacing"], target_shape=None, target_spacing=None,
                             interpolation="linear", dtype=None, antialias=False, channel_axis=None,
-                            backend="auto", device=None, max_memory=None, out=None, progress=False)
+                            backend="auto", device=None, max_memory=None, out=None, progress=False,
+                            target=None, fill=0)
     # SPEC writes spacing=(1.0, 1.0, 1.0); the library's default means 1 mm on every axis (2-D too)
     x = VOLUME.astype(np.float32)
     np.testing.assert_array_equal(gr.resample(x, target_shape=(5, 6, 7)),

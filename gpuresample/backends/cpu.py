@@ -13,11 +13,13 @@ from scipy import ndimage
 from ..interpolation import Interpolation, working_dtype
 from ..spline_states import filter_axis0_bytes, plain_axis0
 from ..tables import CUBIC_POLE, SamplingTables, as_3d
+from ..onto import AffineSampling
 from . import _cpu_loops as loops
 from ._spline_states import filter_axis0
 from ._common import (check_source_block, coefficient_maps, integer_limits, is_smoothed, label_view_dtype,
                       uses_label_arithmetic, view_3d)
 from ._common import smooth as _smooth
+from ._cpu_affine import affine_scratch_bytes, resample_affine_block
 from ._threading import start_threads
 from .base import Backend
 
@@ -98,6 +100,9 @@ class CpuBackend(Backend):
     def _resample_block(self, source, tables: SamplingTables, out) -> None:
         source = np.asarray(source)
         check_source_block(source, tables)
+        if isinstance(tables, AffineSampling):  # an oblique target (SPEC §8)
+            resample_affine_block(source, tables, out)
+            return
         if uses_label_arithmetic(tables, source.dtype):
             _label(source, tables, out)
             return
@@ -439,6 +444,8 @@ def _separable(values: np.ndarray, axes, order, work, out: np.ndarray) -> None:
 
 def cpu_scratch_bytes(tables: SamplingTables, in_dtype, out_dtype, threads: int) -> int:
     """Every buffer the CPU backend allocates for a block besides its input and output."""
+    if isinstance(tables, AffineSampling):
+        return affine_scratch_bytes(tables, in_dtype, out_dtype, threads)
     in_dtype, out_dtype = np.dtype(in_dtype), np.dtype(out_dtype)
     work = working_dtype(in_dtype).itemsize
     axes = as_3d(tables)

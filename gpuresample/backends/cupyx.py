@@ -23,8 +23,10 @@ import numpy as np
 
 from .. import _cupy
 from ..interpolation import Interpolation, working_dtype
+from ..onto import AffineSampling
 from ..spline_states import missing_states_error
 from ..tables import CUBIC_POLE, SamplingTables, as_3d
+from ._affine_xp import affine_scratch_bytes, affine_with
 from ._common import (check_source_block, coefficient_maps, integer_limits, kept_coefficient_rows,
                       label_view_dtype, smooth, uses_label_arithmetic, view_3d)
 from .base import BackendUnavailable, DeviceBackend
@@ -269,9 +271,14 @@ class CupyxBackend(DeviceBackend):
         return None
 
     def resample_block(self, source, tables: SamplingTables, out) -> None:
+        if isinstance(tables, AffineSampling):  # an oblique target (SPEC §8)
+            affine_with(_cupy_module(), _ndimage(), source, tables, out)
+            return
         resample_with(_cupy_module(), _ndimage(), source, tables, out)
 
     def scratch_bytes(self, tables: SamplingTables, in_dtype, out_dtype) -> int:
+        if isinstance(tables, AffineSampling):
+            return affine_scratch_bytes(tables, in_dtype)
         return cupyx_scratch_bytes(tables, in_dtype, out_dtype)
 
 

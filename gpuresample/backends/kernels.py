@@ -29,6 +29,7 @@ import numpy as np
 
 from .. import _cupy
 from ..interpolation import Interpolation, working_dtype
+from ..onto import BAND_ATOL_VOXELS, AffineSampling
 from ..tables import CUBIC_PAD, CUBIC_POLE, SamplingTables, as_3d
 from ..spline_states import missing_states_error
 from ._common import (WIDE_INTEGERS, check_source_block, coefficient_maps, is_smoothed, kept_coefficient_rows,
@@ -38,7 +39,7 @@ from .base import BackendUnavailable, DeviceBackend
 #: The header every kernel source includes.
 KERNEL_HEADER = "gpuresample.cuh"
 #: Kernel sources, in the order they are concatenated into one module.
-KERNEL_FILES = ("separable.cu", "label.cu", "spline.cu")
+KERNEL_FILES = ("separable.cu", "label.cu", "spline.cu", "affine.cu")
 #: NVRTC options: no fused multiply-add, so products and sums round as on the CPU.
 COMPILE_OPTIONS = ("-std=c++17", "--fmad=false")
 #: C++ element type of each dtype in the kernels (float16 as its bit pattern).
@@ -163,11 +164,31 @@ def gather_name(dtype) -> str:
     return f"gr_gather_coefficients<{c_type(dtype)}>"
 
 
+def affine_name(in_dtype, out_dtype, interpolation) -> str:
+    """Name expression of the oblique-target kernel (``kernels/affine.cu``) for this kind of block."""
+    interpolation = Interpolation.parse(interpolation)
+    in_dtype, out_dtype = np.dtype(in_dtype), np.dtype(out_dtype)
+    if interpolation is Interpolation.LABEL or (interpolation is Interpolation.NEAREST and in_dtype == out_dtype):
+        kind = "label" if interpolation is Interpolation.LABEL else "copy"
+        return f"gr_affine_{kind}<{c_type(label_view_dtype(in_dtype))}>"
+    if interpolation is Interpolation.NEAREST:
+        return f"gr_affine_nearest<{c_type(in_dtype)}, {c_type(out_dtype)}>"
+    work = c_type(working_dtype(in_dtype))
+    if interpolation is Interpolation.LINEAR:
+        return f"gr_affine_linear<{c_type(in_dtype)}, {work}, {c_type(out_dtype)}>"
+    return f"gr_affine_cubic<{work}, {c_type(out_dtype)}>"
+
+
 def kernel_names(in_dtype, out_dtype, interpolation) -> tuple:
-    """Every kernel a block of this kind may launch, with or without anti-aliasing.
+    """Every kernel a block of this kind may launch, with or without anti-aliasing, for
+    targets derived from the source and for targets on another grid (oblique ones).
 
     This is what one compiled module holds.
     """
+    return _table_kernel_names(in_dtype, out_dtype, interpolation) + (affine_name(in_dtype, out_dtype, interpolation),)
+
+
+def _table_kernel_names(in_dtype, out_dtype, interpolation) -> tuple:
     interpolation = Interpolation.parse(interpolation)
     in_dtype, out_dtype = np.dtype(in_dtype), np.dtype(out_dtype)
     if interpolation is Interpolation.LABEL or (interpolation is Interpolation.NEAREST and in_dtype in WIDE_INTEGERS):
@@ -268,6 +289,9 @@ def _i64(values) -> tuple:
 def run_kernels(device: Device, source, tables: SamplingTables, out) -> None:
     """Fill ``out`` from ``source`` with the kernels (see :meth:`Backend.resample_block`)."""
     check_source_block(source, tables)
+    if isinstance(tables, AffineSampling):
+        run_affine_block(device, source, tables, out)
+        return
     axes = as_3d(tables)
     if uses_label_arithmetic(tables, source.dtype):
         _run_label(device, view_3d(source), tables, axes, view_3d(out))
@@ -488,6 +512,45 @@ def gathered_states(state, axes, maps, axis) -> np.ndarray:
     return np.ascontiguousarray(plane[np.ix_(maps[outer], maps[inner])])
 
 
+def _trailing_3d(array):
+    """2-D arrays with a trailing length-1 axis, as :meth:`AffineSampling.as_3d` lays them out."""
+    return array[..., None] if array.ndim == 2 else array
+
+
+def run_affine_block(device: Device, source, sampling: AffineSampling, out) -> None:
+    """An oblique block: one launch of the ``kernels/affine.cu`` kernel for its kind.
+
+    Cubic first computes the block's coefficients in the working dtype with the same
+    gather and prefilter launches as the per-axis path. Labels and nearest
+    copies compare and copy bool and float16 as their bit patterns (``label_view_dtype``).
+    """
+    m, n_src, first, pads = sampling.as_3d()
+    src3, out3 = _trailing_3d(source), _trailing_3d(out)
+    in_dtype, out_dtype = np.dtype(src3.dtype), np.dtype(out3.dtype)
+    name = affine_name(in_dtype, out_dtype, sampling.interpolation)
+    fill = np.float64(sampling.fill)
+    values, target, label_block = src3, out3, None
+    if name.startswith(("gr_affine_label", "gr_affine_copy")):
+        if out_dtype != in_dtype:  # labels into another dtype (fill checked by onto.check_label_fill)
+            target = label_block = device.empty(out3.shape, in_dtype)
+        view = label_view_dtype(in_dtype)
+        if in_dtype == np.float16:  # fill as its bit pattern
+            fill = np.float64(np.array(sampling.fill, in_dtype).view(view)[()])
+        values, target = src3.view(view), target.view(view)
+    elif sampling.interpolation is Interpolation.CUBIC:
+        values = _spline_coefficients(device, src3, sampling, sampling.lines_3d(), working_dtype(in_dtype))
+    (matrix,) = device.upload([np.ascontiguousarray(m.reshape(-1), np.float64)])
+    args = (values, target, matrix) + _i64(n_src) + _i64(first)
+    args += (np.int64(sampling.out_start), np.float64(BAND_ATOL_VOXELS), fill)
+    args += _i64(element_strides(values)) + _i64(target.shape) + _i64(element_strides(target))
+    if sampling.interpolation is Interpolation.CUBIC:
+        args += _i64(pads)
+    grid, block = voxel_launch_shape(target.shape)
+    device.launch(Launch(name, grid, block, args))
+    if label_block is not None:
+        out3[...] = label_block
+
+
 def kernels_scratch_bytes(tables: SamplingTables, in_dtype, out_dtype) -> int:
     """Device bytes :func:`run_kernels` allocates besides the input and output blocks.
 
@@ -496,6 +559,15 @@ def kernels_scratch_bytes(tables: SamplingTables, in_dtype, out_dtype) -> int:
     dtype; labels written to another dtype: a label block. Tables are negligible.
     """
     in_dtype, out_dtype = np.dtype(in_dtype), np.dtype(out_dtype)
+    if isinstance(tables, AffineSampling):  # the coefficients (cubic), a block of labels (labels into another dtype)
+        total = 0
+        if tables.is_cubic:  # float64 coefficients, and their float32 copy for a float32 working dtype
+            work = working_dtype(in_dtype)
+            itemsize = COEFFICIENT_DTYPE.itemsize + (work.itemsize if work != COEFFICIENT_DTYPE else 0)
+            total += math.prod(kept_coefficient_rows(t) for t in tables.lines_3d()) * itemsize
+        if tables.interpolation is Interpolation.LABEL and in_dtype != out_dtype:
+            total += math.prod(tables.output_shape) * in_dtype.itemsize
+        return total
     axes = as_3d(tables)
     total = 0
     if is_smoothed(tables):

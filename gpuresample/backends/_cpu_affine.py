@@ -1,0 +1,119 @@
+"""The CPU backend's oblique path: an :class:`~gpuresample.onto.AffineSampling` block.
+
+Host glue around the compiled loops of ``_affine_loops``: 2-D data as a 3-D view,
+dtypes Numba lacks (float16, bool) as views or float32 copies, the cubic
+prefilter's coefficients of the block (the same prefilter as the per-axis path).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from ..interpolation import Interpolation, working_dtype
+from ..onto import BAND_ATOL_VOXELS, AffineSampling
+from . import _affine_loops as loops
+from ._common import integer_limits
+
+#: Labels a voxel's 2x2x2 taps can hold at most (scratch per thread).
+LABEL_TAPS = 8
+#: Working-dtype weights per thread: 2 per axis (linear), 4 per axis (cubic).
+LINEAR_WEIGHTS, CUBIC_WEIGHTS = 6, 12
+
+
+def _as_3d(array):
+    """2-D arrays with a trailing length-1 axis (see :meth:`AffineSampling.as_3d`)."""
+    return array.reshape(array.shape + (1,)) if array.ndim == 2 else array
+
+
+def _bits(dtype) -> np.dtype:
+    """The unsigned view of dtypes Numba does not compute with (copied as bit patterns)."""
+    return {np.dtype(np.bool_): np.dtype(np.uint8), np.dtype(np.float16): np.dtype(np.uint16)}.get(np.dtype(dtype))
+
+
+def _fill_as(fill: float, dtype, view) -> float:
+    """``fill`` as the number to store into ``dtype`` seen as ``view`` (bit pattern for float16)."""
+    if view is None or np.dtype(dtype) == np.bool_:
+        return float(fill)
+    return float(np.array(fill, dtype).view(view)[()])
+
+
+def resample_affine_block(source, sampling: AffineSampling, out) -> None:
+    """Fill ``out`` (shape ``sampling.output_shape``) from the input rows ``sampling.input_rows``."""
+    src = np.asarray(source)
+    m, n_src, first, pads = sampling.as_3d()
+    src3 = _as_3d(src)
+    out3 = _as_3d(out)
+    threads = numba.get_num_threads()
+    fill = sampling.fill
+    interpolation = sampling.interpolation
+    if interpolation is Interpolation.LABEL and src.dtype != out.dtype:  # through a block of labels
+        labels = np.empty(out3.shape, src.dtype)
+        resample_affine_block(source, sampling, labels.reshape(out.shape))
+        out3[...] = labels
+        return
+    if interpolation is Interpolation.LABEL or (interpolation is Interpolation.NEAREST and src.dtype == out.dtype):
+        view = _bits(src3.dtype)
+        fill = _fill_as(fill, out3.dtype, view)
+        if view is not None:
+            src3, out3 = src3.view(view), out3.view(view)
+        if interpolation is Interpolation.LABEL:
+            labels = np.empty((threads, LABEL_TAPS), src3.dtype)
+            scores = np.empty((threads, LABEL_TAPS), np.float64)
+            loops.affine_label(src3, m, n_src, first, sampling.out_start, BAND_ATOL_VOXELS, fill, out3, labels,
+                               scores)
+        else:
+            loops.affine_nearest(src3, m, n_src, first, sampling.out_start, BAND_ATOL_VOXELS, fill, out3, True,
+                                 False, 0.0, 0.0)
+        return
+    if src3.dtype == np.float16:
+        src3 = src3.astype(np.float32)
+    target = np.empty(out3.shape, np.float32) if out3.dtype == np.float16 else out3
+    dst = target.view(np.uint8) if target.dtype == np.bool_ else target
+    round_to_int, lo, hi = integer_limits(out3.dtype)
+    work = working_dtype(src.dtype)
+    if interpolation is Interpolation.NEAREST:
+        loops.affine_nearest(src3, m, n_src, first, sampling.out_start, BAND_ATOL_VOXELS, fill, dst, False,
+                             round_to_int, lo, hi)
+    elif interpolation is Interpolation.LINEAR:
+        weights = np.empty((threads, LINEAR_WEIGHTS), work)
+        loops.affine_linear(src3, m, n_src, first, sampling.out_start, BAND_ATOL_VOXELS, fill, dst, round_to_int,
+                            lo, hi, weights)
+    else:
+        coef = affine_coefficients(src3, sampling, work)
+        weights = np.empty((threads, CUBIC_WEIGHTS), work)
+        taps = np.empty((threads, CUBIC_WEIGHTS), np.int64)
+        loops.affine_cubic(coef, m, n_src, first, pads, sampling.out_start, BAND_ATOL_VOXELS, fill, dst,
+                           round_to_int, lo, hi, weights, taps)
+    if target is not out3:
+        out3[...] = target
+
+
+def affine_coefficients(src3: np.ndarray, sampling: AffineSampling, work) -> np.ndarray:
+    """Cubic B-spline coefficients of the block's extended lines (every axis), as the per-axis path makes them."""
+    from .cpu import (
+        spline_coefficients,  # the same gather and prefilter as the per-axis path
+    )
+
+    return spline_coefficients(src3, sampling.lines_3d(), work)
+
+
+def affine_scratch_bytes(sampling: AffineSampling, in_dtype, out_dtype, threads: int) -> int:
+    """Bytes :func:`resample_affine_block` allocates besides its input and output blocks."""
+    in_dtype, out_dtype = np.dtype(in_dtype), np.dtype(out_dtype)
+    first, stop = sampling.input_rows
+    in_values = (stop - first) * math.prod(t.input_stop - t.input_start for t in sampling.lines[1:])
+    out_values = math.prod(sampling.output_shape)
+    scratch = threads * (LABEL_TAPS * 16 + CUBIC_WEIGHTS * 16)
+    if in_dtype == np.float16 and sampling.interpolation is not Interpolation.LABEL:
+        scratch += in_values * 4
+    if out_dtype == np.float16:
+        scratch += out_values * 4
+    if sampling.is_cubic:
+        work = working_dtype(in_dtype).itemsize
+        kept = [t.coefficient_rows()[1] - t.coefficient_rows()[0] for t in sampling.lines]
+        n_ext = max(t.pad_before + t.source_length + t.pad_after for t in sampling.lines)
+        scratch += math.prod(kept) * work + threads * (n_ext + 1) * max(kept) * 8
+    return scratch
