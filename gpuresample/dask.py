@@ -265,7 +265,6 @@ def column_states(pieces, layout, crops, tables: SamplingTables, region_tables: 
     ``(len(windows),) + columns`` float64 on the host.
     """
     from .backends._spline_states import boundary_states, loop_readable
-    from .backends.cpu import run_serialised
     from .executor import executor_smoothing
 
     block = assemble(pieces, layout, crops)
@@ -279,7 +278,7 @@ def column_states(pieces, layout, crops, tables: SamplingTables, region_tables: 
     elements = math.prod(columns)
     flat = host.reshape(host.shape[0], elements)
     threads = chosen.threads()
-    causal, anticausal = run_serialised(boundary_states, None, tables.axes[0], windows, elements, threads, flat)
+    causal, anticausal = boundary_states(None, tables.axes[0], windows, elements, threads, flat)
     return causal.reshape((len(windows),) + columns), anticausal.reshape((len(windows),) + columns)
 
 

@@ -182,27 +182,22 @@ def slab_tables(job, source, slabs) -> dict:
     per_slab = [job.tables.slab(a, b) for a, b in slabs]
     if any(t.axes[0].is_cut for t in per_slab):
         smooth, to_host = executor_smoothing(job.backend, job.prepared.on_gpu, job.in_dtype)
-        from .backends.cpu import run_serialised
-
-        per_slab = run_serialised(states_for_slabs, job.tables, per_slab, source, job.backend.threads(), smooth,
-                                  to_host)
+        per_slab = states_for_slabs(job.tables, per_slab, source, job.backend.threads(), smooth, to_host)
     return dict(zip((tuple(slab) for slab in slabs), per_slab))
 
 
 def executor_smoothing(backend, on_gpu: bool, in_dtype):
     """``(smooth, to_host)`` for :func:`states_for_slabs` with ``backend``'s own anti-aliasing.
 
-    The states must come from the very values the backend's slabs filter, so a GPU
-    backend smooths on the device (``cupyx.scipy.ndimage``) as its slabs do.
+    The states must come from the very values the backend's slabs filter, so the block
+    is smoothed where and as the backend smooths its slabs (:meth:`Backend.smooth`).
     """
     work = working_dtype(in_dtype)
-    if not backend.on_device:
-        from .backends.cpu import smooth as cpu_smooth
-        return (lambda block, block_tables: cpu_smooth(np.asarray(block), block_tables, work)), np.asarray
-    from .backends.cupyx import smooth_on_device
 
     def smooth(block, block_tables):
-        return smooth_on_device(block if on_gpu else backend.from_host(np.asarray(block)), block_tables, work)
+        if backend.on_device and not on_gpu:
+            block = backend.from_host(np.asarray(block))
+        return backend.smooth(block, block_tables, work)
 
     return smooth, backend.to_host
 

@@ -59,7 +59,7 @@ from pathlib import Path
 import numpy as np
 
 from .arrays import prepare
-from .geometry import DIRECTION_SNAP_ATOL, Grid
+from .geometry import Grid
 from .geometry import grid_from_affine as _grid_from_affine
 from .scene import Scene
 

@@ -19,9 +19,9 @@ from ..spline_states import (STATE_BLOCK, line_block, missing_states_error, plai
                              segment_rows, slab_needs_states, smoothing_tables, with_states)
 from ..tables import CUBIC_POLE, AxisTable, SamplingTables
 from . import _cpu_loops as loops
-from ._threading import start_threads
+from ._threading import run_serialised, start_threads
 
-def boundary_states(read_rows, table: AxisTable, windows, elements: int, threads: int, flat=None,
+def _boundary_states(read_rows, table: AxisTable, windows, elements: int, threads: int, flat=None,
                     read_dtype=np.float64) -> tuple:
     """The whole line's recursion states at each window's edges, for every line.
 
@@ -158,7 +158,7 @@ def filter_axis0(values: np.ndarray, tables: SamplingTables, work, threads: int)
     return coefficients, replace(tables, axes=(plain_axis0(table, kept),) + tuple(tables.axes[1:]))
 
 
-def states_for_slabs(tables: SamplingTables, slab_tables, source, threads: int, smooth=None, to_host=None) -> list:
+def _states_for_slabs(tables: SamplingTables, slab_tables, source, threads: int, smooth=None, to_host=None) -> list:
     """``slab_tables`` (tables of consecutive slabs) with axis 0's prefilter states attached.
 
     ``source`` is the whole input (anything sliceable along axis 0); ``smooth(block,
@@ -205,6 +205,17 @@ def _flat_rows(source: np.ndarray):
     elements = math.prod(source.shape[1:])
     return np.lib.stride_tricks.as_strided(source, (source.shape[0], elements), (source.strides[0], source.itemsize),
                                            writeable=False)
+
+
+def boundary_states(*args, **kwargs):
+    """:func:`_boundary_states` run through the CPU loops' serialisation (``run_serialised``)."""
+    return run_serialised(lambda: _boundary_states(*args, **kwargs))
+
+
+def states_for_slabs(*args, **kwargs) -> list:
+    """:func:`_states_for_slabs` run through the CPU loops' serialisation (``run_serialised``):
+    safe to call from Dask tasks, thread pools and executors alike."""
+    return run_serialised(lambda: _states_for_slabs(*args, **kwargs))
 
 
 __all__ = ["boundary_states", "states_for_slabs", "filter_axis0", "loop_readable"]

@@ -68,3 +68,46 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+# ---------------------------------------------------------------------------------------
+# Concurrent callers (thread pools, Dask's threaded scheduler, data loaders)
+# ---------------------------------------------------------------------------------------
+
+#: Numba's threading layer that must not be entered by two threads at once (it aborts
+#: the process). Dask's threaded schedulers, thread pools and data loaders call the
+#: backend from several threads.
+UNSAFE_THREADING_LAYER = "workqueue"
+
+#: Re-entrant: serialised work may call serialised work (the cubic pre-pass inside a block).
+_serial = threading.RLock()
+#: None until the first block has run; then whether blocks may run concurrently.
+_concurrent = None
+
+
+def clear_caches() -> None:
+    """Forget whether blocks may run concurrently (asked again after the next call)."""
+    global _concurrent
+    _concurrent = None
+
+
+def run_serialised(work, *args):
+    """``work(*args)`` (compiled parallel loops), alone while Numba's threading layer needs it.
+
+    What :meth:`~gpuresample.backends.cpu.CpuBackend.resample_block` runs its blocks through, and anything else that
+    calls the parallel loops from threads (the cubic pre-pass in Dask tasks and executors):
+    the first call runs alone and starts the layer; later calls run concurrently unless the
+    layer is ``workqueue``, which aborts on concurrent use.
+    """
+    global _concurrent
+    start_threads()
+    if _concurrent:
+        return work(*args)
+    with _serial:
+        result = work(*args)
+        if _concurrent is None:
+            try:
+                _concurrent = numba.threading_layer() != UNSAFE_THREADING_LAYER
+            except ValueError:  # no parallel loop has run yet; ask again next time
+                pass
+        return result

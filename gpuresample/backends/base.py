@@ -43,6 +43,13 @@ class Backend:
         """Free memory where this backend computes, or None when unknown."""
         return None
 
+    def smooth(self, block, tables: SamplingTables, work):
+        """The anti-aliasing this backend applies to a block before sampling it (margins
+        cropped), as an array of its kind in the working dtype ``work``; the block itself
+        when no axis is smoothed. The cubic pre-pass smooths with it, so its states come
+        from the very values the backend's slabs filter."""
+        raise NotImplementedError
+
     def resample_block(self, source, tables: SamplingTables, out) -> None:
         """Fill ``out`` (shape ``tables.output_shape``) from ``source``.
 
@@ -80,6 +87,11 @@ class DeviceBackend(Backend):
 
     def free_bytes(self) -> int | None:
         return free_device_bytes()
+
+    def smooth(self, block, tables: SamplingTables, work):
+        """``cupyx.scipy.ndimage``'s Gaussian, as both GPU backends smooth their blocks."""
+        from .cupyx import smooth_on_device
+        return smooth_on_device(block, tables, work)
 
     def staged_pipeline(self, source, out):
         """Pinned buffers and two streams: copies overlap compute (see ``_staging``)."""
