@@ -626,3 +626,17 @@ def test_transform_onto_a_target_grid_or_reference_image():
         Resampled(["image"], target=(14, 16, 12))
     with pytest.raises(ValueError, match="no geometry"):
         Resampled(["image"], target=target)({"image": image})
+
+
+def test_channels_into_an_out_array_like_onto_a_permuted_target(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    x = random_volume((2, 12, 8, 6), "float32", seed=16)  # channels first
+    grid = gr.Grid((12, 8, 6), (1.0, 1.0, 1.0))
+    swap = np.array([[0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1.0]])
+    target = gr.Grid.from_affine((8, 14, 6), grid.affine @ swap)  # 2 rows beyond the source: fill there
+    expected = gr.resample(x, grid, target=target, fill=-1, channel_axis=0)
+    assert (expected[:, :, 12:] == -1).all()
+    store = zarr.open(str(tmp_path / "out.zarr"), mode="w", shape=expected.shape, chunks=(1, 4, 4, 4),
+                      dtype="float32")
+    gr.resample(x, grid, target=target, fill=-1, channel_axis=0, out=store)
+    np.testing.assert_array_equal(store[...], expected)
