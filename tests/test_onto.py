@@ -640,3 +640,21 @@ def test_channels_into_an_out_array_like_onto_a_permuted_target(tmp_path):
                       dtype="float32")
     gr.resample(x, grid, target=target, fill=-1, channel_axis=0, out=store)
     np.testing.assert_array_equal(store[...], expected)
+
+
+def test_overlap_test_matches_the_voxels_that_get_sampled():
+    """``overlaps`` (the no-overlap warning) agrees with the fill mask computed voxel by voxel,
+    for targets that only graze the source, miss it, or cover it."""
+    from gpuresample.onto import overlaps
+
+    source = gr.Grid((10, 9, 8), (1.0, 1.2, 1.5))
+    rng = np.random.default_rng(17)
+    seen = set()
+    for _ in range(60):
+        axis = int(rng.integers(3))
+        origin = rng.uniform(-25.0, 25.0, 3)
+        target = gr.Grid((5, 6, 4), (2.0, 2.0, 2.0), origin=origin, direction=rotation(axis, float(rng.uniform(0, 90))))
+        inside = inside_band(source, physical_positions(source, target))
+        assert overlaps(source, target) == bool(inside.any())
+        seen.add(bool(inside.any()))
+    assert seen == {True, False}
