@@ -261,9 +261,11 @@ class _LazyChannel:
         self.shape = tuple(n for i, n in enumerate(array.shape) if i != axis)
 
     def _rows(self, rows):
+        """The array's key for ``rows`` along the first spatial axis, or a tuple of spatial keys."""
         key = list(self.key)
         spatial = [i for i in range(len(key)) if i != self.axis]
-        key[spatial[0]] = rows
+        for axis, part in zip(spatial, rows if isinstance(rows, tuple) else (rows,)):
+            key[axis] = part
         return tuple(key)
 
     def __getitem__(self, rows):

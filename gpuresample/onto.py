@@ -326,29 +326,48 @@ def check_label_fill(fill: float, interpolation, in_dtype, out_dtype) -> None:
                          "give a fill the input dtype holds")
 
 
+#: Lines (of the target's last axis) :func:`overlaps` examines per step: bounds its memory.
+OVERLAP_LINES_PER_STEP = 1 << 16
+
+
 def overlaps(source: Grid, target: Grid) -> bool:
     """Whether any target voxel centre lies inside the source's band on every axis.
 
-    Exact per line of the last axis: along it the position is affine, so the voxels
-    inside form an interval (computed in float64 with ``BAND_ATOL_VOXELS``).
+    Quick answers first (the corners' bounding box misses the band: no; the centre voxel
+    is inside: yes); else exact per line of the last axis: along it the position is
+    affine, so the voxels inside form an interval (float64, ``BAND_ATOL_VOXELS``), lines
+    taken ``OVERLAP_LINES_PER_STEP`` at a time along the target's first axes.
     """
     m = index_map(source, target)
     ndim = source.ndim
-    n = np.array(source.shape, np.float64)
-    lo_band, hi_band = np.full(ndim, -0.5 - BAND_ATOL_VOXELS), n - 0.5 + BAND_ATOL_VOXELS
-    grids = np.meshgrid(*[np.arange(k, dtype=np.float64) for k in target.shape[:-1]], indexing="ij")
-    lines = np.stack([g.ravel() for g in grids]) if ndim > 1 else np.zeros((0, 1))
-    base = m[:, :ndim - 1] @ lines + m[:, -1:]          # (ndim, lines)
-    slope = m[:, ndim - 1][:, None]                       # per line: u = base + slope * j
-    first = np.zeros(base.shape[1])
-    last = np.full(base.shape[1], target.shape[-1] - 1.0)
-    for axis in range(ndim):
-        b, s = base[axis], slope[axis, 0]
-        if s == 0.0:
-            inside = (b >= lo_band[axis]) & (b <= hi_band[axis])
-            last = np.where(inside, last, -1.0)
-            continue
-        a1, a2 = (lo_band[axis] - b) / s, (hi_band[axis] - b) / s
-        first = np.maximum(first, np.minimum(a1, a2))
-        last = np.minimum(last, np.maximum(a1, a2))
-    return bool(np.any(np.floor(last) >= np.ceil(first)))
+    lo_band = np.full(ndim, -0.5 - BAND_ATOL_VOXELS)
+    hi_band = np.array(source.shape, np.float64) - 0.5 + BAND_ATOL_VOXELS
+    corners = np.array(np.meshgrid(*[[0.0, n - 1.0] for n in target.shape], indexing="ij")).reshape(ndim, -1)
+    u = m[:, :ndim] @ corners + m[:, ndim:]
+    if np.any(u.max(axis=1) < lo_band) or np.any(u.min(axis=1) > hi_band):
+        return False
+    centre = m[:, :ndim] @ ((np.array(target.shape) - 1) // 2).astype(np.float64) + m[:, ndim]
+    if np.all((centre >= lo_band) & (centre <= hi_band)):
+        return True
+    if ndim == 1:
+        return bool(np.any(np.all((u >= lo_band[:, None]) & (u <= hi_band[:, None]), axis=0)))
+    rows = max(1, OVERLAP_LINES_PER_STEP // math.prod(target.shape[1:-1]))
+    slope = m[:, ndim - 1]
+    for start in range(0, target.shape[0], rows):
+        axes = [np.arange(start, min(start + rows, target.shape[0]), dtype=np.float64)]
+        axes += [np.arange(k, dtype=np.float64) for k in target.shape[1:-1]]
+        lines = np.stack([g.ravel() for g in np.meshgrid(*axes, indexing="ij")])
+        base = m[:, :ndim - 1] @ lines + m[:, ndim:]      # per line: u = base + slope * j
+        first = np.zeros(base.shape[1])
+        last = np.full(base.shape[1], target.shape[-1] - 1.0)
+        for axis in range(ndim):
+            b, s = base[axis], slope[axis]
+            if s == 0.0:
+                last = np.where((b >= lo_band[axis]) & (b <= hi_band[axis]), last, -1.0)
+                continue
+            a1, a2 = (lo_band[axis] - b) / s, (hi_band[axis] - b) / s
+            first = np.maximum(first, np.minimum(a1, a2))
+            last = np.minimum(last, np.maximum(a1, a2))
+        if np.any(np.floor(last) >= np.ceil(first)):
+            return True
+    return False

@@ -626,3 +626,35 @@ def test_transform_onto_a_target_grid_or_reference_image():
         Resampled(["image"], target=(14, 16, 12))
     with pytest.raises(ValueError, match="no geometry"):
         Resampled(["image"], target=target)({"image": image})
+
+
+def test_channels_into_an_out_array_like_onto_a_permuted_target(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    x = random_volume((2, 12, 8, 6), "float32", seed=16)  # channels first
+    grid = gr.Grid((12, 8, 6), (1.0, 1.0, 1.0))
+    swap = np.array([[0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1.0]])
+    target = gr.Grid.from_affine((8, 14, 6), grid.affine @ swap)  # 2 rows beyond the source: fill there
+    expected = gr.resample(x, grid, target=target, fill=-1, channel_axis=0)
+    assert (expected[:, :, 12:] == -1).all()
+    store = zarr.open(str(tmp_path / "out.zarr"), mode="w", shape=expected.shape, chunks=(1, 4, 4, 4),
+                      dtype="float32")
+    gr.resample(x, grid, target=target, fill=-1, channel_axis=0, out=store)
+    np.testing.assert_array_equal(store[...], expected)
+
+
+def test_overlap_test_matches_the_voxels_that_get_sampled():
+    """``overlaps`` (the no-overlap warning) agrees with the fill mask computed voxel by voxel,
+    for targets that only graze the source, miss it, or cover it."""
+    from gpuresample.onto import overlaps
+
+    source = gr.Grid((10, 9, 8), (1.0, 1.2, 1.5))
+    rng = np.random.default_rng(17)
+    seen = set()
+    for _ in range(60):
+        axis = int(rng.integers(3))
+        origin = rng.uniform(-25.0, 25.0, 3)
+        target = gr.Grid((5, 6, 4), (2.0, 2.0, 2.0), origin=origin, direction=rotation(axis, float(rng.uniform(0, 90))))
+        inside = inside_band(source, physical_positions(source, target))
+        assert overlaps(source, target) == bool(inside.any())
+        seen.add(bool(inside.any()))
+    assert seen == {True, False}
