@@ -25,6 +25,8 @@ import math
 import numpy as np
 from numba import get_thread_id, njit, prange
 
+from ._cpu_loops import add_label_score, best_label
+
 #: Positions at least this far (source voxels) inside ``[0, n - 1]`` by a per-line estimate
 #: skip clamping and the band test; the estimate's rounding is ~1e-13 voxels, far below.
 INTERIOR_MARGIN = 1e-6
@@ -305,20 +307,5 @@ def affine_label(src, m, n_src, first, j0_start, band_atol, fill, out, labels, s
                     for b in range(2):
                         wab = w0[a] * w1[b]
                         for c in range(2):
-                            wt = wab * w2[c]
-                            lab = src[r0[a], r1[b], r2[c]]
-                            found = False
-                            for q in range(count):
-                                if lab_q[q] == lab:
-                                    score_q[q] += wt
-                                    found = True
-                                    break
-                            if not found:
-                                lab_q[count] = lab
-                                score_q[count] = wt
-                                count += 1
-                best = 0
-                for q in range(1, count):
-                    if score_q[q] > score_q[best] or (score_q[q] == score_q[best] and lab_q[q] < lab_q[best]):
-                        best = q
-                out[j0, j1, j2] = lab_q[best]
+                            count = add_label_score(lab_q, score_q, count, src[r0[a], r1[b], r2[c]], wab * w2[c])
+                out[j0, j1, j2] = best_label(lab_q, score_q, count)

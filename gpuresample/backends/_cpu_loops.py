@@ -70,6 +70,29 @@ def separable3(src, i0, w0, i1, w1, i2, w2, out, round_to_int, lo, hi, planes, p
                 out[j0, c, k] = acc
 
 
+@njit(cache=True, nogil=True, inline="always")
+def add_label_score(labels, scores, count, label, weight):
+    """Add ``weight`` to ``label``'s score among the first ``count`` labels (a new entry if
+    it is not there yet); returns the new count. Scores add in tap order."""
+    for q in range(count):
+        if labels[q] == label:
+            scores[q] += weight
+            return count
+    labels[count] = label
+    scores[count] = weight
+    return count + 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def best_label(labels, scores, count):
+    """The label of highest score among the first ``count``; ties go to the lower label."""
+    best = 0
+    for q in range(1, count):
+        if scores[q] > scores[best] or (scores[q] == scores[best] and labels[q] < labels[best]):
+            best = q
+    return labels[best]
+
+
 @njit(cache=True, parallel=True, nogil=True)
 def label3(src, i0, w0, i1, w1, i2, w2, out):
     """Per-label linear weights over the 2x2x2 taps, arg-max, ties to the lower label.
@@ -91,23 +114,9 @@ def label3(src, i0, w0, i1, w1, i2, w2, out):
                     for b in range(t1):
                         wab = w0[j0, a] * w1[j1, b]
                         for c in range(t2):
-                            wt = wab * w2[j2, c]
-                            lab = src[i0[j0, a], i1[j1, b], i2[j2, c]]
-                            found = False
-                            for q in range(m):
-                                if labels[q] == lab:
-                                    scores[q] += wt
-                                    found = True
-                                    break
-                            if not found:
-                                labels[m] = lab
-                                scores[m] = wt
-                                m += 1
-                best = 0
-                for q in range(1, m):
-                    if scores[q] > scores[best] or (scores[q] == scores[best] and labels[q] < labels[best]):
-                        best = q
-                out[j0, j1, j2] = labels[best]
+                            m = add_label_score(labels, scores, m, src[i0[j0, a], i1[j1, b], i2[j2, c]],
+                                                wab * w2[j2, c])
+                out[j0, j1, j2] = best_label(labels, scores, m)
 
 
 @njit(cache=True, parallel=True, nogil=True)
