@@ -471,9 +471,8 @@ def oblique_report(results: dict, load_before, load_after, repeats: int, others:
              f"- Load average (1, 5, 15 min) before the run: {', '.join(f'{x:.2f}' for x in load_before)}; "
              f"after: {', '.join(f'{x:.2f}' for x in load_after)}",
              f"- Other processes used {others[0]:.0f} CPU-seconds during the {others[1]:.0f} s run "
-             f"({others[0] / (others[1] * os.cpu_count()):.0%} of the machine): the machine was shared with "
-             "other sessions' work, so absolute times are noisy; the two columns were measured side by side "
-             "under the same load.", ""]
+             f"({others[0] / (others[1] * os.cpu_count()):.0%} of the machine; /proc/stat busy time minus this "
+             "run's own); the two columns were measured side by side under the same load.", ""]
     verdicts = []
     lines += ["## Targets", "", "| case | target | gpuresample | SimpleITK | speed-up | verdict |",
               "|---|---|---|---|---|---|"]
