@@ -12,18 +12,15 @@ differs from SciPy's by rounding) and speed.
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 
 import gpuresample as gr
 from helpers import random_volume
-from gpuresample.backends import kernels
 from gpuresample.backends.kernels import kernel_names
 from gpuresample.job import build_job
-from harness.device import HarnessDevice, build, compiler
-from test_benchmarks import Stream, fake_cupy, fake_cupyx
+from harness.device import build, compiler
+from test_benchmarks import Stream, stand_ins  # noqa: F401 (stand_ins: the fixture, on this module's harness_library)
 
 pytestmark = pytest.mark.skipif(compiler() is None, reason="no C++ compiler (g++ or $CXX) to build the kernels as C++")
 
@@ -41,17 +38,6 @@ def harness_library(tmp_path_factory):
     return build(names, tmp_path_factory.mktemp("chunked_harness"))
 
 
-@pytest.fixture
-def stand_ins(harness_library, monkeypatch):
-    cp = fake_cupy(HarnessDevice(harness_library))
-    cupyx, cupyx_scipy, ndimage = fake_cupyx()
-    for name, module in [("cupy", cp), ("cupyx", cupyx), ("cupyx.scipy", cupyx_scipy),
-                         ("cupyx.scipy.ndimage", ndimage)]:
-        monkeypatch.setitem(sys.modules, name, module)
-    kernels.clear_caches()  # compile afresh on the stand-in, and forget it afterwards
-    monkeypatch.setattr(Stream, "created", 0)
-    yield cp
-    kernels.clear_caches()
 
 
 def budgets(x, options, fractions, **extra):

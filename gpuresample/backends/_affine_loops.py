@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import get_thread_id, njit, prange
 
-from ._cpu_loops import add_label_score, best_label
+from ._cpu_loops import add_label_score, best_label, round_clip
 
 #: Positions at least this far (source voxels) inside ``[0, n - 1]`` by a per-line estimate
 #: skip clamping and the band test; the estimate's rounding is ~1e-13 voxels, far below.
@@ -76,13 +76,21 @@ def _interior(offset, slope, n, start, stop):
 
 @njit(cache=True, nogil=True, inline="always")
 def _store(out, j0, j1, j2, acc, round_to_int, lo, hi):
-    if round_to_int:
-        acc = np.rint(acc)
-        if acc < lo:
-            acc = lo
-        elif acc > hi:
-            acc = hi
-    out[j0, j1, j2] = acc
+    out[j0, j1, j2] = round_clip(acc, round_to_int, lo, hi)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _band(n_src, band_atol):
+    """``(low, high0, high1, high2)``: the positions per axis sampled rather than filled."""
+    return (-0.5 - band_atol, _band_high(n_src[0], band_atol), _band_high(n_src[1], band_atol),
+            _band_high(n_src[2], band_atol))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _outside(u0, u1, u2, band):
+    """Whether a position lies outside the band on any axis (its voxel gets ``fill``)."""
+    low, high0, high1, high2 = band
+    return u0 < low or u0 > high0 or u1 < low or u1 > high1 or u2 < low or u2 > high2
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -93,8 +101,7 @@ def affine_nearest(src, m, n_src, first, j0_start, band_atol, fill, out, same_dt
     m00, m01, m02, m03 = m[0, 0], m[0, 1], m[0, 2], m[0, 3]
     m10, m11, m12, m13 = m[1, 0], m[1, 1], m[1, 2], m[1, 3]
     m20, m21, m22, m23 = m[2, 0], m[2, 1], m[2, 2], m[2, 3]
-    low = -0.5 - band_atol
-    high0, high1, high2 = _band_high(n_src[0], band_atol), _band_high(n_src[1], band_atol), _band_high(n_src[2], band_atol)
+    band = _band(n_src, band_atol)
     for j0 in prange(n0o):
         J0 = np.float64(j0 + j0_start)
         for j1 in range(n1o):
@@ -107,7 +114,7 @@ def affine_nearest(src, m, n_src, first, j0_start, band_atol, fill, out, same_dt
                 u0 = (p0 + m02 * J2) + m03
                 u1 = (p1 + m12 * J2) + m13
                 u2 = (p2 + m22 * J2) + m23
-                if u0 < low or u0 > high0 or u1 < low or u1 > high1 or u2 < low or u2 > high2:
+                if _outside(u0, u1, u2, band):
                     out[j0, j1, j2] = fill
                     continue
                 i0 = min(max(math.floor(u0 + 0.5), 0), n_src[0] - 1) - first[0]
@@ -126,8 +133,7 @@ def affine_linear(src, m, n_src, first, j0_start, band_atol, fill, out, round_to
     m00, m01, m02, m03 = m[0, 0], m[0, 1], m[0, 2], m[0, 3]
     m10, m11, m12, m13 = m[1, 0], m[1, 1], m[1, 2], m[1, 3]
     m20, m21, m22, m23 = m[2, 0], m[2, 1], m[2, 2], m[2, 3]
-    low = -0.5 - band_atol
-    high0, high1, high2 = _band_high(n_src[0], band_atol), _band_high(n_src[1], band_atol), _band_high(n_src[2], band_atol)
+    band = _band(n_src, band_atol)
     for j0 in prange(n0o):
         w = weights[get_thread_id()]
         J0 = np.float64(j0 + j0_start)
@@ -151,7 +157,7 @@ def affine_linear(src, m, n_src, first, j0_start, band_atol, fill, out, round_to
                     a1, b1, f1 = _inner_taps(u1)
                     a2, b2, f2 = _inner_taps(u2)
                 else:
-                    if u0 < low or u0 > high0 or u1 < low or u1 > high1 or u2 < low or u2 > high2:
+                    if _outside(u0, u1, u2, band):
                         out[j0, j1, j2] = fill
                         continue
                     a0, b0, f0 = _linear_taps(u0, n_src[0])
@@ -234,8 +240,7 @@ def affine_cubic(coef, m, n_src, first, pads, j0_start, band_atol, fill, out, ro
     m00, m01, m02, m03 = m[0, 0], m[0, 1], m[0, 2], m[0, 3]
     m10, m11, m12, m13 = m[1, 0], m[1, 1], m[1, 2], m[1, 3]
     m20, m21, m22, m23 = m[2, 0], m[2, 1], m[2, 2], m[2, 3]
-    low = -0.5 - band_atol
-    high0, high1, high2 = _band_high(n_src[0], band_atol), _band_high(n_src[1], band_atol), _band_high(n_src[2], band_atol)
+    band = _band(n_src, band_atol)
     for j0 in prange(n0o):
         w = weights[get_thread_id()]
         ix = taps[get_thread_id()]
@@ -250,7 +255,7 @@ def affine_cubic(coef, m, n_src, first, pads, j0_start, band_atol, fill, out, ro
                 u0 = (p0 + m02 * J2) + m03
                 u1 = (p1 + m12 * J2) + m13
                 u2 = (p2 + m22 * J2) + m23
-                if u0 < low or u0 > high0 or u1 < low or u1 > high1 or u2 < low or u2 > high2:
+                if _outside(u0, u1, u2, band):
                     out[j0, j1, j2] = fill
                     continue
                 _cubic_axis(u0, n_src[0] + 2 * pads[0], pads[0], first[0], w, ix, 0)
@@ -274,8 +279,7 @@ def affine_label(src, m, n_src, first, j0_start, band_atol, fill, out, labels, s
     m00, m01, m02, m03 = m[0, 0], m[0, 1], m[0, 2], m[0, 3]
     m10, m11, m12, m13 = m[1, 0], m[1, 1], m[1, 2], m[1, 3]
     m20, m21, m22, m23 = m[2, 0], m[2, 1], m[2, 2], m[2, 3]
-    low = -0.5 - band_atol
-    high0, high1, high2 = _band_high(n_src[0], band_atol), _band_high(n_src[1], band_atol), _band_high(n_src[2], band_atol)
+    band = _band(n_src, band_atol)
     for j0 in prange(n0o):
         lab_q = labels[get_thread_id()]
         score_q = scores[get_thread_id()]
@@ -290,7 +294,7 @@ def affine_label(src, m, n_src, first, j0_start, band_atol, fill, out, labels, s
                 u0 = (p0 + m02 * J2) + m03
                 u1 = (p1 + m12 * J2) + m13
                 u2 = (p2 + m22 * J2) + m23
-                if u0 < low or u0 > high0 or u1 < low or u1 > high1 or u2 < low or u2 > high2:
+                if _outside(u0, u1, u2, band):
                     out[j0, j1, j2] = fill
                     continue
                 a0, b0, f0 = _linear_taps(u0, n_src[0])

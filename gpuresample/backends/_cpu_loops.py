@@ -21,6 +21,18 @@ from numba import get_thread_id, njit, prange
 from . import _compile_notice  # noqa: F401  (a one-line notice on stderr when these loops compile)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def round_clip(acc, round_to_int, lo, hi):
+    """``acc`` as written to an integer output (``rint``, then clipped to ``[lo, hi]``), else as it is."""
+    if round_to_int:
+        acc = np.rint(acc)
+        if acc < lo:
+            acc = lo
+        elif acc > hi:
+            acc = hi
+    return acc
+
+
 @njit(cache=True, parallel=True, nogil=True)
 def separable3(src, i0, w0, i1, w1, i2, w2, out, round_to_int, lo, hi, planes, planes2):
     """``out[j0, j1, j2] = sum_c w2 * (sum_b w1 * (sum_a w0 * src[a, b, c]))``.
@@ -61,13 +73,7 @@ def separable3(src, i0, w0, i1, w1, i2, w2, out, round_to_int, lo, hi, planes, p
                 acc = w2[k, 0] * plane2[c, i2[k, 0]]
                 for t in range(1, t2):
                     acc += w2[k, t] * plane2[c, i2[k, t]]
-                if round_to_int:
-                    acc = np.rint(acc)
-                    if acc < lo:
-                        acc = lo
-                    elif acc > hi:
-                        acc = hi
-                out[j0, c, k] = acc
+                out[j0, c, k] = round_clip(acc, round_to_int, lo, hi)
 
 
 @njit(cache=True, nogil=True, inline="always")
