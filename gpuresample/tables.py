@@ -43,6 +43,28 @@ from .interpolation import Interpolation
 CUBIC_PAD = 12
 #: Pole of the cubic B-spline prefilter, sqrt(3) - 2.
 CUBIC_POLE = math.sqrt(3.0) - 2.0
+
+
+def prefilter_constants(n_ext: int, pole: float = CUBIC_POLE) -> tuple:
+    """``(gain, z_last)`` of the cubic prefilter over an extended line of ``n_ext`` rows.
+
+    ``z_last = pole ** (n_ext - 1)`` by square-and-multiply, as Numba, ``gr_int_power`` in
+    ``gpuresample/_native/grloops.c`` and the CUDA kernels compute it (a library ``pow``
+    may differ in the last bit), so every backend starts the recursion from the same value.
+    """
+    gain = (1.0 - pole) * (1.0 - 1.0 / pole) if n_ext > 1 else 1.0
+    exponent = n_ext - 1
+    if exponent > 0x10000:
+        return gain, math.pow(pole, float(exponent))
+    z_last, base = 1.0, pole
+    while exponent:
+        if exponent & 1:
+            z_last *= base
+        exponent >>= 1
+        base *= base
+    return gain, z_last
+
+
 #: Anti-aliasing Gaussians are cut at this many standard deviations (SciPy's default).
 GAUSSIAN_TRUNCATE = 4.0
 #: An axis first in the plane-by-plane loop should have at least this many output

@@ -283,7 +283,7 @@ def test_threads_with_unsafe_numba_layer():
         assert np.array_equal(got, gr.resample(x, target_shape=(30, 50, 45)))
         print("ok")
     """)
-    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue")
+    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue", GPURESAMPLE_CPU_LOOPS="numba")
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-2000:]
 

@@ -1,4 +1,5 @@
-"""First use of the CPU loops: a one-line notice on stderr when they compile, silence when cached."""
+"""First use of the CPU loops: silence with the native library; with Numba's, a one-line notice on
+stderr when they compile and silence when cached."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ print("done")
 """
 
 
-def run_with_cache(cache_dir) -> subprocess.CompletedProcess:
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
+def run_with_cache(cache_dir, loops="numba") -> subprocess.CompletedProcess:
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir), GPURESAMPLE_CPU_LOOPS=loops)
     return subprocess.run([sys.executable, "-c", CALL], env=env, capture_output=True, text=True,
                           timeout=COLD_CALL_TIMEOUT_S)
 
@@ -33,3 +34,10 @@ def test_compiling_is_announced_once_and_a_warm_cache_is_silent(tmp_path):
     warm = run_with_cache(tmp_path)
     assert warm.returncode == 0 and "done" in warm.stdout, warm.stderr[-3000:]
     assert warm.stderr == ""
+
+
+def test_native_loops_first_call_says_nothing_and_compiles_nothing(tmp_path):
+    done = run_with_cache(tmp_path, loops="native")
+    assert done.returncode == 0 and "done" in done.stdout, done.stderr[-3000:]
+    assert done.stderr == ""
+    assert not any(tmp_path.iterdir())  # Numba cached nothing: it never ran

@@ -14,19 +14,27 @@ import textwrap
 
 import pytest
 
-#: Seconds a scenario may take: a few calls on small arrays, plus Numba's cache load and a
+#: Seconds a scenario may take: a few calls on small arrays, plus Numba's compiling and a
 #: busy CI machine; a hang (what this guards against) lasts forever.
 SCENARIO_TIMEOUT_S = 180
 
 PARENT_FIRST = """
-import numpy as np, gpuresample as gr, numba
+import sys, numpy as np, gpuresample as gr
+from gpuresample.backends import _loops
 x = np.random.default_rng(0).standard_normal((20, 22, 24)).astype(np.float32)
 def job(i):
     return gr.resample(x + i, (1.0, 1.0, 1.0), target_shape=(12, 30, 16),
                        interpolation=("linear", "cubic", "nearest")[i % 3])
 expected = [job(i) for i in range(6)]          # the parent uses the CPU backend first
-print("layer", numba.threading_layer())
+if _loops.is_native():
+    print("loops native", "numba imported" if "numba" in sys.modules else "")
+else:
+    import numba
+    print("layer", numba.threading_layer())
 """
+
+#: Both sets of CPU loops: the native library (threads per call) and Numba's (its fork-safe layer).
+LOOPS = pytest.mark.parametrize("loops", ["native", "numba"])
 
 
 def run_scenario(body: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -43,25 +51,34 @@ def run_scenario(body: str, env: dict | None = None) -> subprocess.CompletedProc
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
-def without_layer_choice() -> dict:
-    env = dict(os.environ)
+def without_layer_choice(loops: str) -> dict:
+    env = dict(os.environ, GPURESAMPLE_CPU_LOOPS=loops)
     env.pop("NUMBA_THREADING_LAYER", None)
     return env
 
 
-def test_fork_pool_after_use_in_parent():
+def check_loops(done, loops: str) -> None:
+    if loops == "native":
+        assert "loops native" in done.stdout and "numba imported" not in done.stdout, done.stdout
+    else:
+        assert "layer omp" not in done.stdout and "layer" in done.stdout, done.stdout
+
+
+@LOOPS
+def test_fork_pool_after_use_in_parent(loops):
     done = run_scenario("""
         import multiprocessing
         with multiprocessing.get_context("fork").Pool(2) as pool:
             got = pool.map(job, range(6))
         assert all(np.array_equal(a, b) for a, b in zip(got, expected))
         print("ok")
-    """, env=without_layer_choice())
+    """, env=without_layer_choice(loops))
     assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-3000:]
-    assert "layer omp" not in done.stdout
+    check_loops(done, loops)
 
 
-def test_torch_dataloader_workers_after_use_in_parent():
+@LOOPS
+def test_torch_dataloader_workers_after_use_in_parent(loops):
     pytest.importorskip("torch")
     done = run_scenario("""
         import torch
@@ -77,12 +94,14 @@ def test_torch_dataloader_workers_after_use_in_parent():
         got = [batch.numpy() for batch in loader]
         assert all(np.array_equal(a, b) for a, b in zip(got, expected))
         print("ok")
-    """, env=without_layer_choice())
+    """, env=without_layer_choice(loops))
     assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-3000:]
+    check_loops(done, loops)
 
 
 def test_user_layer_choice_wins_and_openmp_child_gets_an_error():
-    """NUMBA_THREADING_LAYER=omp is honoured; a child forked after that is told why, not killed."""
+    """Numba's loops: NUMBA_THREADING_LAYER=omp is honoured; a child forked after that is told
+    why, not killed."""
     done = run_scenario("""
         import multiprocessing
         assert numba.threading_layer() == "omp"
@@ -92,5 +111,5 @@ def test_user_layer_choice_wins_and_openmp_child_gets_an_error():
             except RuntimeError as exc:
                 assert "forked from a process" in str(exc) and "NUMBA_THREADING_LAYER" in str(exc), exc
                 print("refused")
-    """, env={"NUMBA_THREADING_LAYER": "omp"})
+    """, env={"NUMBA_THREADING_LAYER": "omp", "GPURESAMPLE_CPU_LOOPS": "numba"})
     assert done.returncode == 0 and "refused" in done.stdout, done.stderr[-3000:]

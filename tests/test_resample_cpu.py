@@ -247,23 +247,27 @@ def test_torch_cpu_round_trip():
     assert gr.resample(mask, (1, 1, 1), target_shape=(8, 10, 3), interpolation="nearest").dtype == torch.bool
 
 
-def test_threads_with_unsafe_numba_layer():
-    """Numba's workqueue layer aborts when two threads enter it: resample() from a thread pool
-    (a data loader, a web service) serialises its blocks then and gives the serial results."""
+@pytest.mark.parametrize("loops", ["native", "numba"])
+def test_threads_calling_resample_at_once(loops):
+    """resample() from a thread pool (a data loader, a web service) gives the serial results: the
+    native loops run side by side; Numba's workqueue layer, which aborts when two threads enter
+    it, has its blocks serialised."""
     script = textwrap.dedent("""
         from concurrent.futures import ThreadPoolExecutor
-        import numba, numpy as np, gpuresample as gr
+        import numpy as np, gpuresample as gr
         x = np.random.default_rng(0).standard_normal((48, 40, 44)).astype(np.float32)
         m = (x > 0.5).astype(np.uint8) + (x > 1.5)
         jobs = [(x, "linear"), (x, "cubic"), (x, "nearest"), (m, "label")] * 3
         run = lambda job: gr.resample(job[0], target_shape=(30, 50, 45), interpolation=job[1])
         with ThreadPoolExecutor(4) as pool:
             got = list(pool.map(run, jobs))
-        assert numba.threading_layer() == "workqueue"
+        if LOOPS == "numba":
+            import numba
+            assert numba.threading_layer() == "workqueue"
         for job, result in zip(jobs, got):
             assert np.array_equal(result, run(job)), job[1]
         print("ok")
-    """)
-    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue")
+    """).replace("LOOPS", repr(loops))
+    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue", GPURESAMPLE_CPU_LOOPS=loops)
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-2000:]

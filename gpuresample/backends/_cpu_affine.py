@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
 from ..interpolation import Interpolation, working_dtype
 from ..onto import BAND_ATOL_VOXELS, AffineSampling
-from . import _affine_loops as loops
 from ._common import integer_limits
 
 #: Labels a voxel's 2x2x2 taps can hold at most (scratch per thread).
@@ -46,7 +44,10 @@ def resample_affine_block(source, sampling: AffineSampling, out) -> None:
     m, n_src, first, pads = sampling.as_3d()
     src3 = _as_3d(src)
     out3 = _as_3d(out)
-    threads = numba.get_num_threads()
+    from . import _affine_loops as loops  # Numba: imported (and compiled) only for oblique targets
+    from ._loops import numba_threads
+
+    threads = numba_threads()
     fill = sampling.fill
     interpolation = sampling.interpolation
     if interpolation is Interpolation.LABEL and src.dtype != out.dtype:  # through a block of labels

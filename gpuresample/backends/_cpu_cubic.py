@@ -5,7 +5,7 @@ block (``cpu.spline_coefficients``) or, when that takes more memory, streams: it
 the coefficients plane by plane along the first pass axis into a small ring and samples
 each output plane as soon as its rows are there (:func:`cubic_streamed`).
 :func:`cubic_layout` chooses by the memory each takes; both give the same coefficients
-bit for bit (docs/design.md §2). The compiled loops are in ``_cpu_loops``.
+bit for bit (docs/design.md §2). The compiled loops are ``_loops.current()``'s.
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from ..tables import CUBIC_POLE
-from . import _cpu_loops as loops
+from . import _loops
 from ._common import coefficient_maps, integer_limits, view_3d
 
 #: Flattened plane elements a thread takes at a time in the streamed filter along the
@@ -154,7 +153,8 @@ def cubic_streamed(values3, axes, order, layout: CubicLayout, work, out) -> None
     index = [None] + [np.ascontiguousarray(t.coefficient_indexed().index) for t in view_axes[1:]]
     run2 = _unit_run(maps[2])
 
-    threads = numba.get_num_threads()
+    loops = _loops.current()
+    threads = _loops.threads()
     n1, n2 = kept[1], kept[2]
     in_plane = [lines[v][2] for v in (1, 2) if lines[v][3]]
     plane_lines = np.empty((threads, max(in_plane) + 1, max(n1, n2)) if in_plane else (threads, 1, 1), np.float64)
@@ -213,7 +213,8 @@ def _stream_first_axis(src, flat, maps, run2, table, line, layout, work, stages_
     kept0, first0, n_ext, _ = line
     segment, ring_size = layout.segment, layout.ring
     pad_before, length = table.pad_before, table.source_length
-    threads = numba.get_num_threads()
+    loops = _loops.current()
+    threads = _loops.threads()
     if flat is not None:
         elements = flat.shape[1]
         seg = np.empty((segment, src.shape[1], src.shape[2]), work)

@@ -1,7 +1,7 @@
 """Cubic across slabs, the computing half: the pre-pass and a slab's prefilter on the CPU.
 
 See :mod:`gpuresample.spline_states` for the method. :func:`boundary_states` runs the
-whole line's recursion (the CPU loops of ``_cpu_loops``, float64) over axis 0 and keeps
+whole line's recursion (the CPU loops, float64) over axis 0 and keeps
 each slab's states; :func:`states_for_slabs` reads the input for it (smoothed with the
 backend's own anti-aliasing when asked); :func:`filter_axis0` is the CPU backend's slab
 prefilter from those states.
@@ -18,8 +18,7 @@ from ..interpolation import working_dtype
 from ..spline_states import (STATE_BLOCK, line_block, missing_states_error, plain_axis0,
                              segment_rows, slab_needs_states, smoothing_tables, with_states)
 from ..tables import CUBIC_POLE, AxisTable, SamplingTables
-from . import _cpu_loops as loops
-from ._threading import run_serialised, start_threads
+from . import _loops
 
 def _boundary_states(read_rows, table: AxisTable, windows, elements: int, threads: int, flat=None,
                     read_dtype=np.float64) -> tuple:
@@ -39,7 +38,7 @@ def _boundary_states(read_rows, table: AxisTable, windows, elements: int, thread
     elements : int
         Lines (the product of the other input axes).
     threads : int
-        Threads to size the scratch for (at least Numba's thread count is used).
+        Threads to size the scratch for (at least the loops' thread count is used).
     flat : ndarray, optional
         The input as ``(rows, elements)`` already in memory: read in place.
     read_dtype : dtype
@@ -50,10 +49,8 @@ def _boundary_states(read_rows, table: AxisTable, windows, elements: int, thread
     causal, anticausal : (len(windows), elements) float64 arrays
         The causal value at each window's first row, the anti-causal value at its last.
     """
-    import numba
-
-    start_threads()  # Numba's fork-safe threading layer, as the CPU backend starts it
-    threads = max(threads, numba.get_num_threads())  # the loops index scratch by Numba's thread id
+    loops = _loops.current()
+    threads = max(threads, _loops.threads())  # the loops index scratch by their thread id
     n_ext = table.extended_length
     pad_before, length = table.pad_before, table.source_length
     windows = [(int(a), int(b)) for a, b in windows]
@@ -124,7 +121,7 @@ def _boundary_states(read_rows, table: AxisTable, windows, elements: int, thread
 
 
 def loop_readable(values: np.ndarray) -> np.ndarray:
-    """``values`` in a dtype the compiled loops read (Numba has no float16; bool as uint8)."""
+    """``values`` in a dtype the compiled loops read (no float16 loops; bool as uint8)."""
     if values.dtype == np.float16:
         return values.astype(np.float32)
     if values.dtype == np.bool_:
@@ -140,8 +137,6 @@ def filter_axis0(values: np.ndarray, tables: SamplingTables, work, threads: int)
     sampling them, whose axis 0 is no longer cubic: the rest of the CPU engine then
     gathers and filters axes 1 and 2 as for a whole run.
     """
-    import numba
-
     table = tables.axes[0]
     if table.states is None:
         raise missing_states_error(table)
@@ -152,8 +147,8 @@ def filter_axis0(values: np.ndarray, tables: SamplingTables, work, threads: int)
     rows = np.ascontiguousarray(table.coefficient_source_rows())
     coefficients = np.empty((kept,) + values.shape[1:], np.dtype(work))
     causal, anticausal = (np.ascontiguousarray(s, dtype=np.float64).reshape(elements) for s in table.states)
-    lines = np.empty((max(threads, numba.get_num_threads()), kept, line_block(elements)), np.float64)
-    loops.filter_from_states(source, rows, table.whole_line, CUBIC_POLE, causal, anticausal,
+    lines = np.empty((max(threads, _loops.threads()), kept, line_block(elements)), np.float64)
+    _loops.current().filter_from_states(source, rows, table.whole_line, CUBIC_POLE, causal, anticausal,
                              coefficients.reshape(kept, elements), lines, STATE_BLOCK)
     return coefficients, replace(tables, axes=(plain_axis0(table, kept),) + tuple(tables.axes[1:]))
 
@@ -208,14 +203,14 @@ def _flat_rows(source: np.ndarray):
 
 
 def boundary_states(*args, **kwargs):
-    """:func:`_boundary_states` run through the CPU loops' serialisation (``run_serialised``)."""
-    return run_serialised(lambda: _boundary_states(*args, **kwargs))
+    """:func:`_boundary_states` run through the CPU loops' serialisation (``_loops.run_serialised``)."""
+    return _loops.run_serialised(lambda: _boundary_states(*args, **kwargs))
 
 
 def states_for_slabs(*args, **kwargs) -> list:
-    """:func:`_states_for_slabs` run through the CPU loops' serialisation (``run_serialised``):
+    """:func:`_states_for_slabs` run through the CPU loops' serialisation (``_loops.run_serialised``):
     safe to call from Dask tasks, thread pools and executors alike."""
-    return run_serialised(lambda: _states_for_slabs(*args, **kwargs))
+    return _loops.run_serialised(lambda: _states_for_slabs(*args, **kwargs))
 
 
 __all__ = ["boundary_states", "states_for_slabs", "filter_axis0", "loop_readable"]

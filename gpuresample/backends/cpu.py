@@ -1,11 +1,14 @@
-"""CPU backend: NumPy/SciPy arrays, compiled separable loops (Numba) on every core."""
+"""CPU backend: NumPy/SciPy arrays, compiled separable loops on every core.
+
+The loops are the ahead-of-time library (``_native``) or, where it cannot be built, Numba's
+(``_cpu_loops``); ``_loops`` picks. Both give the same bits.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import replace
 
-import numba
 import numpy as np
 from scipy import ndimage
 
@@ -13,8 +16,7 @@ from ..interpolation import Interpolation, working_dtype
 from ..onto import AffineSampling
 from ..spline_states import filter_axis0_bytes, plain_axis0
 from ..tables import CUBIC_POLE, SamplingTables, as_3d
-from . import _cpu_loops as loops
-from . import _threading
+from . import _loops
 from ._common import (
     check_source_block,
     coefficient_maps,
@@ -27,11 +29,10 @@ from ._common import smooth as _smooth
 from ._cpu_affine import affine_scratch_bytes, resample_affine_block
 from ._cpu_cubic import cubic_layout, cubic_streamed, output_view, table_bytes
 from ._spline_states import filter_axis0
-from ._threading import run_serialised, start_threads
 from .base import Backend
 
 #: What :func:`gpuresample.backends.clear_caches` resets here: whether blocks may run concurrently.
-clear_caches = _threading.clear_caches
+clear_caches = _loops.clear_caches
 
 
 class CpuBackend(Backend):
@@ -44,8 +45,7 @@ class CpuBackend(Backend):
         return None
 
     def threads(self) -> int:
-        start_threads()
-        return numba.get_num_threads()
+        return _loops.threads()
 
     def free_bytes(self) -> int | None:
         try:
@@ -65,12 +65,15 @@ class CpuBackend(Backend):
         return smooth(np.asarray(block), tables, work)
 
     def resample_block(self, source, tables: SamplingTables, out) -> None:
-        """Resample one block, serialised across threads where Numba's threading layer needs it.
+        """Resample one block (with Numba's loops, serialised where its threading layer needs it).
 
-        The first call runs alone and starts Numba's threading layer; later calls run
-        concurrently unless that layer is ``workqueue``, which aborts on concurrent use.
+        With the native loops blocks from several threads run side by side. With Numba's the
+        first call runs alone and starts its threading layer; later calls run concurrently
+        unless that layer is ``workqueue``, which aborts on concurrent use. Oblique targets
+        run Numba's loops either way.
         """
-        run_serialised(self._resample_block, source, tables, out)
+        oblique = isinstance(tables, AffineSampling)  # SPEC §8: Numba's oblique loops
+        _loops.run_serialised(self._resample_block, source, tables, out, numba=oblique)
 
     def _resample_block(self, source, tables: SamplingTables, out) -> None:
         source = np.asarray(source)
@@ -111,6 +114,7 @@ def spline_coefficients(values: np.ndarray, axes, work) -> np.ndarray:
     coef = np.empty(tuple(len(m) for m in maps), dtype=work)
     if values3.dtype == np.float16:
         values3 = values3.astype(np.float32)
+    loops = _loops.current()
     loops.gather_clamped(values3, *maps, coef)
     for axis, table in enumerate(axes):
         if not table.is_cubic:
@@ -118,7 +122,7 @@ def spline_coefficients(values: np.ndarray, axes, work) -> np.ndarray:
         first, _ = table.coefficient_rows()
         view = np.moveaxis(coef, axis, 0)
         n_ext = table.pad_before + table.source_length + table.pad_after
-        lines = np.empty((numba.get_num_threads(), n_ext + 1, view.shape[2]), np.float64)
+        lines = np.empty((_loops.threads(), n_ext + 1, view.shape[2]), np.float64)
         loops.spline_filter_axis0(
             view, first, table.pad_before, table.source_length, table.pad_after, CUBIC_POLE, lines)
         del lines
@@ -134,10 +138,10 @@ def _separable(values: np.ndarray, axes, order, work, out: np.ndarray) -> None:
     for axis in order:
         args += [np.ascontiguousarray(axes[axis].index), np.ascontiguousarray(axes[axis].weight, dtype=work)]
     src = values3.transpose(order)
-    threads = numba.get_num_threads()
+    threads = _loops.threads()
     planes = np.empty((threads, src.shape[1], src.shape[2]), work)
     planes2 = np.empty((threads, dst.shape[1], src.shape[2]), work)
-    loops.separable3(src, *args, dst, round_to_int, lo, hi, planes, planes2)
+    _loops.current().separable3(src, *args, dst, round_to_int, lo, hi, planes, planes2)
     if target is not out3:
         out3[...] = target
 
@@ -186,11 +190,11 @@ def _label(source: np.ndarray, tables: SamplingTables, out: np.ndarray) -> None:
     axes = as_3d(tables)
     src3, out3 = view_3d(source), view_3d(out)
     target = out3 if out3.dtype == src3.dtype else np.empty(out3.shape, src3.dtype)
-    view = label_view_dtype(src3.dtype)  # labels compare as integers; Numba has no float16
+    view = label_view_dtype(src3.dtype)  # labels compare as integers; no float16 loops
     assert view.itemsize == src3.dtype.itemsize == target.dtype.itemsize
     args = []
     for table in axes:
         args += [np.ascontiguousarray(table.index), np.ascontiguousarray(table.weight, dtype=np.float64)]
-    loops.label3(src3.view(view), *args, target.view(view))
+    _loops.current().label3(src3.view(view), *args, target.view(view))
     if target is not out3:
         out3[...] = target

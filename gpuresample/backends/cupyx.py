@@ -25,7 +25,7 @@ from .. import _cupy
 from ..interpolation import Interpolation, working_dtype
 from ..onto import AffineSampling
 from ..spline_states import missing_states_error
-from ..tables import CUBIC_POLE, SamplingTables, as_3d
+from ..tables import CUBIC_POLE, SamplingTables, as_3d, prefilter_constants
 from ._affine_xp import affine_scratch_bytes, affine_with
 from ._common import (check_source_block, coefficient_maps, integer_limits, kept_coefficient_rows,
                       label_view_dtype, smooth, uses_label_arithmetic, view_3d)
@@ -108,14 +108,12 @@ def spline_coefficients(cupy, ndi, values3, axes, work, slab_axis=0):
 
 
 def recursive_prefilter(xp, coef, axis, axes, maps, work):
-    """The prefilter along ``axis`` as ``_cpu_loops._filter_lines`` computes it, plane by plane.
+    """The prefilter along ``axis`` as the CPU loops' ``_filter_lines`` computes it, plane by plane.
 
     Same float64 operations in the same order (separate array operations: no fused
     multiply-add), so the coefficients equal the CPU's bit for bit. A cut slab table
     (``is_cut``) continues the whole line's recursion from its ``states`` instead.
     """
-    from ._cpu_loops import prefilter_constants
-
     table = axes[axis]
     first, stop = table.coefficient_rows()
     n_ext = table.extended_length
