@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import sysconfig
 from pathlib import Path
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
@@ -28,12 +29,14 @@ class NativeLoopsHook(BuildHookInterface):
         build = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(build)
         try:
-            library = build.build(NATIVE, NATIVE)
+            libraries = build.build(NATIVE, NATIVE)
         except (OSError, RuntimeError) as error:
             print(f"gpuresample: the ahead-of-time CPU loops were not built ({error}); "
                   "the package will build them at first use or run the Numba loops", file=sys.stderr)
             return
         build_data["pure_python"] = False
-        build_data["infer_tag"] = True
+        # a plain shared library (no Python ABI): any Python 3, this platform only
+        build_data["tag"] = f"py3-none-{sysconfig.get_platform().replace('-', '_').replace('.', '_')}"
         if version != "editable":
-            build_data["force_include"][str(library)] = f"gpuresample/_native/{library.name}"
+            for library in libraries:
+                build_data["force_include"][str(library)] = f"gpuresample/_native/{library.name}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,20 +25,28 @@ INTERPOLATIONS = ["nearest", "linear", "cubic", "label"]
 
 @pytest.fixture
 def use_loops(monkeypatch):
-    """``use_loops("native" | "numba")`` picks the CPU loops for the calls that follow."""
+    """``use_loops("native" | "baseline" | "numba")`` picks the CPU loops for the calls that
+    follow (``baseline``: the native library built without CPU-specific instructions)."""
+    runs_here = _native._runs_here
+
     def use(choice):
-        monkeypatch.setenv(_native.LOOPS_VARIABLE, choice)
+        monkeypatch.setattr(_native, "_runs_here", (lambda suffix: suffix == "") if choice == "baseline" else runs_here)
+        monkeypatch.setenv(_native.LOOPS_VARIABLE, "native" if choice == "baseline" else choice)
         backends.clear_caches()
     yield use
+    monkeypatch.setattr(_native, "_runs_here", runs_here)
     monkeypatch.delenv(_native.LOOPS_VARIABLE, raising=False)
     backends.clear_caches()
 
 
 def both(use_loops, run):
-    """``run()`` with the native loops, then with Numba's."""
+    """``run()`` with the native loops, then Numba's; the native baseline build must agree too."""
     use_loops("native")
     native = run()
     assert _loops.is_native()
+    use_loops("baseline")
+    assert_same_bits(native, run())
+    assert Path(_native.library()._name).name == _native._build_module().library_name()
     use_loops("numba")
     numba = run()
     assert not _loops.is_native()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -31,9 +32,21 @@ FLAGS = ("-O3", "-std=c11", "-fPIC", "-shared", "-pthread", "-ffp-contract=off",
          "-fvisibility=hidden")
 
 
-def library_name() -> str:
-    """The library's file name on this platform."""
-    return "libgrloops.dylib" if sys.platform == "darwin" else "libgrloops.so"
+#: Variants built besides the baseline: ``(name suffix, extra flags)``. On x86-64 an AVX2
+#: variant (wider vectors for the dtype conversions; the same IEEE operations, so the same
+#: bits) is loaded where the CPU has AVX2; elsewhere the baseline build is the only one.
+X86_VARIANTS = (("-avx2", ("-mavx2",)),)
+
+
+def variants() -> tuple:
+    """``(suffix, flags)`` of every library built on this machine, the baseline (``""``) first."""
+    x86 = platform.machine().lower() in ("x86_64", "amd64")
+    return (("", ()),) + (X86_VARIANTS if x86 else ())
+
+
+def library_name(suffix: str = "") -> str:
+    """A library's file name on this platform (``suffix`` names the variant)."""
+    return f"libgrloops{suffix}" + (".dylib" if sys.platform == "darwin" else ".so")
 
 
 def source_hash(directory: Path = HERE) -> str:
@@ -54,10 +67,11 @@ def compiler() -> str | None:
     return None
 
 
-def build(dest_dir: Path | str = HERE, source_dir: Path | str = HERE) -> Path:
-    """Compile the library into ``dest_dir`` (atomically: a temporary file, then a rename).
+def build(dest_dir: Path | str = HERE, source_dir: Path | str = HERE) -> list:
+    """Compile every variant into ``dest_dir`` (in parallel; each atomically: a temporary file,
+    then a rename); returns their paths, the baseline first.
 
-    Raises ``RuntimeError`` with the compiler's message when there is no compiler or the
+    Raises ``RuntimeError`` with the compiler's message when there is no compiler or a
     compilation fails; on Windows (no POSIX threads) always.
     """
     if os.name != "posix":
@@ -67,22 +81,33 @@ def build(dest_dir: Path | str = HERE, source_dir: Path | str = HERE) -> Path:
         raise RuntimeError("no C compiler found (set CC, or install gcc or clang)")
     source_dir, dest_dir = Path(source_dir), Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
-    target = dest_dir / library_name()
-    fd, tmp = tempfile.mkstemp(prefix=".grloops-", suffix=".so", dir=dest_dir)
-    os.close(fd)
-    command = [cc, *FLAGS, f'-DGR_SOURCE_HASH="{source_hash(source_dir)}"', "-o", tmp,
-               str(source_dir / "grloops.c"), "-lm"]
+    digest = source_hash(source_dir)
+    jobs = []
     try:
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr.strip()}")
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, target)
+        for suffix, flags in variants():
+            fd, tmp = tempfile.mkstemp(prefix=".grloops-", suffix=".so", dir=dest_dir)
+            os.close(fd)
+            command = [cc, *FLAGS, *flags, f'-DGR_SOURCE_HASH="{digest}"', "-o", tmp, str(source_dir / "grloops.c"),
+                       "-lm"]
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            jobs.append((dest_dir / library_name(suffix), tmp, command, process))
+        for _, _, command, process in jobs:
+            _, stderr = process.communicate()
+            if process.returncode != 0:
+                raise RuntimeError(f"{' '.join(command)} failed:\n{stderr.strip()}")
+        for target, tmp, _, _ in jobs:
+            os.chmod(tmp, 0o755)
+            os.replace(tmp, target)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return target
+        for _, tmp, _, process in jobs:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return [target for target, _, _, _ in jobs]
 
 
 if __name__ == "__main__":
-    print(build(sys.argv[1] if len(sys.argv) > 1 else HERE))
+    for path in build(sys.argv[1] if len(sys.argv) > 1 else HERE):
+        print(path)

@@ -111,12 +111,13 @@ def library():
         return None
     build = _build_module()
     expected = build.source_hash(_SOURCE_DIR)
-    name = build.library_name()
+    names = [build.library_name(suffix) for suffix, _ in build.variants()[::-1] if _runs_here(suffix)]
     cached = cache_dir() / f"native-{expected}"
     for directory in (_SOURCE_DIR, cached):
-        lib = _open(directory / name, expected)
-        if lib is not None:
-            return lib
+        for name in names:  # the best variant this CPU runs first
+            lib = _open(directory / name, expected)
+            if lib is not None:
+                return lib
     reason = None
     if build.compiler() is None or os.name != "posix":
         reason = "no C compiler was found"
@@ -124,18 +125,31 @@ def library():
         print("gpuresample: building the CPU loops (once per environment, a few seconds) ...",
               file=sys.stderr, flush=True)
         try:
-            lib = _open(build.build(cached, _SOURCE_DIR), expected)
+            build.build(cached, _SOURCE_DIR)
         except (OSError, RuntimeError) as error:
             reason = f"building them failed: {error}"
         else:
-            if lib is not None:
-                return lib
+            for name in names:
+                lib = _open(cached / name, expected)
+                if lib is not None:
+                    return lib
             reason = "the library built does not load"
     if choice == "native":
         raise RuntimeError(f"{LOOPS_VARIABLE}=native, but the ahead-of-time CPU loops are not available: {reason}")
     print(f"gpuresample: the ahead-of-time CPU loops are not available ({reason}); using Numba's",
           file=sys.stderr, flush=True)
     return None
+
+
+def _runs_here(suffix: str) -> bool:
+    """Whether this CPU runs the library variant ``suffix`` (``"-avx2"`` needs AVX2)."""
+    if suffix != "-avx2":
+        return suffix == ""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:  # NumPy 1.x
+        from numpy.core._multiarray_umath import __cpu_features__
+    return bool(__cpu_features__.get("AVX2"))
 
 
 def threads() -> int:
