@@ -49,7 +49,7 @@ def prefilter_constants(n_ext: int, pole: float = CUBIC_POLE) -> tuple:
     """``(gain, z_last)`` of the cubic prefilter over an extended line of ``n_ext`` rows.
 
     ``z_last = pole ** (n_ext - 1)`` by square-and-multiply, as Numba, ``gr_int_power`` in
-    ``gpuresample/_native/grloops.c`` and the CUDA kernels compute it (a library ``pow``
+    ``gpuresample/_native/grloops.h`` and the CUDA kernels compute it (a library ``pow``
     may differ in the last bit), so every backend starts the recursion from the same value.
     """
     gain = (1.0 - pole) * (1.0 - 1.0 / pole) if n_ext > 1 else 1.0

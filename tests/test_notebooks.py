@@ -44,7 +44,7 @@ def kernel_dir(tmp_path_factory):
     (spec / "kernel.json").write_text(json.dumps({
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "gpuresample tests", "language": "python",
-        "env": {"NUMBA_NUM_THREADS": str(NOTEBOOK_THREADS)},
+        "env": {"GPURESAMPLE_NUM_THREADS": str(NOTEBOOK_THREADS), "NUMBA_NUM_THREADS": str(NOTEBOOK_THREADS)},
     }))
     return root
 

@@ -1,4 +1,4 @@
-"""Build the ahead-of-time CPU loops (``grloops.c``) into a shared library.
+"""Build the ahead-of-time CPU loops (``grloops_*.c``) into a shared library.
 
 Standalone on purpose (standard library only, no import of ``gpuresample``): the wheel's
 build hook (``hatch_build.py``) runs it before the package can be imported, and
@@ -23,13 +23,14 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-#: The C sources of the library (the .c file includes the headers).
-SOURCES = ("grloops.c", "grloops_work.h", "grloops_in.h", "grloops_out.h", "grloops_label.h",
-           "grloops_source.h", "grloops_dest.h")
+#: The translation units, compiled in parallel and linked into one library.
+UNITS = ("grloops_separable.c", "grloops_recursion.c")
+#: Every source of the library (the units include the headers).
+SOURCES = UNITS + ("grloops.h", "grloops_work.h", "grloops_in.h", "grloops_out.h", "grloops_label.h",
+                   "grloops_source.h", "grloops_dest.h")
 #: Compiler flags: optimised, position-independent, exact IEEE arithmetic (no contraction
 #: into fused multiply-adds, no fast-math), only the gr_* entry points exported.
-FLAGS = ("-O3", "-std=c11", "-fPIC", "-shared", "-pthread", "-ffp-contract=off", "-fno-fast-math",
-         "-fvisibility=hidden")
+FLAGS = ("-O3", "-std=c11", "-fPIC", "-pthread", "-ffp-contract=off", "-fno-fast-math", "-fvisibility=hidden")
 
 
 #: Variants built besides the baseline: ``(name suffix, extra flags)``. On x86-64 an AVX2
@@ -67,12 +68,27 @@ def compiler() -> str | None:
     return None
 
 
-def build(dest_dir: Path | str = HERE, source_dir: Path | str = HERE) -> list:
-    """Compile every variant into ``dest_dir`` (in parallel; each atomically: a temporary file,
-    then a rename); returns their paths, the baseline first.
+def _run_all(commands) -> None:
+    """Run the commands in parallel; ``RuntimeError`` with the first failure's message."""
+    processes = [(command, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+                 for command in commands]
+    failure = None
+    for command, process in processes:
+        _, stderr = process.communicate()
+        if process.returncode != 0 and failure is None:
+            failure = f"{' '.join(command)} failed:\n{stderr.strip()}"
+    if failure:
+        raise RuntimeError(failure)
 
-    Raises ``RuntimeError`` with the compiler's message when there is no compiler or a
-    compilation fails; on Windows (no POSIX threads) always.
+
+def build(dest_dir: Path | str = HERE, source_dir: Path | str = HERE, suffixes=None) -> list:
+    """Compile the variants (all, or those named in ``suffixes``) into ``dest_dir``; returns
+    their paths, the baseline first.
+
+    Every translation unit of every variant compiles in parallel, then each variant is
+    linked to a temporary file and renamed into place (atomic). Raises ``RuntimeError``
+    with the compiler's message when there is no compiler or a step fails; on Windows (no
+    POSIX threads) always.
     """
     if os.name != "posix":
         raise RuntimeError("the ahead-of-time CPU loops build on POSIX systems only")
@@ -81,31 +97,22 @@ def build(dest_dir: Path | str = HERE, source_dir: Path | str = HERE) -> list:
         raise RuntimeError("no C compiler found (set CC, or install gcc or clang)")
     source_dir, dest_dir = Path(source_dir), Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
+    chosen = [(suffix, flags) for suffix, flags in variants() if suffixes is None or suffix in suffixes]
     digest = source_hash(source_dir)
-    jobs = []
-    try:
-        for suffix, flags in variants():
-            fd, tmp = tempfile.mkstemp(prefix=".grloops-", suffix=".so", dir=dest_dir)
-            os.close(fd)
-            command = [cc, *FLAGS, *flags, f'-DGR_SOURCE_HASH="{digest}"', "-o", tmp, str(source_dir / "grloops.c"),
-                       "-lm"]
-            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            jobs.append((dest_dir / library_name(suffix), tmp, command, process))
-        for _, _, command, process in jobs:
-            _, stderr = process.communicate()
-            if process.returncode != 0:
-                raise RuntimeError(f"{' '.join(command)} failed:\n{stderr.strip()}")
-        for target, tmp, _, _ in jobs:
-            os.chmod(tmp, 0o755)
-            os.replace(tmp, target)
-    finally:
-        for _, tmp, _, process in jobs:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    return [target for target, _, _, _ in jobs]
+    with tempfile.TemporaryDirectory(prefix=".grloops-", dir=dest_dir) as scratch:
+        objects = {suffix: [Path(scratch) / f"{Path(unit).stem}{suffix}.o" for unit in UNITS] for suffix, _ in chosen}
+        _run_all([cc, *FLAGS, *flags, f'-DGR_SOURCE_HASH="{digest}"', "-c", str(source_dir / unit), "-o", str(obj)]
+                 for suffix, flags in chosen for unit, obj in zip(UNITS, objects[suffix]))
+        linked = {suffix: Path(scratch) / library_name(suffix) for suffix, _ in chosen}
+        _run_all([cc, "-shared", "-pthread", *flags, "-o", str(linked[suffix]), *map(str, objects[suffix]), "-lm"]
+                 for suffix, flags in chosen)
+        targets = []
+        for suffix, _ in chosen:
+            target = dest_dir / library_name(suffix)
+            os.chmod(linked[suffix], 0o755)
+            os.replace(linked[suffix], target)
+            targets.append(target)
+    return targets
 
 
 if __name__ == "__main__":

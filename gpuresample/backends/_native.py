@@ -1,4 +1,4 @@
-"""The CPU loops compiled ahead of time (``gpuresample/_native/grloops.c``), through ctypes.
+"""The CPU loops compiled ahead of time (``gpuresample/_native``), through ctypes.
 
 Every function here has the signature of the Numba loop of the same name in
 ``_cpu_loops`` and gives its result bit for bit (``tests/test_native.py``); ``_loops``
@@ -29,7 +29,7 @@ LOOPS_VARIABLE = "GPURESAMPLE_CPU_LOOPS"
 THREADS_VARIABLE = "GPURESAMPLE_NUM_THREADS"
 #: Where a library built at first use is kept (default ``$XDG_CACHE_HOME/gpuresample``).
 CACHE_VARIABLE = "GPURESAMPLE_CACHE_DIR"
-#: The entry points' ABI this module calls (``GR_ABI`` in grloops.c).
+#: The entry points' ABI this module calls (``GR_ABI`` in grloops.h).
 ABI = 1
 #: The most taps a label voxel scores (``GR_LABEL_TAPS``).
 LABEL_TAPS = 64
@@ -111,7 +111,8 @@ def library():
         return None
     build = _build_module()
     expected = build.source_hash(_SOURCE_DIR)
-    names = [build.library_name(suffix) for suffix, _ in build.variants()[::-1] if _runs_here(suffix)]
+    runnable = [suffix for suffix, _ in build.variants()[::-1] if _runs_here(suffix)]  # the best first
+    names = [build.library_name(suffix) for suffix in runnable]
     cached = cache_dir() / f"native-{expected}"
     for directory in (_SOURCE_DIR, cached):
         for name in names:  # the best variant this CPU runs first
@@ -124,8 +125,8 @@ def library():
     else:
         print("gpuresample: building the CPU loops (once per environment, a few seconds) ...",
               file=sys.stderr, flush=True)
-        try:
-            build.build(cached, _SOURCE_DIR)
+        try:  # only the best variant this CPU runs: every unit of it compiles in parallel
+            build.build(cached, _SOURCE_DIR, suffixes=runnable[:1])
         except (OSError, RuntimeError) as error:
             reason = f"building them failed: {error}"
         else:
