@@ -14,7 +14,8 @@ checks that they agree (values, and which voxels get the fill value).
 For each case (float32 volumes, spacing 1, resampled by dimensions) and each
 interpolation, in one run on this machine:
 
-* gpuresample (``backend="cpu"``, the CPU backend, every core Numba uses),
+* gpuresample (``backend="cpu"``, the CPU backend: its native loops, unless they are not
+  built, on every core),
 * SimpleITK's ``ResampleImageFilter`` with its default number of threads, identity
   transform and an output grid (origin, spacing, size) that samples the very positions
   gpuresample samples; interpolators ``sitkNearestNeighbor``, ``sitkLinear`` and
@@ -24,8 +25,8 @@ interpolation, in one run on this machine:
 are timed round-robin (one call of each per repeat, so load on the machine hits all
 three alike); the table shows medians. Each call allocates its result, as a user's call
 does (1 GiB of pages is touched and freed first, see ``WARM_PAGES_BYTES``). Every
-implementation is called once before the timed repeats; gpuresample's first call in this process (Numba loads its on-disk cache)
-and in a fresh process with an empty Numba cache (compilation) are reported apart.
+implementation is called once before the timed repeats; gpuresample's first call in this process
+and in a fresh process (with an empty Numba cache, for the Numba fallback) are reported apart.
 
 Agreement is checked on the outputs: gpuresample against SciPy (the reference the
 tests use) and against SimpleITK, as the largest absolute difference over the data's
@@ -98,7 +99,7 @@ y = gr.resample(x, (1, 1, 1), target_shape=(n_out,) * 3, interpolation=interpola
 print(json.dumps({"rise": status("VmHWM:") - before, "output": y.nbytes}))
 """
 
-# Runs in a fresh interpreter with an empty NUMBA_CACHE_DIR: first-call (compile) times.
+# Runs in a fresh interpreter (an empty NUMBA_CACHE_DIR, for the Numba fallback): first-call times.
 COMPILE_CHILD = r"""
 import json, sys, time, numpy as np, gpuresample as gr
 n_in, n_out = int(sys.argv[1]), int(sys.argv[2])
@@ -289,14 +290,22 @@ def mb(n) -> str:
     return "n/a" if n is None else f"{n / 2**20:.1f} MiB"
 
 
+def loops_description() -> str:
+    """Which CPU loops ran, on how many threads."""
+    from gpuresample.backends import _loops, _native
+
+    if _loops.is_native():
+        return f"CPU loops: native library `{Path(_native.library()._name).name}`, {_loops.threads()} threads"
+    return f"CPU loops: Numba's (fallback), {_loops.threads()} threads"
+
+
 def report(all_results: dict, compiled: dict, load_before, load_after, repeats: int, others: tuple) -> tuple:
-    import numba
     import SimpleITK as sitk
     lines = ["# CPU backend: gpuresample vs SimpleITK and SciPy", ""]
     lines += [f"Written by `benchmarks/cpu_bench.py` (repeats per timing: {repeats}, medians shown; "
               "calls round-robin, one of each per repeat).", ""]
     lines += ["## Machine", "",
-              f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores; Numba threads {numba.get_num_threads()}; "
+              f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores; {loops_description()}; "
               f"SimpleITK default threads {sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()}",
               "- Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()),
               f"- Load average (1, 5, 15 min) before the run: {', '.join(f'{x:.2f}' for x in load_before)}; "
@@ -337,15 +346,16 @@ def report(all_results: dict, compiled: dict, load_before, load_after, repeats: 
                          f"{ms(r['scipy'])} | {r['SimpleITK'] / r['gpuresample']:.2f}x | "
                          f"{r['scipy'] / r['gpuresample']:.2f}x | {ms(lo)} - {ms(hi)} |")
     lines += ["", "## First calls (not in the medians)", "",
-              "| case | interpolation | first call, this process (Numba cache on disk) | "
-              "first call, fresh process, empty Numba cache (compiles) |", "|---|---|---|---|"]
+              "| case | interpolation | first call, this process | "
+              "first call, fresh process |", "|---|---|---|---|"]
     for case, results in all_results.items():
         for interpolation in INTERPOLATIONS:
             cold = compiled.get(case, {}).get(interpolation)
             lines.append(f"| {case} | {interpolation} | {ms(results[interpolation]['first_call'])} | "
                          f"{'n/a' if cold is None else ms(cold)} |")
-    lines += ["", "Interpolations run in the order nearest, linear, cubic in one process: nearest and linear "
-              "share one compiled loop, so linear's first call compiles nothing new.", ""]
+    lines += ["", "Interpolations run in the order nearest, linear, cubic in one process. With the native loops "
+              "nothing compiles; with the Numba fallback a fresh process compiles each loop it needs (nearest and "
+              "linear share one).", ""]
     lines += ["## Memory of gpuresample (beyond input and output)", "",
               "| case | interpolation | input | output | tracemalloc peak - output | RSS high-water rise - output "
               "(fresh process) | planner's predicted peak (input + output + scratch) |",
@@ -408,7 +418,8 @@ def run_oblique(repeats: int) -> dict:
 
     import gpuresample as gr
 
-    numba.set_num_threads(min(OBLIQUE_THREADS, numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(min(OBLIQUE_THREADS, numba.config.NUMBA_NUM_THREADS))  # the oblique loops are Numba's
+    os.environ["GPURESAMPLE_NUM_THREADS"] = str(OBLIQUE_THREADS)  # the native loops (cubic coefficients)
     interpolators = {"nearest": sitk.sitkNearestNeighbor, "linear": sitk.sitkLinear}
     results = {}
     for n_in, n_out, degrees in OBLIQUE_CASES:
