@@ -24,10 +24,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 #: The translation units, compiled in parallel and linked into one library.
-UNITS = ("grloops_separable.c", "grloops_recursion.c")
+UNITS = ("grloops_separable.c", "grloops_recursion.c", "grloops_affine.c")
 #: Every source of the library (the units include the headers).
 SOURCES = UNITS + ("grloops.h", "grloops_work.h", "grloops_in.h", "grloops_out.h", "grloops_label.h",
-                   "grloops_source.h", "grloops_dest.h")
+                   "grloops_source.h", "grloops_dest.h", "grloops_affine.h")
 #: Compiler flags: optimised, position-independent, exact IEEE arithmetic (no contraction
 #: into fused multiply-adds, no fast-math), only the gr_* entry points exported.
 FLAGS = ("-O3", "-std=c11", "-fPIC", "-pthread", "-ffp-contract=off", "-fno-fast-math", "-fvisibility=hidden")

@@ -110,7 +110,7 @@ static void gr_parallel(int64_t n, int64_t threads, gr_task fn, void *ctx)
 
 /* z ** e for an integer e >= 0 as Numba computes float ** int (square and multiply; its
  * generic pow above 0x10000). */
-static double gr_int_power(double a, int64_t e)
+static inline double gr_int_power(double a, int64_t e)
 {
     if (e > 0x10000) return pow(a, (double)e);
     double r = 1.0;
@@ -123,7 +123,7 @@ static double gr_int_power(double a, int64_t e)
 }
 
 /* (gain, z_last) of the prefilter over an extended line of n_ext rows (_cpu_loops.prefilter_constants). */
-static void gr_prefilter_constants(int64_t n_ext, double z, double *gain, double *z_last)
+static inline void gr_prefilter_constants(int64_t n_ext, double z, double *gain, double *z_last)
 {
     *gain = n_ext > 1 ? (1.0 - z) * (1.0 - 1.0 / z) : 1.0;
     *z_last = gr_int_power(z, n_ext - 1);

@@ -1,7 +1,8 @@
 """The CPU backend's oblique path: an :class:`~gpuresample.onto.AffineSampling` block.
 
-Host glue around the compiled loops of ``_affine_loops``: 2-D data as a 3-D view,
-dtypes Numba lacks (float16, bool) as views or float32 copies, the cubic
+Host glue around the compiled oblique loops (the native library's, or ``_affine_loops``,
+Numba's): 2-D data as a 3-D view, dtypes the loops lack (float16, bool) as views or float32
+copies, the cubic
 prefilter's coefficients of the block (the same prefilter as the per-axis path).
 """
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from ..interpolation import Interpolation, working_dtype
 from ..onto import BAND_ATOL_VOXELS, AffineSampling
+from . import _loops
 from ._common import integer_limits
 
 #: Labels a voxel's 2x2x2 taps can hold at most (scratch per thread).
@@ -44,10 +46,8 @@ def resample_affine_block(source, sampling: AffineSampling, out) -> None:
     m, n_src, first, pads = sampling.as_3d()
     src3 = _as_3d(src)
     out3 = _as_3d(out)
-    from . import _affine_loops as loops  # Numba: imported (and compiled) only for oblique targets
-    from ._loops import numba_threads
-
-    threads = numba_threads()
+    loops = _loops.affine()
+    threads = _loops.threads()
     fill = sampling.fill
     interpolation = sampling.interpolation
     if interpolation is Interpolation.LABEL and src.dtype != out.dtype:  # through a block of labels

@@ -2,8 +2,8 @@
 
 Both have the same functions with the same signatures and give the same bits; the native
 library is the default (no compiling at run time, no threading layer, fork-safe), Numba
-the fallback where the library cannot be built (see ``_native``'s module doc). The
-oblique loops (``_affine_loops``) are Numba's either way.
+the fallback where the library cannot be built (see ``_native``'s module doc). The same
+holds for the oblique loops (``_native`` or ``_affine_loops``): :func:`affine`.
 """
 
 from __future__ import annotations
@@ -50,21 +50,19 @@ def threads() -> int:
     return numba.get_num_threads()
 
 
-def numba_threads() -> int:
-    """Threads Numba's parallel loops run on (the oblique loops' scratch), its layer started."""
-    import numba
+def affine():
+    """The module whose oblique loops run: ``_native``, or Numba's ``_affine_loops``."""
+    if is_native():
+        return current()
+    from . import _affine_loops
 
-    from ._threading import start_threads
-
-    start_threads()
-    return numba.get_num_threads()
+    return _affine_loops
 
 
-def run_serialised(work, *args, numba: bool = False):
-    """``work(*args)``: directly with the native loops; through ``_threading.run_serialised``
-    (Numba's layer may not be entered by two threads at once) when Numba's loops run, or
-    when ``numba`` says ``work`` calls Numba's loops anyway (the oblique ones)."""
-    if not numba and is_native():
+def run_serialised(work, *args):
+    """``work(*args)``: directly with the native loops; with Numba's through
+    ``_threading.run_serialised`` (its layer may not be entered by two threads at once)."""
+    if is_native():
         return work(*args)
     from ._threading import run_serialised as serialised
 

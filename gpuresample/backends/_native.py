@@ -1,7 +1,7 @@
 """The CPU loops compiled ahead of time (``gpuresample/_native``), through ctypes.
 
 Every function here has the signature of the Numba loop of the same name in
-``_cpu_loops`` and gives its result bit for bit (``tests/test_native.py``); ``_loops``
+``_cpu_loops`` or ``_affine_loops`` and gives its result bit for bit (``tests/test_native.py``); ``_loops``
 picks which of the two runs. The library is built when the wheel is built
 (``hatch_build.py``); a checkout without one builds it at first use into the user's cache
 (a few seconds, once, with a one-line notice). ``GPURESAMPLE_CPU_LOOPS=numba`` selects the
@@ -55,6 +55,8 @@ _SIGNATURES = {
                           _i64, _i64],
     "gr_anticausal_segment": [_int, _int, _ptr, _i64, _ptr, _i64, _i64, _i64, _f64, _ptr, _ptr, _ptr, _i64, _ptr, _i64,
                               _i64, _i64, _i64, _ptr, _i64, _ptr],
+    "gr_affine": [_int, _int, _int, _ptr, _ptr, _ptr, _ptr, _ptr, _ptr, _i64, _f64, _f64, _ptr, _ptr, _ptr, _int, _f64,
+                  _f64, _i64],
     "gr_filter_from_states": [_int, _int, _ptr, _i64, _ptr, _i64, _i64, _f64, _ptr, _ptr, _ptr, _i64, _i64, _ptr, _i64,
                               _i64, _i64, _i64],
 }
@@ -356,6 +358,48 @@ def filter_from_states(source, rows, n_ext, pole, causal_first, anticausal_last,
         _code(source), _float_code(dest), _address(source), _rows_2d(source), _address(rows), len(rows), int(n_ext),
         float(pole), _address(_vector(causal_first)), _address(_vector(anticausal_last)), _address(dest),
         _rows_2d(dest), n, _address(lines), n_threads, line_rows, pitch, int(block)), "filter_from_states")
+
+
+# The oblique loops (signatures of _affine_loops; their scratch arguments are not needed here)
+
+_NEAREST_COPY, _NEAREST, _LINEAR, _CUBIC, _LABEL = range(5)
+
+
+def _affine(kind, src, m, n_src, first, pads, j0_start, band_atol, fill, out, round_to_int=False, lo=0.0, hi=0.0):
+    m = _contiguous(m, np.float64)
+    n_src, first, pads = (_contiguous(v, np.int64) for v in (n_src, first, pads))
+    assert m.shape == (3, 4) and n_src.shape == first.shape == pads.shape == (3,) and src.ndim == out.ndim == 3
+    _check(library().gr_affine(
+        kind, _code(src), _code(out), _address(src), _triple(src.strides), _address(m), _address(n_src),
+        _address(first), _address(pads), int(j0_start), float(band_atol), float(fill), _address(out),
+        _triple(out.shape), _triple(out.strides), int(bool(round_to_int)), float(lo), float(hi), threads()), "affine")
+
+
+def affine_nearest(src, m, n_src, first, j0_start, band_atol, fill, out, same_dtype, round_to_int, lo, hi):
+    """See ``_affine_loops.affine_nearest``."""
+    if same_dtype:
+        assert src.dtype == out.dtype
+    _affine(_NEAREST_COPY if same_dtype else _NEAREST, src, m, n_src, first, np.zeros(3, np.int64), j0_start,
+            band_atol, fill, out, round_to_int, lo, hi)
+
+
+def affine_linear(src, m, n_src, first, j0_start, band_atol, fill, out, round_to_int, lo, hi, weights=None):
+    """See ``_affine_loops.affine_linear``."""
+    _affine(_LINEAR, src, m, n_src, first, np.zeros(3, np.int64), j0_start, band_atol, fill, out, round_to_int, lo,
+            hi)
+
+
+def affine_cubic(coef, m, n_src, first, pads, j0_start, band_atol, fill, out, round_to_int, lo, hi, weights=None,
+                 taps=None):
+    """See ``_affine_loops.affine_cubic`` (``coef``: float32 or float64 coefficients)."""
+    _float_code(coef)
+    _affine(_CUBIC, coef, m, n_src, first, pads, j0_start, band_atol, fill, out, round_to_int, lo, hi)
+
+
+def affine_label(src, m, n_src, first, j0_start, band_atol, fill, out, labels=None, scores=None):
+    """See ``_affine_loops.affine_label`` (labels of ``src``'s dtype into ``out`` of the same)."""
+    assert src.dtype == out.dtype
+    _affine(_LABEL, src, m, n_src, first, np.zeros(3, np.int64), j0_start, band_atol, fill, out)
 
 
 def pole_powers(pole, powers):

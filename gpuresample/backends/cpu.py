@@ -69,11 +69,9 @@ class CpuBackend(Backend):
 
         With the native loops blocks from several threads run side by side. With Numba's the
         first call runs alone and starts its threading layer; later calls run concurrently
-        unless that layer is ``workqueue``, which aborts on concurrent use. Oblique targets
-        run Numba's loops either way.
+        unless that layer is ``workqueue``, which aborts on concurrent use.
         """
-        oblique = isinstance(tables, AffineSampling)  # SPEC §8: Numba's oblique loops
-        _loops.run_serialised(self._resample_block, source, tables, out, numba=oblique)
+        _loops.run_serialised(self._resample_block, source, tables, out)
 
     def _resample_block(self, source, tables: SamplingTables, out) -> None:
         source = np.asarray(source)
