@@ -30,7 +30,8 @@ SOURCES = UNITS + ("grloops.h", "grloops_work.h", "grloops_in.h", "grloops_out.h
                    "grloops_source.h", "grloops_dest.h", "grloops_affine.h")
 #: Compiler flags: optimised, position-independent, exact IEEE arithmetic (no contraction
 #: into fused multiply-adds, no fast-math), only the gr_* entry points exported.
-FLAGS = ("-O3", "-std=c11", "-fPIC", "-pthread", "-ffp-contract=off", "-fno-fast-math", "-fvisibility=hidden")
+FLAGS = ("-O3", "-std=c11", "-fPIC", "-pthread", "-ffp-contract=off", "-fno-fast-math",
+         "-fvisibility=hidden")
 
 
 #: Variants built besides the baseline: ``(name suffix, extra flags)``. On x86-64 an AVX2

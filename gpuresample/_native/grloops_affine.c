@@ -8,6 +8,8 @@
 
 typedef void (*gr_store_fn)(char *target, double value, int round_to_int, double lo, double hi);
 
+/* Items read the context into a local copy first: the compiler then keeps its fields in
+ * registers (stores into the output, a char-typed buffer, could alias the shared one). */
 typedef struct {
     const char *src;
     int64_t s[3];
@@ -244,7 +246,7 @@ enum { GR_AFFINE_NEAREST_COPY, GR_AFFINE_NEAREST, GR_AFFINE_LINEAR, GR_AFFINE_CU
     case i:                                                                                                    \
         item = kind == GR_AFFINE_NEAREST_COPY ? nearest_copy_item_##s                                          \
                : kind == GR_AFFINE_NEAREST    ? nearest_convert_item_##s                                       \
-               : kind == GR_AFFINE_LINEAR     ? linear_item_##s                                                \
+               : kind == GR_AFFINE_LINEAR     ? (tout == ts ? linear_same_item_##s : linear_item_##s)          \
                : kind == GR_AFFINE_LABEL      ? label_item_##s                                                 \
                                               : NULL;                                                          \
         break;
@@ -277,7 +279,8 @@ GR_EXPORT int gr_affine(int kind, int ts, int tout, const char *src, const int64
     }
     gr_task item = NULL;
     if (kind == GR_AFFINE_CUBIC_KIND) {
-        item = ts == 8 ? cubic_item_f32 : ts == 9 ? cubic_item_f64 : NULL;
+        item = ts == 8 ? (tout == 8 ? cubic_same_item_f32 : cubic_item_f32)
+               : ts == 9 ? (tout == 9 ? cubic_same_item_f64 : cubic_item_f64) : NULL;
     } else {
         switch (ts) {
             GR_DTYPES(GR_AFFINE_ITEM_CASE)

@@ -8,11 +8,21 @@
 
 static double A_(load)(const char *p) { return (double)*(const TS *)p; }
 
+/* A float64 result written to this dtype (gr_store_* for the source's own dtype). */
+static inline void A_(store_same)(char *target, double v, int round_to_int, double lo, double hi)
+{
+    if (round_to_int) {
+        v = rint(v);
+        v = v < lo ? lo : (v > hi ? hi : v);
+    }
+    *(TS *)target = (TS)v;
+}
+
 /* affine_nearest, values copied as they are (same dtype; float16 and bool as their bits). */
 static void A_(nearest_copy_item)(void *p, int64_t j0, int thread)
 {
     (void)thread;
-    const gr_affine_ctx *c = p;
+    const gr_affine_ctx local = *(const gr_affine_ctx *)p, *c = &local;
     double J0 = (double)(j0 + c->j0_start);
     for (int64_t j1 = 0; j1 < c->n1o; j1++) {
         double J1 = (double)j1;
@@ -36,7 +46,7 @@ static void A_(nearest_copy_item)(void *p, int64_t j0, int thread)
 static void A_(nearest_convert_item)(void *p, int64_t j0, int thread)
 {
     (void)thread;
-    const gr_affine_ctx *c = p;
+    const gr_affine_ctx local = *(const gr_affine_ctx *)p, *c = &local;
     double J0 = (double)(j0 + c->j0_start);
     for (int64_t j1 = 0; j1 < c->n1o; j1++) {
         double J1 = (double)j1;
@@ -58,10 +68,9 @@ static void A_(nearest_convert_item)(void *p, int64_t j0, int thread)
 
 /* affine_linear: trilinear over the 2x2x2 taps, weights rounded to the working dtype,
  * axis 0 first, then 1, then 2. */
-static void A_(linear_item)(void *p, int64_t j0, int thread)
+static inline void A_(linear_body)(void *p, int64_t j0, gr_store_fn store)
 {
-    (void)thread;
-    const gr_affine_ctx *c = p;
+    const gr_affine_ctx local = *(const gr_affine_ctx *)p, *c = &local;
     double J0 = (double)(j0 + c->j0_start);
     for (int64_t j1 = 0; j1 < c->n1o; j1++) {
         double J1 = (double)j1;
@@ -73,7 +82,7 @@ static void A_(linear_item)(void *p, int64_t j0, int thread)
             double u2 = (p2 + c->m[10] * J2) + c->m[11];
             char *target = line + j2 * c->o[2];
             if (gr_outside(c, u0, u1, u2)) {
-                c->store(target, c->fill, 0, 0.0, 0.0);
+                store(target, c->fill, 0, 0.0, 0.0);
                 continue;
             }
             int64_t a[3], b[3];
@@ -96,9 +105,22 @@ static void A_(linear_item)(void *p, int64_t j0, int thread)
             TW y0 = w2 * x00 + w3 * x10;
             TW y1 = w2 * x01 + w3 * x11;
             TW acc = w4 * y0 + w5 * y1;
-            c->store(target, (double)acc, c->round_to_int, c->lo, c->hi);
+            store(target, (double)acc, c->round_to_int, c->lo, c->hi);
         }
     }
+}
+
+static void A_(linear_item)(void *p, int64_t j0, int thread)
+{
+    (void)thread;
+    A_(linear_body)(p, j0, ((const gr_affine_ctx *)p)->store);
+}
+
+/* The output in the source's own dtype: the store inlined. */
+static void A_(linear_same_item)(void *p, int64_t j0, int thread)
+{
+    (void)thread;
+    A_(linear_body)(p, j0, A_(store_same));
 }
 
 /* affine_label: per-label float64 weights (w0 * w1) * w2 over the 2x2x2 taps in tap order,
@@ -106,7 +128,7 @@ static void A_(linear_item)(void *p, int64_t j0, int thread)
 static void A_(label_item)(void *p, int64_t j0, int thread)
 {
     (void)thread;
-    const gr_affine_ctx *c = p;
+    const gr_affine_ctx local = *(const gr_affine_ctx *)p, *c = &local;
     double J0 = (double)(j0 + c->j0_start);
     for (int64_t j1 = 0; j1 < c->n1o; j1++) {
         double J1 = (double)j1;
@@ -192,10 +214,9 @@ static void A_(cubic_axis)(double u, int64_t n_ext, int64_t pad, int64_t first, 
 }
 
 /* affine_cubic over the prefiltered coefficients (this dtype is the working one). */
-static void A_(cubic_item)(void *p, int64_t j0, int thread)
+static inline void A_(cubic_body)(void *p, int64_t j0, gr_store_fn store)
 {
-    (void)thread;
-    const gr_affine_ctx *c = p;
+    const gr_affine_ctx local = *(const gr_affine_ctx *)p, *c = &local;
     double J0 = (double)(j0 + c->j0_start);
     TW w[12];
     int64_t ix[12];
@@ -209,7 +230,7 @@ static void A_(cubic_item)(void *p, int64_t j0, int thread)
             double u2 = (p2 + c->m[10] * J2) + c->m[11];
             char *target = line + j2 * c->o[2];
             if (gr_outside(c, u0, u1, u2)) {
-                c->store(target, c->fill, 0, 0.0, 0.0);
+                store(target, c->fill, 0, 0.0, 0.0);
                 continue;
             }
             A_(cubic_axis)(u0, c->n[0] + 2 * c->pads[0], c->pads[0], c->first[0], c->s[0], w, ix);
@@ -226,9 +247,21 @@ static void A_(cubic_item)(void *p, int64_t j0, int thread)
                 }
                 acc = k == 0 ? w[8] * plane : acc + w[8 + k] * plane;
             }
-            c->store(target, (double)acc, c->round_to_int, c->lo, c->hi);
+            store(target, (double)acc, c->round_to_int, c->lo, c->hi);
         }
     }
+}
+
+static void A_(cubic_item)(void *p, int64_t j0, int thread)
+{
+    (void)thread;
+    A_(cubic_body)(p, j0, ((const gr_affine_ctx *)p)->store);
+}
+
+static void A_(cubic_same_item)(void *p, int64_t j0, int thread)
+{
+    (void)thread;
+    A_(cubic_body)(p, j0, A_(store_same));
 }
 #endif
 
