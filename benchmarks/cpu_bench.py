@@ -418,7 +418,7 @@ def run_oblique(repeats: int) -> dict:
 
     import gpuresample as gr
 
-    numba.set_num_threads(min(OBLIQUE_THREADS, numba.config.NUMBA_NUM_THREADS))  # the oblique loops are Numba's
+    numba.set_num_threads(min(OBLIQUE_THREADS, numba.config.NUMBA_NUM_THREADS))  # the Numba fallback, if it runs
     os.environ["GPURESAMPLE_NUM_THREADS"] = str(OBLIQUE_THREADS)  # the native loops (cubic coefficients)
     interpolators = {"nearest": sitk.sitkNearestNeighbor, "linear": sitk.sitkLinear}
     results = {}
@@ -468,7 +468,6 @@ def run_oblique(repeats: int) -> dict:
 
 
 def oblique_report(results: dict, load_before, load_after, repeats: int, others: tuple) -> tuple:
-    import numba
     lines = ["# CPU backend, oblique targets: gpuresample `target=` vs SimpleITK `Resample` with a reference image",
              "",
              f"Written by `benchmarks/cpu_bench.py --oblique` (repeats per timing: {repeats}, medians shown; calls "
@@ -476,7 +475,7 @@ def oblique_report(results: dict, load_before, load_after, repeats: int, others:
              "rotated about axis 0 around the centre (the corners fall outside: fill -100 there); "
              f"both on {OBLIQUE_THREADS} threads.", "",
              "## Machine", "",
-             f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores; Numba threads {numba.get_num_threads()}; "
+             f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores; {loops_description()}; "
              f"SimpleITK threads {OBLIQUE_THREADS}",
              "- Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()),
              f"- Load average (1, 5, 15 min) before the run: {', '.join(f'{x:.2f}' for x in load_before)}; "

@@ -77,8 +77,8 @@ def test_resample_agrees_with_numba(use_loops, dtype, interpolation):
 @pytest.mark.parametrize("interpolation", ["linear", "cubic"])
 def test_strided_input_other_output_dtype_and_antialias(use_loops, interpolation):
     x = random_volume((30, 26, 40), "float32", seed=2)[::-1, :, ::2].transpose(1, 0, 2)  # no contiguous axis
-    for kwargs in [dict(target_shape=(17, 44, 9)), dict(target_shape=(11, 12, 7), antialias=True),
-                   dict(target_shape=(17, 44, 9), dtype=np.uint8), dict(target_shape=(17, 44, 9), dtype=np.int64)]:
+    for kwargs in [{"target_shape": (17, 44, 9)}, {"target_shape": (11, 12, 7), "antialias": True},
+                   {"target_shape": (17, 44, 9), "dtype": np.uint8}, {"target_shape": (17, 44, 9), "dtype": np.int64}]:
         native, numba = both(use_loops, lambda: gr.resample(x, (1, 1, 1), interpolation=interpolation,
                                                             backend="cpu", **kwargs))
         assert_same_bits(native, numba)
@@ -105,7 +105,7 @@ def test_chunked_cubic_from_states_agrees(use_loops, dtype, antialias):
     """Slabs that cut the prefilter run the pre-pass and the from-states filter."""
     x = random_volume((60, 24, 20), dtype, seed=4)
     shape = (30, 30, 25) if antialias else (90, 30, 25)
-    kwargs = dict(target_shape=shape, interpolation="cubic", backend="cpu", antialias=antialias)
+    kwargs = {"target_shape": shape, "interpolation": "cubic", "backend": "cpu", "antialias": antialias}
     budget = int(build_job(x, (1, 1, 1), **kwargs).chunking.peak_bytes * 0.8)
     assert build_job(x, (1, 1, 1), max_memory=budget, **kwargs).chunking.count > 1
 
@@ -139,11 +139,11 @@ def test_oblique_targets_agree_with_numba(use_loops, dtype, interpolation):
     grid = gr.Grid(x.shape, (1.0, 1.2, 1.4))
     target = gr.Grid((20, 21, 15), (1.1, 1.0, 1.3), origin=(2.0, -3.0, 1.0), direction=tilted(20.0))
     fill = 1 if dtype == "bool" else 7
-    runs = [dict(), dict(fill=fill), dict(dtype=np.float32), dict(dtype=np.int16)]
+    runs = [{}, {"fill": fill}, {"dtype": np.float32}, {"dtype": np.int16}]
     if interpolation != "cubic":  # (cubic slabs keep axis 0's whole line: no smaller budget)
         peak = build_job(x, grid, onto=target, interpolation=interpolation).chunking.peak_bytes
         assert build_job(x, grid, onto=target, interpolation=interpolation, max_memory=int(peak * 0.6)).chunking.count > 1
-        runs.append(dict(max_memory=int(peak * 0.6)))
+        runs.append({"max_memory": int(peak * 0.6)})
     for kwargs in runs:
         if "dtype" in kwargs and (interpolation == "label" or (interpolation == "nearest" and dtype != "float32")):
             continue  # labels keep their dtype; nearest refuses values another dtype cannot hold
