@@ -1,4 +1,4 @@
-"""What each fork-safety option costs: the CPU backend under each Numba threading layer.
+"""What each fork-safety option costs: the Numba fallback's CPU loops under each Numba threading layer.
 
 Usage::
 
@@ -58,7 +58,7 @@ print(json.dumps({"layer": numba.threading_layer(), "threads": numba.get_num_thr
 
 
 def run_layer(layer: str, threads: int | None, repeats: int, tbb_lib: str | None) -> dict:
-    env = dict(os.environ, NUMBA_THREADING_LAYER=layer)
+    env = dict(os.environ, NUMBA_THREADING_LAYER=layer, GPURESAMPLE_CPU_LOOPS="numba")  # the Numba fallback's layers
     if threads:
         env["NUMBA_NUM_THREADS"] = str(threads)
     if layer == "tbb" and tbb_lib:
