@@ -129,6 +129,11 @@ static inline void gr_prefilter_constants(int64_t n_ext, double z, double *gain,
     *z_last = gr_int_power(z, n_ext - 1);
 }
 
+/* Each dtype's suffix and C type. */
+#define GR_CTYPES(X)                                                                                           \
+    X(u8, uint8_t) X(i8, int8_t) X(u16, uint16_t) X(i16, int16_t) X(u32, uint32_t) X(i32, int32_t) X(u64, uint64_t) \
+    X(i64, int64_t) X(f32, float) X(f64, double)
+
 #define GR_DTYPES(X) \
     X(0, u8) \
     X(1, i8) \

@@ -26,6 +26,24 @@ typedef struct {
     gr_store_fn store;
 } gr_affine_ctx;
 
+/* The first two terms of each axis's position along the output line (j0, j1). */
+static inline void gr_line_start(const gr_affine_ctx *c, int64_t j0, int64_t j1, double p[3])
+{
+    double J0 = (double)(j0 + c->j0_start), J1 = (double)j1;
+    p[0] = c->m[0] * J0 + c->m[1] * J1;
+    p[1] = c->m[4] * J0 + c->m[5] * J1;
+    p[2] = c->m[8] * J0 + c->m[9] * J1;
+}
+
+/* The source position of output voxel j2 of that line: ((m0 j0 + m1 j1) + m2 j2) + m3 per axis. */
+static inline void gr_position(const gr_affine_ctx *c, const double p[3], int64_t j2, double u[3])
+{
+    double J2 = (double)j2;
+    u[0] = (p[0] + c->m[2] * J2) + c->m[3];
+    u[1] = (p[1] + c->m[6] * J2) + c->m[7];
+    u[2] = (p[2] + c->m[10] * J2) + c->m[11];
+}
+
 /* Whether a position lies outside the band on any axis (its voxel gets fill). */
 static inline int gr_outside(const gr_affine_ctx *c, double u0, double u1, double u2)
 {
@@ -63,95 +81,16 @@ static inline void gr_linear_taps(double u, int64_t n, int64_t *i0, int64_t *i1,
 /* A float64 result as written to each output dtype: rint then clip for integers (see
  * grloops_out.h), else converted. */
 
-static void gr_store_u8(char *target, double v, int round_to_int, double lo, double hi)
-{
-    if (round_to_int) {
-        v = rint(v);
-        v = v < lo ? lo : (v > hi ? hi : v);
+#define GR_DEFINE_STORE(s, t)                                                                      \
+    static void gr_store_##s(char *target, double v, int round_to_int, double lo, double hi)               \
+    {                                                                                                      \
+        if (round_to_int) {                                                                                \
+            v = rint(v);                                                                                   \
+            v = v < lo ? lo : (v > hi ? hi : v);                                                           \
+        }                                                                                                  \
+        *(t *)target = (t)v;                                                                               \
     }
-    *(uint8_t *)target = (uint8_t)v;
-}
-
-static void gr_store_i8(char *target, double v, int round_to_int, double lo, double hi)
-{
-    if (round_to_int) {
-        v = rint(v);
-        v = v < lo ? lo : (v > hi ? hi : v);
-    }
-    *(int8_t *)target = (int8_t)v;
-}
-
-static void gr_store_u16(char *target, double v, int round_to_int, double lo, double hi)
-{
-    if (round_to_int) {
-        v = rint(v);
-        v = v < lo ? lo : (v > hi ? hi : v);
-    }
-    *(uint16_t *)target = (uint16_t)v;
-}
-
-static void gr_store_i16(char *target, double v, int round_to_int, double lo, double hi)
-{
-    if (round_to_int) {
-        v = rint(v);
-        v = v < lo ? lo : (v > hi ? hi : v);
-    }
-    *(int16_t *)target = (int16_t)v;
-}
-
-static void gr_store_u32(char *target, double v, int round_to_int, double lo, double hi)
-{
-    if (round_to_int) {
-        v = rint(v);
-        v = v < lo ? lo : (v > hi ? hi : v);
-    }
-    *(uint32_t *)target = (uint32_t)v;
-}
-
-static void gr_store_i32(char *target, double v, int round_to_int, double lo, double hi)
-{
-    if (round_to_int) {
-        v = rint(v);
-        v = v < lo ? lo : (v > hi ? hi : v);
-    }
-    *(int32_t *)target = (int32_t)v;
-}
-
-static void gr_store_u64(char *target, double v, int round_to_int, double lo, double hi)
-{
-    if (round_to_int) {
-        v = rint(v);
-        v = v < lo ? lo : (v > hi ? hi : v);
-    }
-    *(uint64_t *)target = (uint64_t)v;
-}
-
-static void gr_store_i64(char *target, double v, int round_to_int, double lo, double hi)
-{
-    if (round_to_int) {
-        v = rint(v);
-        v = v < lo ? lo : (v > hi ? hi : v);
-    }
-    *(int64_t *)target = (int64_t)v;
-}
-
-static void gr_store_f32(char *target, double v, int round_to_int, double lo, double hi)
-{
-    if (round_to_int) {
-        v = rint(v);
-        v = v < lo ? lo : (v > hi ? hi : v);
-    }
-    *(float *)target = (float)v;
-}
-
-static void gr_store_f64(char *target, double v, int round_to_int, double lo, double hi)
-{
-    if (round_to_int) {
-        v = rint(v);
-        v = v < lo ? lo : (v > hi ? hi : v);
-    }
-    *(double *)target = (double)v;
-}
+GR_CTYPES(GR_DEFINE_STORE)
 
 #define TS uint8_t
 #define SS u8

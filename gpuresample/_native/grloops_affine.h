@@ -23,15 +23,13 @@ static void A_(nearest_copy_item)(void *p, int64_t j0, int thread)
 {
     (void)thread;
     const gr_affine_ctx local = *(const gr_affine_ctx *)p, *c = &local;
-    double J0 = (double)(j0 + c->j0_start);
     for (int64_t j1 = 0; j1 < c->n1o; j1++) {
-        double J1 = (double)j1;
-        double p0 = c->m[0] * J0 + c->m[1] * J1, p1 = c->m[4] * J0 + c->m[5] * J1, p2 = c->m[8] * J0 + c->m[9] * J1;
+        double p[3], u[3];
+        gr_line_start(c, j0, j1, p);
         char *line = c->out + j0 * c->o[0] + j1 * c->o[1];
         for (int64_t j2 = 0; j2 < c->n2o; j2++) {
-            double J2 = (double)j2;
-            double u0 = (p0 + c->m[2] * J2) + c->m[3], u1 = (p1 + c->m[6] * J2) + c->m[7];
-            double u2 = (p2 + c->m[10] * J2) + c->m[11];
+            gr_position(c, p, j2, u);
+            double u0 = u[0], u1 = u[1], u2 = u[2];
             TS *target = (TS *)(line + j2 * c->o[2]);
             if (gr_outside(c, u0, u1, u2)) {
                 *target = (TS)c->fill;
@@ -47,15 +45,13 @@ static void A_(nearest_convert_item)(void *p, int64_t j0, int thread)
 {
     (void)thread;
     const gr_affine_ctx local = *(const gr_affine_ctx *)p, *c = &local;
-    double J0 = (double)(j0 + c->j0_start);
     for (int64_t j1 = 0; j1 < c->n1o; j1++) {
-        double J1 = (double)j1;
-        double p0 = c->m[0] * J0 + c->m[1] * J1, p1 = c->m[4] * J0 + c->m[5] * J1, p2 = c->m[8] * J0 + c->m[9] * J1;
+        double p[3], u[3];
+        gr_line_start(c, j0, j1, p);
         char *line = c->out + j0 * c->o[0] + j1 * c->o[1];
         for (int64_t j2 = 0; j2 < c->n2o; j2++) {
-            double J2 = (double)j2;
-            double u0 = (p0 + c->m[2] * J2) + c->m[3], u1 = (p1 + c->m[6] * J2) + c->m[7];
-            double u2 = (p2 + c->m[10] * J2) + c->m[11];
+            gr_position(c, p, j2, u);
+            double u0 = u[0], u1 = u[1], u2 = u[2];
             char *target = line + j2 * c->o[2];
             if (gr_outside(c, u0, u1, u2)) {
                 c->store(target, c->fill, 0, 0.0, 0.0);
@@ -71,15 +67,13 @@ static void A_(nearest_convert_item)(void *p, int64_t j0, int thread)
 static inline void A_(linear_body)(void *p, int64_t j0, gr_store_fn store)
 {
     const gr_affine_ctx local = *(const gr_affine_ctx *)p, *c = &local;
-    double J0 = (double)(j0 + c->j0_start);
     for (int64_t j1 = 0; j1 < c->n1o; j1++) {
-        double J1 = (double)j1;
-        double p0 = c->m[0] * J0 + c->m[1] * J1, p1 = c->m[4] * J0 + c->m[5] * J1, p2 = c->m[8] * J0 + c->m[9] * J1;
+        double p[3], u[3];
+        gr_line_start(c, j0, j1, p);
         char *line = c->out + j0 * c->o[0] + j1 * c->o[1];
         for (int64_t j2 = 0; j2 < c->n2o; j2++) {
-            double J2 = (double)j2;
-            double u0 = (p0 + c->m[2] * J2) + c->m[3], u1 = (p1 + c->m[6] * J2) + c->m[7];
-            double u2 = (p2 + c->m[10] * J2) + c->m[11];
+            gr_position(c, p, j2, u);
+            double u0 = u[0], u1 = u[1], u2 = u[2];
             char *target = line + j2 * c->o[2];
             if (gr_outside(c, u0, u1, u2)) {
                 store(target, c->fill, 0, 0.0, 0.0);
@@ -129,15 +123,13 @@ static void A_(label_item)(void *p, int64_t j0, int thread)
 {
     (void)thread;
     const gr_affine_ctx local = *(const gr_affine_ctx *)p, *c = &local;
-    double J0 = (double)(j0 + c->j0_start);
     for (int64_t j1 = 0; j1 < c->n1o; j1++) {
-        double J1 = (double)j1;
-        double p0 = c->m[0] * J0 + c->m[1] * J1, p1 = c->m[4] * J0 + c->m[5] * J1, p2 = c->m[8] * J0 + c->m[9] * J1;
+        double p[3], u[3];
+        gr_line_start(c, j0, j1, p);
         char *line = c->out + j0 * c->o[0] + j1 * c->o[1];
         for (int64_t j2 = 0; j2 < c->n2o; j2++) {
-            double J2 = (double)j2;
-            double u0 = (p0 + c->m[2] * J2) + c->m[3], u1 = (p1 + c->m[6] * J2) + c->m[7];
-            double u2 = (p2 + c->m[10] * J2) + c->m[11];
+            gr_position(c, p, j2, u);
+            double u0 = u[0], u1 = u[1], u2 = u[2];
             TS *target = (TS *)(line + j2 * c->o[2]);
             if (gr_outside(c, u0, u1, u2)) {
                 *target = (TS)c->fill;
@@ -145,11 +137,10 @@ static void A_(label_item)(void *p, int64_t j0, int thread)
             }
             int64_t r[3][2];
             double w[3][2];
-            double us[3] = {u0, u1, u2};
             for (int k = 0; k < 3; k++) {
                 int64_t a, b;
                 double f;
-                gr_linear_taps(us[k], c->n[k], &a, &b, &f);
+                gr_linear_taps(u[k], c->n[k], &a, &b, &f);
                 r[k][0] = (a - c->first[k]) * c->s[k];
                 r[k][1] = (b - c->first[k]) * c->s[k];
                 w[k][0] = 1.0 - f;
@@ -217,17 +208,15 @@ static void A_(cubic_axis)(double u, int64_t n_ext, int64_t pad, int64_t first, 
 static inline void A_(cubic_body)(void *p, int64_t j0, gr_store_fn store)
 {
     const gr_affine_ctx local = *(const gr_affine_ctx *)p, *c = &local;
-    double J0 = (double)(j0 + c->j0_start);
     TW w[12];
     int64_t ix[12];
     for (int64_t j1 = 0; j1 < c->n1o; j1++) {
-        double J1 = (double)j1;
-        double p0 = c->m[0] * J0 + c->m[1] * J1, p1 = c->m[4] * J0 + c->m[5] * J1, p2 = c->m[8] * J0 + c->m[9] * J1;
+        double p[3], u[3];
+        gr_line_start(c, j0, j1, p);
         char *line = c->out + j0 * c->o[0] + j1 * c->o[1];
         for (int64_t j2 = 0; j2 < c->n2o; j2++) {
-            double J2 = (double)j2;
-            double u0 = (p0 + c->m[2] * J2) + c->m[3], u1 = (p1 + c->m[6] * J2) + c->m[7];
-            double u2 = (p2 + c->m[10] * J2) + c->m[11];
+            gr_position(c, p, j2, u);
+            double u0 = u[0], u1 = u[1], u2 = u[2];
             char *target = line + j2 * c->o[2];
             if (gr_outside(c, u0, u1, u2)) {
                 store(target, c->fill, 0, 0.0, 0.0);
