@@ -32,8 +32,8 @@ Rules (also in ``gpuresample --help``):
 * Errors are one line on stderr: exit code 2 for bad arguments, unreadable or unwritable
   files, missing optional packages and unavailable backends; 1 for anything unexpected;
   130 when interrupted.
-* Integer images stored as int64/uint64 (common for NIfTI label maps) are resampled as
-  int32/uint32 when their values fit, and written back as they were stored.
+* Integer images stored as int64/uint64 (common for NIfTI label maps) are resampled and
+  written as they are stored (labels beyond 2**53 stay exact).
 """
 
 from __future__ import annotations
@@ -57,8 +57,6 @@ from .scene import Scene
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: Errors that are the user's to fix (arguments, files, installs, devices): exit code 2.
 USER_ERRORS = (ValueError, TypeError, OSError, ImportError, BackendUnavailable, MemoryError)
-#: Stored integer dtypes the resampler does not take, and the narrower type used when values fit.
-NARROWED = {np.dtype(np.int64): np.dtype(np.int32), np.dtype(np.uint64): np.dtype(np.uint32)}
 PROG = "gpuresample"
 #: A "mask" with more distinct values than this is likely a continuous image (a probability
 #: map): label maps rarely have more labels than a uint8 holds.
@@ -211,7 +209,6 @@ def _run(args) -> int:
     outputs = _output_paths(out, main_name, extra_names)
     existing = _check_outputs(outputs, inputs, args.force, args.dry_run)
 
-    scene, stored = _narrow(scene)
     target_shape, target_spacing, like = None, None, {}
     if target[0] == "like":
         like = {"target": io.read(target[1])[1], "fill": args.fill}
@@ -239,7 +236,6 @@ def _run(args) -> int:
     start = time.perf_counter()
     result = plan.apply()
     seconds = time.perf_counter() - start
-    result = _restore(result, stored)
     backends = ", ".join(sorted(set(plan.backends.values())))
     print(f"resampled in {seconds:.2f} s (backend {backends})")
     for name in result.names:
@@ -326,34 +322,6 @@ def _warn_many_values(scene: Scene, main_name: str) -> None:
             warnings.warn(f"mask {name!r} has {count} distinct values (more than {MASK_VALUES_WARNING}): "
                           "it is resampled as labels; if it is a probability map or another continuous "
                           f"image, {instead}", UserWarning, stacklevel=2)
-
-
-def _narrow(scene: Scene):
-    """Objects stored as int64/uint64 resampled as int32/uint32 when their values fit."""
-    stored = {}
-    converted = {"volumes": dict(scene.volumes), "masks": dict(scene.masks)}
-    for group in converted.values():
-        for name, array in group.items():
-            narrow = NARROWED.get(np.dtype(array.dtype))
-            if narrow is None:
-                continue
-            info = np.iinfo(narrow)
-            if array.size and (array.min() < info.min or array.max() > info.max):
-                raise ValueError(f"{name!r} is stored as {array.dtype} with values beyond {narrow}; "
-                                 "gpuresample resamples integers up to 32 bits")
-            group[name] = array.astype(narrow)
-            stored[name] = np.dtype(array.dtype)
-    if not stored:
-        return scene, stored
-    return Scene(scene.grid, volumes=converted["volumes"], masks=converted["masks"]), stored
-
-
-def _restore(result: Scene, stored: dict) -> Scene:
-    if not stored:
-        return result
-    volumes = {n: (a.astype(stored[n]) if n in stored else a) for n, a in result.volumes.items()}
-    masks = {n: (a.astype(stored[n]) if n in stored else a) for n, a in result.masks.items()}
-    return Scene(result.grid, volumes=volumes, masks=masks)
 
 
 def _describe(name: str, before: Scene, after: Scene) -> str:

@@ -140,9 +140,14 @@ def test_label_map_input_and_int64_storage(capsys, tmp_path):
     result, grid = io.read(tmp_path / "seg_1mm.nii.gz")
     assert result.dtype == np.int64 and grid.shape == (16, 16, 16)     # written back as stored
     assert set(np.unique(result)) == {0, 7, 100000}
-    nib.save(nib.Nifti1Image(labels * 2**40, np.eye(4), dtype=np.int64), str(tmp_path / "huge.nii.gz"))
-    code, out, err = run(capsys, tmp_path / "huge.nii.gz", tmp_path / "huge_out.nii.gz", "--isotropic")
-    assert_one_line_error(code, err, "int64", "32 bits")
+    huge = labels * 2**40 + (labels > 0)  # labels beyond 32 bits (and 2**53 - 1 + 1 apart: not floats)
+    huge[labels == 100000] = 2**62 + 1
+    nib.save(nib.Nifti1Image(huge, np.eye(4), dtype=np.int64), str(tmp_path / "huge.nii.gz"))
+    code, out, err = run(capsys, tmp_path / "huge.nii.gz", tmp_path / "huge_out.nii.gz", "--isotropic",
+                         "--label", "--mask-interp", "label")
+    assert code == 0, err
+    result, _ = io.read(tmp_path / "huge_out.nii.gz")
+    assert result.dtype == np.int64 and set(np.unique(result)) == set(np.unique(huge))  # every label exact
 
 
 # ------------------------------------------------------------------ overwriting

@@ -146,14 +146,23 @@ static void A_(label_item)(void *p, int64_t j0, int thread)
                 w[k][0] = 1.0 - f;
                 w[k][1] = f;
             }
-            TS labels[8];
+            TS taps[8], labels[8];
             double scores[8];
+            int same = 1;
+            for (int t = 0; t < 8; t++) {
+                taps[t] = *(const TS *)(c->src + r[0][t >> 2] + r[1][(t >> 1) & 1] + r[2][t & 1]);
+                same &= taps[t] == taps[0];
+            }
+            if (same) { /* one label among the taps: it wins (as label3) */
+                *target = taps[0];
+                continue;
+            }
             int count = 0;
             for (int a = 0; a < 2; a++) {
                 for (int b = 0; b < 2; b++) {
                     double wab = w[0][a] * w[1][b];
                     for (int k = 0; k < 2; k++) {
-                        TS label = *(const TS *)(c->src + r[0][a] + r[1][b] + r[2][k]);
+                        TS label = taps[4 * a + 2 * b + k];
                         double weight = wab * w[2][k];
                         int q = 0;
                         while (q < count && !(labels[q] == label)) q++;

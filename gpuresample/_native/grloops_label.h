@@ -4,7 +4,8 @@
 
 /* Per-label linear weights over a voxel's taps, arg-max, ties to the lower label: only the
  * labels present among the taps are scored; weights (w0 * w1) * w2 in float64, summed per
- * label in tap order (as _cpu_loops.label3). */
+ * label in tap order (as _cpu_loops.label3). A voxel whose taps all hold one label gets it
+ * without scoring (the scores could only pick it). */
 typedef struct {
     const char *src;
     int64_t s0, s1, s2;
@@ -18,18 +19,35 @@ typedef struct {
 static void L_(label_item)(void *p, int64_t j0, int thread)
 {
     (void)thread;
-    L_(label_ctx) *c = p;
-    TL labels[GR_LABEL_TAPS]; /* t0 * t1 * t2 <= GR_LABEL_TAPS, checked by the caller */
+    const L_(label_ctx) local = *(const L_(label_ctx) *)p, *c = &local;
+    TL taps[GR_LABEL_TAPS]; /* t0 * t1 * t2 <= GR_LABEL_TAPS, checked by the caller */
+    TL labels[GR_LABEL_TAPS];
     double scores[GR_LABEL_TAPS];
+
     for (int64_t j1 = 0; j1 < c->n1o; j1++) {
         for (int64_t j2 = 0; j2 < c->n2o; j2++) {
+            int64_t t = 0, same = 1;
+            for (int64_t a = 0; a < c->t0; a++) {
+                for (int64_t b = 0; b < c->t1; b++) {
+                    const char *line = c->src + c->i0[j0 * c->t0 + a] * c->s0 + c->i1[j1 * c->t1 + b] * c->s1;
+                    for (int64_t k = 0; k < c->t2; k++, t++) {
+                        taps[t] = *(const TL *)(line + c->i2[j2 * c->t2 + k] * c->s2);
+                        same &= taps[t] == taps[0];
+                    }
+                }
+            }
+            TL *target = (TL *)(c->out + j0 * c->o0 + j1 * c->o1 + j2 * c->o2);
+            if (same) { /* one label among the taps (the common case inside a region): it wins */
+                *target = taps[0];
+                continue;
+            }
             int64_t m = 0;
+            t = 0;
             for (int64_t a = 0; a < c->t0; a++) {
                 for (int64_t b = 0; b < c->t1; b++) {
                     double wab = c->w0[j0 * c->t0 + a] * c->w1[j1 * c->t1 + b];
-                    const char *line = c->src + c->i0[j0 * c->t0 + a] * c->s0 + c->i1[j1 * c->t1 + b] * c->s1;
-                    for (int64_t k = 0; k < c->t2; k++) {
-                        TL label = *(const TL *)(line + c->i2[j2 * c->t2 + k] * c->s2);
+                    for (int64_t k = 0; k < c->t2; k++, t++) {
+                        TL label = taps[t];
                         double weight = wab * c->w2[j2 * c->t2 + k];
                         int64_t q = 0;
                         while (q < m && !(labels[q] == label)) q++;
@@ -46,9 +64,10 @@ static void L_(label_item)(void *p, int64_t j0, int thread)
             int64_t best = 0;
             for (int64_t q = 1; q < m; q++)
                 if (scores[q] > scores[best] || (scores[q] == scores[best] && labels[q] < labels[best])) best = q;
-            *(TL *)(c->out + j0 * c->o0 + j1 * c->o1 + j2 * c->o2) = labels[best];
+            *target = labels[best];
         }
     }
+
 }
 
 static void L_(label3)(const char *src, const int64_t *strides, const int64_t *i0, const double *w0, int64_t n0o,
