@@ -445,6 +445,11 @@ class _StagedFiles:
     file system: data files first, headers last. Until :meth:`publish`, nothing at the
     destinations changes, so a failing write leaves existing files as they were; the
     staging folders are removed on exit either way.
+
+    A file that replaces another keeps the old one's permission bits (not the umask's). A
+    destination that is a symbolic link is written through: the file it points to is
+    replaced (staged in that file's folder) and the link stays. Formats with a separate data
+    file are refused behind a link (a reader would look for the data next to the link).
     """
 
     def __init__(self):
@@ -460,7 +465,12 @@ class _StagedFiles:
         return False
 
     def path_for(self, path: Path) -> Path:
-        """Where to write the file that will end up at ``path``."""
+        """Where to write the file that will end up at ``path`` (or where its link points)."""
+        if path.is_symlink():
+            if str(path).lower().endswith((".nhdr", ".mhd")):
+                raise ValueError(f"cannot write {path} through a symbolic link: it has a separate data file; "
+                                 "write to the real path, or use .nrrd/.mha/.nii.gz")
+            path = Path(os.path.realpath(path))
         folder = path.parent
         if folder not in self._folders:
             try:
@@ -476,6 +486,8 @@ class _StagedFiles:
         for folder, staging in self._folders.items():
             names = sorted(os.listdir(staging), key=lambda name: ((folder, name) in targets, name))
             for name in names:
+                if (folder / name).exists():  # a replaced file keeps its permission bits
+                    shutil.copymode(folder / name, staging / name)
                 os.replace(staging / name, folder / name)
 
 

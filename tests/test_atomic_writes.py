@@ -111,3 +111,36 @@ def test_cli_force_with_failing_write_keeps_old_outputs(tmp_path, monkeypatch, c
     assert (tmp_path / "out.nii.gz").read_bytes() == OLD
     assert (tmp_path / "out_liver.nii.gz").read_bytes() == OLD
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.nii.gz", "liver.nii.gz", "out.nii.gz", "out_liver.nii.gz"]
+
+
+def test_replaced_file_keeps_its_permissions(tmp_path):
+    path = tmp_path / "ct.nii.gz"
+    gr.io.save(path, np.zeros(GRID.shape, np.float32), GRID)
+    path.chmod(0o640)
+    gr.io.save(path, np.ones(GRID.shape, np.float32), GRID)
+    assert path.stat().st_mode & 0o777 == 0o640
+    assert np.all(gr.io.read(path)[0] == 1)
+
+
+@pytest.mark.parametrize("name", ["ct.nii.gz", "ct.nrrd"])
+def test_a_symlinked_destination_is_written_through(tmp_path, name):
+    real_folder = tmp_path / "store"
+    real_folder.mkdir()
+    real = real_folder / name
+    gr.io.save(real, np.zeros(GRID.shape, np.float32), GRID)
+    link = tmp_path / name
+    link.symlink_to(real)
+    gr.io.save(link, np.ones(GRID.shape, np.float32), GRID)
+    assert link.is_symlink() and link.resolve() == real
+    assert np.all(gr.io.read(real)[0] == 1)
+    assert sorted(p.name for p in real_folder.iterdir()) == [name]  # nothing staged left behind
+
+
+def test_a_two_file_format_behind_a_symlink_is_refused(tmp_path):
+    real = tmp_path / "real.nhdr"
+    gr.io.save(real, np.zeros(GRID.shape, np.float32), GRID)
+    link = tmp_path / "ct.nhdr"
+    link.symlink_to(real)
+    with pytest.raises(ValueError, match="symbolic link"):
+        gr.io.save(link, np.ones(GRID.shape, np.float32), GRID)
+    assert np.all(gr.io.read(real)[0] == 0)
