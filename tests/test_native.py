@@ -60,8 +60,13 @@ def assert_same_bits(a, b):
 
 
 def test_the_library_loads_here():
-    """CI machines have a C compiler: the native loops must be there, not silently Numba's."""
-    assert _native.library() is not None
+    """CI machines have a C compiler: the native loops must be there, not silently Numba's, and
+    built by the install (the wheel's build hook writes them next to their sources; a library
+    found only in the cache would mean the hook failed and the first use built it)."""
+    library = _native.library()
+    assert library is not None
+    assert Path(library._name).parent == _native._SOURCE_DIR, (
+        f"{library._name} was not built by pip install (hatch_build.py); run pip install . again")
 
 
 @pytest.mark.parametrize("interpolation", INTERPOLATIONS)
