@@ -178,6 +178,12 @@ def threads() -> int:
 # ---------------------------------------------------------------------------------------
 
 
+def _require(condition, detail="") -> None:
+    """An argument check that also holds under ``python -O`` (the loops trust their arguments)."""
+    if not condition:
+        raise RuntimeError(f"native CPU loop called with inconsistent arguments {detail}".rstrip())
+
+
 def _code(array: np.ndarray) -> int:
     dtype = array.dtype
     code = _CODES.get((dtype.kind, dtype.itemsize))
@@ -223,24 +229,24 @@ def _tables(index, weight, dtype):
 
 def _scratch(lines: np.ndarray) -> tuple:
     """``(threads, rows, pitch)`` of float64 per-thread scratch ``(threads, rows, pitch)``."""
-    assert lines.dtype == np.float64 and lines.flags.c_contiguous and lines.ndim == 3
+    _require(lines.dtype == np.float64 and lines.flags.c_contiguous and lines.ndim == 3)
     return lines.shape[0], lines.shape[1], lines.shape[2]
 
 
 def _rows_2d(array: np.ndarray) -> int:
     """Row stride of a 2-D array whose columns are contiguous (rows of flattened planes)."""
-    assert array.ndim == 2 and (array.shape[1] <= 1 or array.strides[1] == array.itemsize), array.strides
+    _require(array.ndim == 2 and (array.shape[1] <= 1 or array.strides[1] == array.itemsize), array.strides)
     return array.strides[0]
 
 
 def separable3(src, i0, w0, i1, w1, i2, w2, out, round_to_int, lo, hi, planes, planes2):
     """See ``_cpu_loops.separable3``."""
     work = np.float32 if _code(src) == _F32 else np.float64
-    assert planes.dtype == planes2.dtype == work and planes.flags.c_contiguous and planes2.flags.c_contiguous
+    _require(planes.dtype == planes2.dtype == work and planes.flags.c_contiguous and planes2.flags.c_contiguous)
     i0, w0, n0o, t0 = _tables(i0, w0, work)
     i1, w1, n1o, t1 = _tables(i1, w1, work)
     i2, w2, n2o, t2 = _tables(i2, w2, work)
-    assert out.shape == (n0o, n1o, n2o) and planes.shape[1:] == src.shape[1:] and planes2.shape[1] >= n1o
+    _require(out.shape == (n0o, n1o, n2o) and planes.shape[1:] == src.shape[1:] and planes2.shape[1] >= n1o)
     _check(library().gr_separable3(
         _code(src), _code(out), _address(src), _triple(src.shape), _triple(src.strides),
         _address(i0), _address(w0), n0o, t0, _address(i1), _address(w1), n1o, t1, _address(i2), _address(w2), n2o, t2,
@@ -253,7 +259,7 @@ def label3(src, i0, w0, i1, w1, i2, w2, out):
     i0, w0, n0o, t0 = _tables(i0, w0, np.float64)
     i1, w1, n1o, t1 = _tables(i1, w1, np.float64)
     i2, w2, n2o, t2 = _tables(i2, w2, np.float64)
-    assert out.dtype == src.dtype and out.shape == (n0o, n1o, n2o)
+    _require(out.dtype == src.dtype and out.shape == (n0o, n1o, n2o))
     if t0 * t1 * t2 > LABEL_TAPS:
         raise ValueError(f"a label voxel reads {t0 * t1 * t2} taps; the native loop scores at most {LABEL_TAPS}")
     _check(library().gr_label3(
@@ -265,7 +271,7 @@ def label3(src, i0, w0, i1, w1, i2, w2, out):
 def gather_clamped(src, m0, m1, m2, out):
     """See ``_cpu_loops.gather_clamped`` (``out``: C-contiguous, the input's working dtype)."""
     m0, m1, m2 = (_contiguous(m, np.int64) for m in (m0, m1, m2))
-    assert out.flags.c_contiguous and _code(out) == _work_code(src) and out.shape == (len(m0), len(m1), len(m2))
+    _require(out.flags.c_contiguous and _code(out) == _work_code(src) and out.shape == (len(m0), len(m1), len(m2)))
     _check(library().gr_gather_clamped(
         _code(src), _address(src), _triple(src.strides), _address(m0), len(m0), _address(m1), len(m1),
         _address(m2), len(m2), _address(out), threads()), "gather_clamped")
@@ -274,7 +280,7 @@ def gather_clamped(src, m0, m1, m2, out):
 def spline_filter_axis0(coef, first, pad_before, length, pad_after, pole, lines):
     """See ``_cpu_loops.spline_filter_axis0``."""
     n_threads, rows, pitch = _scratch(lines)
-    assert rows >= pad_before + length + pad_after + 1 and pitch >= coef.shape[2]
+    _require(rows >= pad_before + length + pad_after + 1 and pitch >= coef.shape[2])
     _check(library().gr_spline_filter_axis0(
         _float_code(coef), _address(coef), _triple(coef.shape), _triple(coef.strides), int(first), int(pad_before),
         int(length), int(pad_after), float(pole), _address(lines), n_threads, rows, pitch), "spline_filter_axis0")
@@ -282,7 +288,7 @@ def spline_filter_axis0(coef, first, pad_before, length, pad_after, pole, lines)
 
 def _stages(stages) -> np.ndarray:
     stages = _contiguous(stages, np.int64)
-    assert stages.ndim == 2 and stages.shape[1] == 5
+    _require(stages.ndim == 2 and stages.shape[1] == 5)
     return stages
 
 
@@ -291,8 +297,8 @@ def gather_planes(src, rows, slots, map1, map2, run_lo, run_hi, planes, stages, 
     rows, slots, map1, map2 = (_contiguous(m, np.int64) for m in (rows, slots, map1, map2))
     stages = _stages(stages)
     n_threads, line_rows, pitch = _scratch(lines)
-    assert planes.flags.c_contiguous and _code(planes) == _work_code(src) and len(slots) == len(rows)
-    assert planes.shape[1:] == (len(map1), len(map2))
+    _require(planes.flags.c_contiguous and _code(planes) == _work_code(src) and len(slots) == len(rows))
+    _require(planes.shape[1:] == (len(map1), len(map2)))
     _check(library().gr_gather_planes(
         _code(src), _address(src), _triple(src.strides), _address(rows), _address(slots), len(rows),
         _address(map1), len(map1), _address(map2), len(map2), int(run_lo), int(run_hi), _address(planes),
@@ -304,21 +310,21 @@ def filter_planes(planes, slots, stages, pole, lines):
     slots = _contiguous(slots, np.int64)
     stages = _stages(stages)
     n_threads, line_rows, pitch = _scratch(lines)
-    assert planes.flags.c_contiguous and planes.ndim == 3
+    _require(planes.flags.c_contiguous and planes.ndim == 3)
     _check(library().gr_filter_planes(
         _float_code(planes), _address(planes), planes.shape[1], planes.shape[2], _address(slots), len(slots),
         _address(stages), len(stages), float(pole), _address(lines), n_threads, line_rows, pitch), "filter_planes")
 
 
 def _vector(array: np.ndarray) -> np.ndarray:
-    assert array.dtype == np.float64 and array.flags.c_contiguous, (array.dtype, array.flags)
+    _require(array.dtype == np.float64 and array.flags.c_contiguous, (array.dtype, array.flags))
     return array
 
 
 def causal_initial_sum(source, front, back, i_start, n_ext, pole, powers, acc, block):
     """See ``_cpu_loops.causal_initial_sum``."""
     front, back = _contiguous(front, np.int64), _contiguous(back, np.int64)
-    assert len(front) == len(back) and source.shape[1] >= acc.shape[0]
+    _require(len(front) == len(back) and source.shape[1] >= acc.shape[0])
     _check(library().gr_causal_initial_sum(
         _code(source), _address(source), _rows_2d(source), _address(front), _address(back), len(front), int(i_start),
         int(n_ext), float(pole), _address(_vector(powers)), _address(_vector(acc)), acc.shape[0], int(block),
@@ -329,7 +335,7 @@ def causal_segment(source, rows, i_start, n_ext, pole, acc, c_in, c_out, lines, 
     """See ``_cpu_loops.causal_segment``."""
     rows = _contiguous(rows, np.int64)
     n_threads, line_rows, pitch = _scratch(lines)
-    assert line_rows >= len(rows) and pitch >= min(block, acc.shape[0])
+    _require(line_rows >= len(rows) and pitch >= min(block, acc.shape[0]))
     _check(library().gr_causal_segment(
         _code(source), _address(source), _rows_2d(source), _address(rows), len(rows), int(i_start), int(n_ext),
         float(pole), _address(_vector(acc)), _address(_vector(c_in)), _address(_vector(c_out)), acc.shape[0],
@@ -340,7 +346,7 @@ def anticausal_segment(source, rows, i_start, n_ext, pole, acc, c_in, y_next, li
     """See ``_cpu_loops.anticausal_segment``."""
     rows, dest_rows = _contiguous(rows, np.int64), _contiguous(dest_rows, np.int64)
     n_threads, line_rows, pitch = _scratch(lines)
-    assert line_rows >= len(rows) and pitch >= min(block, acc.shape[0]) and len(dest_rows) == len(rows)
+    _require(line_rows >= len(rows) and pitch >= min(block, acc.shape[0]) and len(dest_rows) == len(rows))
     _check(library().gr_anticausal_segment(
         _code(source), _float_code(dest), _address(source), _rows_2d(source), _address(rows), len(rows), int(i_start),
         int(n_ext), float(pole), _address(_vector(acc)), _address(_vector(c_in)), _address(_vector(y_next)),
@@ -353,7 +359,7 @@ def filter_from_states(source, rows, n_ext, pole, causal_first, anticausal_last,
     rows = _contiguous(rows, np.int64)
     n_threads, line_rows, pitch = _scratch(lines)
     n = causal_first.shape[0]
-    assert line_rows >= len(rows) and pitch >= min(block, n) and dest.shape[0] >= len(rows)
+    _require(line_rows >= len(rows) and pitch >= min(block, n) and dest.shape[0] >= len(rows))
     _check(library().gr_filter_from_states(
         _code(source), _float_code(dest), _address(source), _rows_2d(source), _address(rows), len(rows), int(n_ext),
         float(pole), _address(_vector(causal_first)), _address(_vector(anticausal_last)), _address(dest),
@@ -368,7 +374,7 @@ _NEAREST_COPY, _NEAREST, _LINEAR, _CUBIC, _LABEL = range(5)
 def _affine(kind, src, m, n_src, first, pads, j0_start, band_atol, fill, out, round_to_int=False, lo=0.0, hi=0.0):
     m = _contiguous(m, np.float64)
     n_src, first, pads = (_contiguous(v, np.int64) for v in (n_src, first, pads))
-    assert m.shape == (3, 4) and n_src.shape == first.shape == pads.shape == (3,) and src.ndim == out.ndim == 3
+    _require(m.shape == (3, 4) and n_src.shape == first.shape == pads.shape == (3,) and src.ndim == out.ndim == 3)
     _check(library().gr_affine(
         kind, _code(src), _code(out), _address(src), _triple(src.strides), _address(m), _address(n_src),
         _address(first), _address(pads), int(j0_start), float(band_atol), float(fill), _address(out),
@@ -378,7 +384,7 @@ def _affine(kind, src, m, n_src, first, pads, j0_start, band_atol, fill, out, ro
 def affine_nearest(src, m, n_src, first, j0_start, band_atol, fill, out, same_dtype, round_to_int, lo, hi):
     """See ``_affine_loops.affine_nearest``."""
     if same_dtype:
-        assert src.dtype == out.dtype
+        _require(src.dtype == out.dtype)
     _affine(_NEAREST_COPY if same_dtype else _NEAREST, src, m, n_src, first, np.zeros(3, np.int64), j0_start,
             band_atol, fill, out, round_to_int, lo, hi)
 
@@ -398,7 +404,7 @@ def affine_cubic(coef, m, n_src, first, pads, j0_start, band_atol, fill, out, ro
 
 def affine_label(src, m, n_src, first, j0_start, band_atol, fill, out, labels=None, scores=None):
     """See ``_affine_loops.affine_label`` (labels of ``src``'s dtype into ``out`` of the same)."""
-    assert src.dtype == out.dtype
+    _require(src.dtype == out.dtype)
     _affine(_LABEL, src, m, n_src, first, np.zeros(3, np.int64), j0_start, band_atol, fill, out)
 
 
