@@ -1,10 +1,10 @@
 """The CPU loops compiled ahead of time (``gpuresample/_native``), through ctypes.
 
 Every function here has the signature of the Numba loop of the same name in
-``_cpu_loops`` or ``_affine_loops`` and gives its result bit for bit (``tests/test_native.py``); ``_loops``
-picks which of the two runs. The library is built when the wheel is built
-(``hatch_build.py``); a checkout without one builds it at first use into the user's cache
-(a few seconds, once, with a one-line notice). ``GPURESAMPLE_CPU_LOOPS=numba`` selects the
+``_cpu_loops`` or ``_affine_loops`` and gives its result bit for bit
+(``tests/test_native.py``); ``_loops`` picks which of the two runs. The library is built
+when the wheel is built (``hatch_build.py``); a checkout without one builds it at first
+use into the user's cache (about 2 s, once, with a one-line notice). ``GPURESAMPLE_CPU_LOOPS=numba`` selects the
 Numba loops instead; ``=native`` makes a missing library an error.
 
 Threads: each call creates its threads and joins them before returning, so there is no
