@@ -21,7 +21,10 @@ a slab edge.
 
 Cost: the pre-pass reads the input rows three times (initial sum, causal pass,
 anti-causal pass) and holds ``2 * slabs + checkpoints`` float64 planes of the input's
-other axes (see :func:`prepass_bytes`), counted in the planner's peak.
+other axes (see :func:`prepass_bytes`), counted in the planner's peak. Input already on a
+GPU (no anti-aliasing) runs the pre-pass there as whole-array operations
+(``ArrayLoops``): about ``2 * sqrt(rows)`` float64 planes of device memory, and back to
+the host path if the device has not got them.
 
 This module holds what needs no backend: the slab tables' states, the memory the pre-pass
 and the states take (for the planner), and the error for a slab without states. The

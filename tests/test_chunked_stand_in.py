@@ -62,7 +62,8 @@ def volume(interpolation):
 @pytest.mark.parametrize("backend", ["kernels", "cupyx"])
 @pytest.mark.parametrize("interpolation,antialias", CASES)
 def test_device_data_chunked_equals_whole(stand_ins, backend, interpolation, antialias):
-    """CuPy in, CuPy out: slabs on the device (the pre-pass reads device rows back)."""
+    """CuPy in, CuPy out: slabs on the device (the pre-pass on the device, or, with
+    anti-aliasing, over smoothed rows read back)."""
     x = stand_ins.asarray(volume(interpolation))
     options = dict(target_shape=TARGET, interpolation=interpolation, antialias=antialias, backend=backend)
     whole = gr.resample(x, (1, 1, 1), **options)
@@ -86,3 +87,27 @@ def test_staged_chunked_equals_whole(stand_ins, backend, interpolation, antialia
     chunked = gr.resample(x, (1, 1, 1), device="cuda", max_memory=budget, **options)
     assert type(chunked) is np.ndarray and Stream.created > 0
     assert np.array_equal(chunked, whole), f"{np.count_nonzero(chunked != whole)} values differ"
+
+
+@pytest.mark.parametrize("backend", ["kernels", "cupyx"])
+def test_device_data_states_come_from_the_device(stand_ins, monkeypatch, backend):
+    """Cubic slabs of device data without anti-aliasing: the pre-pass runs on the device
+    (``ArrayLoops``), never reading rows back; with anti-aliasing it reads smoothed rows."""
+    from gpuresample.backends import _spline_states
+
+    calls = []
+    real = _spline_states.ArrayLoops.causal_initial_sum
+
+    def spy(self, *args):
+        calls.append(type(args[0]).__module__)
+        return real(self, *args)
+
+    monkeypatch.setattr(_spline_states.ArrayLoops, "causal_initial_sum", spy)
+    x = stand_ins.asarray(volume("cubic"))
+    for antialias, expected in ((False, {"cupy"}), (True, set())):
+        calls.clear()
+        options = dict(target_shape=TARGET, interpolation="cubic", antialias=antialias, backend=backend)
+        [budget] = budgets(x, options, (0.3,))
+        chunked = gr.resample(x, (1, 1, 1), max_memory=budget, **options)
+        assert set(calls) == expected  # the source rows it summed were device arrays
+        assert np.array_equal(chunked.get(), gr.resample(x, (1, 1, 1), **options).get())

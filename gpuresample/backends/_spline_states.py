@@ -17,11 +17,13 @@ import numpy as np
 from ..interpolation import working_dtype
 from ..spline_states import (STATE_BLOCK, line_block, missing_states_error, plain_axis0,
                              segment_rows, slab_needs_states, smoothing_tables, with_states)
-from ..tables import CUBIC_POLE, AxisTable, SamplingTables
+from ..spline_states import MIN_STATE_SEGMENT
+from ..tables import CUBIC_POLE, AxisTable, SamplingTables, prefilter_constants
+from .._cupy import import_cupy, is_cupy
 from . import _loops
 
 def _boundary_states(read_rows, table: AxisTable, windows, elements: int, threads: int, flat=None,
-                    read_dtype=np.float64) -> tuple:
+                    read_dtype=np.float64, loops=None) -> tuple:
     """The whole line's recursion states at each window's edges, for every line.
 
     Parameters
@@ -43,18 +45,25 @@ def _boundary_states(read_rows, table: AxisTable, windows, elements: int, thread
         The input as ``(rows, elements)`` already in memory: read in place.
     read_dtype : dtype
         The working dtype: rows read are held in a buffer of it (unless read in place).
+    loops : optional
+        The recursion's loops: the CPU loops (default), or :class:`ArrayLoops` for ``flat``
+        on a device (whole-array operations there; every array then lives on the device).
 
     Returns
     -------
     causal, anticausal : (len(windows), elements) float64 arrays
         The causal value at each window's first row, the anti-causal value at its last.
     """
-    loops = _loops.current()
-    threads = max(threads, _loops.threads())  # the loops index scratch by their thread id
     n_ext = table.extended_length
+    if loops is None:
+        loops = _loops.current()
+        threads = max(threads, _loops.threads())  # the loops index scratch by their thread id
+        rows_per_segment = segment_rows(n_ext, elements, threads, 0 if flat is not None else np.dtype(read_dtype).itemsize)
+    else:  # ArrayLoops: a segment's causal values are one (rows, elements) array
+        rows_per_segment = loops.segment_rows(n_ext)
+    xp = getattr(loops, "xp", np)
     pad_before, length = table.pad_before, table.source_length
     windows = [(int(a), int(b)) for a, b in windows]
-    rows_per_segment = segment_rows(n_ext, elements, threads, 0 if flat is not None else np.dtype(read_dtype).itemsize)
     # Segments end after every window's first row (its causal state is a segment's last
     # value) and at least every rows_per_segment rows.
     ends = set(range(rows_per_segment, n_ext, rows_per_segment)) | {a + 1 for a, _ in windows} | {n_ext}
@@ -76,10 +85,11 @@ def _boundary_states(read_rows, table: AxisTable, windows, elements: int, thread
         buffer[offset:offset + hi - lo] = np.asarray(read_rows(lo, hi)).reshape(hi - lo, elements)
         return buffer, rows - lo + offset
 
-    acc = np.zeros(elements, np.float64)
-    y_next = np.empty(elements, np.float64)
-    checkpoints = np.empty((len(ends), elements), np.float64)
-    lines = np.empty((threads, max(b - a for a, b in zip(starts, ends)), line_block(elements)), np.float64)
+    acc = xp.zeros(elements, np.float64)
+    y_next = xp.empty(elements, np.float64)
+    checkpoints = xp.empty((len(ends), elements), np.float64)
+    lines = None if xp is not np else np.empty((threads, max(b - a for a, b in zip(starts, ends)),
+                                                line_block(elements)), np.float64)
     powers = np.empty(n_ext, np.float64)
     loops.pole_powers(CUBIC_POLE, powers)
     # pass 1: the causal initial value over rows 0 .. n_ext - 2
@@ -95,11 +105,11 @@ def _boundary_states(read_rows, table: AxisTable, windows, elements: int, thread
         source, rows = rows_of(np.arange(start, stop))
         loops.causal_segment(source, np.ascontiguousarray(rows), start, n_ext, CUBIC_POLE, acc,
                              checkpoints[s - 1] if s else acc, checkpoints[s], lines, STATE_BLOCK)
-    causal = np.empty((len(windows), elements), np.float64)
+    causal = xp.empty((len(windows), elements), np.float64)
     for k, (first, _) in enumerate(windows):
         causal[k] = checkpoints[ends.index(first + 1)]
     # pass 3: backwards, keeping the anti-causal value at each window's last row
-    anticausal = np.empty((len(windows), elements), np.float64)
+    anticausal = xp.empty((len(windows), elements), np.float64)
     lowest = min(b - 1 for _, b in windows)
     for s in range(len(ends) - 1, -1, -1):
         start, stop = starts[s], ends[s]
@@ -118,6 +128,66 @@ def _boundary_states(read_rows, table: AxisTable, windows, elements: int, thread
         if owner != k:
             anticausal[k] = anticausal[owner]
     return causal, anticausal
+
+
+class ArrayLoops:
+    """The pre-pass's three recursion loops as whole-array operations of ``xp`` (NumPy or CuPy).
+
+    For input already on a device: every row of the recursion is a few array operations over
+    all lines at once, so nothing goes back to the host but the states. Each operation is a
+    separate array operation (a separate kernel on a GPU: nothing can be fused into a
+    multiply-add), in the CPU loops' order, so the states equal theirs bit for bit
+    (``tests/test_spline_states_device.py``). Same signatures as the CPU loops; their
+    ``lines`` and ``block`` arguments are not used (a segment's causal values are one array).
+    """
+
+    def __init__(self, xp):
+        self.xp = xp
+
+    @staticmethod
+    def segment_rows(n_ext: int) -> int:
+        """Rows per segment: about sqrt(n_ext), the fewest checkpoints plus segment values."""
+        return max(MIN_STATE_SEGMENT, math.isqrt(n_ext))
+
+    pole_powers = staticmethod(lambda pole, powers: _loops.current().pole_powers(pole, powers))
+
+    def _e(self, source, row, gain):
+        return source[int(row)].astype(np.float64) * gain
+
+    def causal_initial_sum(self, source, front, back, i_start, n_ext, pole, powers, acc, block):
+        gain, z_last = prefilter_constants(n_ext, pole)
+        for q in range(len(front)):
+            i = i_start + q
+            if i == 0:
+                acc[...] = self._e(source, front[q], gain) + z_last * self._e(source, back[q], gain)
+            elif i <= n_ext - 2:
+                acc += float(powers[i]) * (self._e(source, front[q], gain) + z_last * self._e(source, back[q], gain))
+
+    def _causal_rows(self, source, rows, i_start, n_ext, pole, acc, c_in):
+        gain, z_last = prefilter_constants(n_ext, pole)
+        causal = self.xp.empty((len(rows), acc.shape[0]), np.float64)
+        for q in range(len(rows)):
+            if i_start + q == 0:
+                causal[q] = acc / (1.0 - z_last * z_last)
+            else:
+                causal[q] = self._e(source, rows[q], gain) + pole * (c_in if q == 0 else causal[q - 1])
+        return causal
+
+    def causal_segment(self, source, rows, i_start, n_ext, pole, acc, c_in, c_out, lines, block):
+        c_out[...] = self._causal_rows(source, rows, i_start, n_ext, pole, acc, c_in)[-1]
+
+    def anticausal_segment(self, source, rows, i_start, n_ext, pole, acc, c_in, y_next, lines, block, dest,
+                           dest_rows):
+        causal = self._causal_rows(source, rows, i_start, n_ext, pole, acc, c_in)
+        z = pole
+        for q in range(len(rows) - 1, -1, -1):
+            if i_start + q == n_ext - 1:
+                before = c_in if q == 0 else causal[q - 1]
+                y_next[...] = (z * before + causal[q]) * z / (z * z - 1.0)
+            else:
+                y_next[...] = z * (y_next - causal[q])
+            if dest_rows[q] >= 0:
+                dest[int(dest_rows[q])] = y_next
 
 
 def loop_readable(values: np.ndarray) -> np.ndarray:
@@ -182,12 +252,28 @@ def _states_for_slabs(tables: SamplingTables, slab_tables, source, threads: int,
         return to_host(smooth(source[a:b], block_tables))
 
     windows = [slab_tables[k].axes[0].kept_window() for k in cut]
-    causal, anticausal = boundary_states(read_rows, table, windows, elements, threads, flat,
-                                         working_dtype(source.dtype))
+    states = None
+    if not smoothing and is_cupy(source):  # on the device: the pre-pass runs there
+        states = _device_states(source, table, windows, elements)
+    if states is None:
+        states = boundary_states(read_rows, table, windows, elements, threads, flat, working_dtype(source.dtype))
+    causal, anticausal = states
     result = list(slab_tables)
     for i, k in enumerate(cut):
         result[k] = with_states(slab_tables[k], causal[i].reshape(shape[1:]), anticausal[i].reshape(shape[1:]))
     return result
+
+
+def _device_states(source, table: AxisTable, windows, elements: int):
+    """The states from input on a device, computed there (:class:`ArrayLoops`), as host arrays;
+    None when the device lacks the memory (the caller then reads rows to the host)."""
+    cupy = import_cupy()
+    flat = source.reshape(source.shape[0], elements)  # a view of C-contiguous rows, else a copy there
+    try:
+        causal, anticausal = _boundary_states(None, table, windows, elements, 1, flat, loops=ArrayLoops(cupy))
+        return causal.get(), anticausal.get()
+    except MemoryError:  # CuPy's OutOfMemoryError is one
+        return None
 
 
 def _flat_rows(source: np.ndarray):
