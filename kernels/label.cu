@@ -47,6 +47,16 @@ __global__ void gr_label(const L* __restrict__ src, L* __restrict__ dst,
                                          + __ldg(index2 + j2 * taps2 + c) * stride2);
                 }
             }
+            // One label among the taps (most voxels of a mask): it wins, no scoring needed.
+            bool same = true;
+#pragma unroll
+            for (int k = 1; k < GR_LABEL_TAPS; ++k) {
+                same = same && (!valid[k] || gr_equal(label[k], label[0]));
+            }
+            if (same) {
+                dst[j0 * out_stride0 + j1 * out_stride1 + j2 * out_stride2] = label[0];
+                continue;
+            }
             // Score each label at its first tap: that tap's weight plus later equal taps'.
             L best_label = label[0];
             double best_score = 0.0;
