@@ -17,6 +17,8 @@ OUT=${OUT:-/tmp/gpu_probe}
 PY=${PYTHON:-python3}
 STEP_TIMEOUT=${STEP_TIMEOUT:-240}
 mkdir -p "$OUT"
+# the CPU loops (the reference the GPU tests compare with): built here, as pip install would
+"$PY" gpuresample/_native/build.py > "$OUT/native-build.log" 2>&1 || echo "native CPU loops not built: Numba's run"
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv 2>&1 | tee "$OUT/device.txt"
 
 OLD=${OLD_DIR:-$OUT/old}
