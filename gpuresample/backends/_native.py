@@ -122,7 +122,9 @@ def library():
             if lib is not None:
                 return lib
     reason = None
-    if build.compiler() is None or os.name != "posix":
+    if os.name != "posix":
+        reason = "they build on POSIX systems only"
+    elif build.compiler() is None:
         reason = "no C compiler was found"
     else:
         print("gpuresample: building the CPU loops (once per environment, a few seconds) ...",
