@@ -134,6 +134,33 @@ static inline void gr_prefilter_constants(int64_t n_ext, double z, double *gain,
     X(u8, uint8_t) X(i8, int8_t) X(u16, uint16_t) X(i16, int16_t) X(u32, uint32_t) X(i32, int32_t) X(u64, uint64_t) \
     X(i64, int64_t) X(f32, float) X(f64, double)
 
+/* The label of highest score among a voxel's taps: each label's score is the sum of its taps'
+ * weights in tap order (from its first tap), ties go to the lower label (as add_label_score
+ * and best_label in _cpu_loops.py). taps and weights in tap order; n <= 64. */
+#define GR_DEFINE_PICK_LABEL(s, t)                                                                             \
+    static inline t gr_pick_label_##s(const t *taps, const double *weights, int64_t n)                        \
+    {                                                                                                          \
+        t labels[GR_LABEL_TAPS];                                                                               \
+        double scores[GR_LABEL_TAPS];                                                                          \
+        int64_t count = 0;                                                                                     \
+        for (int64_t k = 0; k < n; k++) {                                                                      \
+            int64_t q = 0;                                                                                     \
+            while (q < count && !(labels[q] == taps[k])) q++;                                                  \
+            if (q < count) {                                                                                   \
+                scores[q] += weights[k];                                                                       \
+            } else {                                                                                           \
+                labels[count] = taps[k];                                                                       \
+                scores[count] = weights[k];                                                                    \
+                count++;                                                                                       \
+            }                                                                                                  \
+        }                                                                                                      \
+        int64_t best = 0;                                                                                      \
+        for (int64_t q = 1; q < count; q++)                                                                    \
+            if (scores[q] > scores[best] || (scores[q] == scores[best] && labels[q] < labels[best])) best = q; \
+        return labels[best];                                                                                   \
+    }
+GR_CTYPES(GR_DEFINE_PICK_LABEL)
+
 #define GR_DTYPES(X) \
     X(0, u8) \
     X(1, i8) \

@@ -146,8 +146,8 @@ static void A_(label_item)(void *p, int64_t j0, int thread)
                 w[k][0] = 1.0 - f;
                 w[k][1] = f;
             }
-            TS taps[8], labels[8];
-            double scores[8];
+            TS taps[8];
+            double weights[8];
             int same = 1;
             for (int t = 0; t < 8; t++) {
                 taps[t] = *(const TS *)(c->src + r[0][t >> 2] + r[1][(t >> 1) & 1] + r[2][t & 1]);
@@ -157,29 +157,13 @@ static void A_(label_item)(void *p, int64_t j0, int thread)
                 *target = taps[0];
                 continue;
             }
-            int count = 0;
             for (int a = 0; a < 2; a++) {
                 for (int b = 0; b < 2; b++) {
                     double wab = w[0][a] * w[1][b];
-                    for (int k = 0; k < 2; k++) {
-                        TS label = taps[4 * a + 2 * b + k];
-                        double weight = wab * w[2][k];
-                        int q = 0;
-                        while (q < count && !(labels[q] == label)) q++;
-                        if (q < count) {
-                            scores[q] += weight;
-                        } else {
-                            labels[count] = label;
-                            scores[count] = weight;
-                            count++;
-                        }
-                    }
+                    for (int k = 0; k < 2; k++) weights[4 * a + 2 * b + k] = wab * w[2][k];
                 }
             }
-            int best = 0;
-            for (int q = 1; q < count; q++)
-                if (scores[q] > scores[best] || (scores[q] == scores[best] && labels[q] < labels[best])) best = q;
-            *target = labels[best];
+            *target = GR_CAT3(gr_pick_label, _, SS)(taps, weights, 8);
         }
     }
 }

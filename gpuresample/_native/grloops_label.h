@@ -21,9 +21,6 @@ static void L_(label_item)(void *p, int64_t j0, int thread)
     (void)thread;
     const L_(label_ctx) local = *(const L_(label_ctx) *)p, *c = &local;
     TL taps[GR_LABEL_TAPS]; /* t0 * t1 * t2 <= GR_LABEL_TAPS, checked by the caller */
-    TL labels[GR_LABEL_TAPS];
-    double scores[GR_LABEL_TAPS];
-
     for (int64_t j1 = 0; j1 < c->n1o; j1++) {
         for (int64_t j2 = 0; j2 < c->n2o; j2++) {
             int64_t t = 0, same = 1;
@@ -41,33 +38,17 @@ static void L_(label_item)(void *p, int64_t j0, int thread)
                 *target = taps[0];
                 continue;
             }
-            int64_t m = 0;
+            double weights[GR_LABEL_TAPS];
             t = 0;
             for (int64_t a = 0; a < c->t0; a++) {
                 for (int64_t b = 0; b < c->t1; b++) {
                     double wab = c->w0[j0 * c->t0 + a] * c->w1[j1 * c->t1 + b];
-                    for (int64_t k = 0; k < c->t2; k++, t++) {
-                        TL label = taps[t];
-                        double weight = wab * c->w2[j2 * c->t2 + k];
-                        int64_t q = 0;
-                        while (q < m && !(labels[q] == label)) q++;
-                        if (q < m) {
-                            scores[q] += weight;
-                        } else {
-                            labels[m] = label;
-                            scores[m] = weight;
-                            m++;
-                        }
-                    }
+                    for (int64_t k = 0; k < c->t2; k++, t++) weights[t] = wab * c->w2[j2 * c->t2 + k];
                 }
             }
-            int64_t best = 0;
-            for (int64_t q = 1; q < m; q++)
-                if (scores[q] > scores[best] || (scores[q] == scores[best] && labels[q] < labels[best])) best = q;
-            *target = labels[best];
+            *target = GR_CAT3(gr_pick_label, _, SL)(taps, weights, t);
         }
     }
-
 }
 
 static void L_(label3)(const char *src, const int64_t *strides, const int64_t *i0, const double *w0, int64_t n0o,
