@@ -65,6 +65,20 @@ def prefilter_constants(n_ext: int, pole: float = CUBIC_POLE) -> tuple:
     return gain, z_last
 
 
+def pole_powers(n: int, pole: float = CUBIC_POLE) -> np.ndarray:
+    """``powers[i] = pole ** i`` for ``i < n`` by repeated multiplication (``powers[0] = 1``),
+    as the prefilter's whole-line loop steps ``z_i``, so the streamed initial sum adds the
+    very same terms."""
+    powers = np.empty(n, np.float64)
+    if n:
+        powers[0] = 1.0
+    z_i = float(pole)
+    for i in range(1, n):
+        powers[i] = z_i
+        z_i *= pole
+    return powers
+
+
 #: Anti-aliasing Gaussians are cut at this many standard deviations (SciPy's default).
 GAUSSIAN_TRUNCATE = 4.0
 #: An axis first in the plane-by-plane loop should have at least this many output

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..tables import CUBIC_POLE
+from ..tables import CUBIC_POLE, pole_powers
 from . import _loops
 from ._common import coefficient_maps, integer_limits, view_3d
 
@@ -228,8 +228,7 @@ def _stream_first_axis(src, flat, maps, run2, table, line, layout, work, stages_
     n_segments = -(-n_ext // segment)
     checkpoints = np.empty((n_segments - 1, elements), np.float64)
     causal_lines = np.empty((threads, segment, STREAM_BLOCK), np.float64)
-    powers = np.empty(n_ext, np.float64)
-    loops.pole_powers(CUBIC_POLE, powers)
+    powers = pole_powers(n_ext)
     positions = np.arange(segment + ring_size)
 
     def data_rows(extended):

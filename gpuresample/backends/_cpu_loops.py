@@ -144,16 +144,6 @@ def prefilter_constants(n_ext, pole):
 
 
 @njit(cache=True, nogil=True)
-def pole_powers(pole, powers):
-    """``powers[i] = z ** i`` by repeated multiplication (``powers[0] = 1``), as the filter steps it."""
-    powers[0] = 1.0
-    z_i = pole
-    for i in range(1, powers.shape[0]):
-        powers[i] = z_i
-        z_i *= pole
-
-
-@njit(cache=True, nogil=True)
 def _filter_lines(view, first, pad_before, length, pad_after, pole, ext):
     """Prefilter every line along axis 0 of the 2-D ``view`` in place (one call of the filter).
 

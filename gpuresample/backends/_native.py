@@ -408,13 +408,3 @@ def affine_label(src, m, n_src, first, j0_start, band_atol, fill, out, labels=No
     """See ``_affine_loops.affine_label`` (labels of ``src``'s dtype into ``out`` of the same)."""
     _require(src.dtype == out.dtype)
     _affine(_LABEL, src, m, n_src, first, np.zeros(3, np.int64), j0_start, band_atol, fill, out)
-
-
-def pole_powers(pole, powers):
-    """See ``_cpu_loops.pole_powers`` (the same multiplications, in Python floats)."""
-    if powers.shape[0]:
-        powers[0] = 1.0
-    z_i = float(pole)
-    for i in range(1, powers.shape[0]):
-        powers[i] = z_i
-        z_i *= pole

@@ -18,7 +18,7 @@ from ..interpolation import working_dtype
 from ..spline_states import (STATE_BLOCK, line_block, missing_states_error, plain_axis0,
                              segment_rows, slab_needs_states, smoothing_tables, with_states)
 from ..spline_states import MIN_STATE_SEGMENT
-from ..tables import CUBIC_POLE, AxisTable, SamplingTables, prefilter_constants
+from ..tables import CUBIC_POLE, AxisTable, SamplingTables, pole_powers, prefilter_constants
 from .._cupy import import_cupy, is_cupy
 from . import _loops
 
@@ -90,8 +90,7 @@ def _boundary_states(read_rows, table: AxisTable, windows, elements: int, thread
     checkpoints = xp.empty((len(ends), elements), np.float64)
     lines = None if xp is not np else np.empty((threads, max(b - a for a, b in zip(starts, ends)),
                                                 line_block(elements)), np.float64)
-    powers = np.empty(n_ext, np.float64)
-    loops.pole_powers(CUBIC_POLE, powers)
+    powers = pole_powers(n_ext)
     # pass 1: the causal initial value over rows 0 .. n_ext - 2
     last_summed = max(n_ext - 1, 1)
     for start in range(0, last_summed, rows_per_segment):
@@ -148,8 +147,6 @@ class ArrayLoops:
     def segment_rows(n_ext: int) -> int:
         """Rows per segment: about sqrt(n_ext), the fewest checkpoints plus segment values."""
         return max(MIN_STATE_SEGMENT, math.isqrt(n_ext))
-
-    pole_powers = staticmethod(lambda pole, powers: _loops.current().pole_powers(pole, powers))
 
     def _e(self, source, row, gain):
         return source[int(row)].astype(np.float64) * gain
