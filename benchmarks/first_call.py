@@ -129,7 +129,7 @@ def main(argv=None) -> None:
     for interpolation, how, r in rows:
         lines.append(f"| {interpolation} | {how} | {r['numpy']:.2f} | {r['gpuresample']:.2f} | {r['first call']:.2f} "
                      f"| {r['total']:.2f} | {'yes' if r['numba imported'] else 'no'} |")
-    variants = ", ".join(build.library_name(s) for s, _ in build.variants())
+    variants = ", ".join(build.library_name(s) for s, _, _ in build.variants())
     lines += [
         "",
         f"Building the library ({variants}; `gpuresample/_native/build.py`, in parallel): median "

@@ -34,16 +34,18 @@ FLAGS = ("-O3", "-std=c11", "-fPIC", "-pthread", "-ffp-contract=off", "-fno-fast
          "-fvisibility=hidden")
 
 
-#: Variants built besides the baseline: ``(name suffix, extra flags)``. On x86-64 an AVX2
-#: variant (wider vectors for the dtype conversions; the same IEEE operations, so the same
-#: bits) is loaded where the CPU has AVX2; elsewhere the baseline build is the only one.
-X86_VARIANTS = (("-avx2", ("-mavx2",)),)
+#: Variants built besides the baseline: ``(name suffix, extra flags, the CPU feature it
+#: needs, as NumPy names it)``. On x86-64 an AVX2 variant (wider vectors for the dtype
+#: conversions; the same IEEE operations, so the same bits) is loaded where the CPU has
+#: AVX2; elsewhere the baseline build is the only one.
+X86_VARIANTS = (("-avx2", ("-mavx2",), "AVX2"),)
 
 
 def variants() -> tuple:
-    """``(suffix, flags)`` of every library built on this machine, the baseline (``""``) first."""
+    """``(suffix, flags, feature)`` of every library built on this machine, the baseline
+    (``""``, needing no feature: ``None``) first."""
     x86 = platform.machine().lower() in ("x86_64", "amd64")
-    return (("", ()),) + (X86_VARIANTS if x86 else ())
+    return (("", (), None),) + (X86_VARIANTS if x86 else ())
 
 
 def library_name(suffix: str = "") -> str:
@@ -98,7 +100,7 @@ def build(dest_dir: Path | str = HERE, source_dir: Path | str = HERE, suffixes=N
         raise RuntimeError("no C compiler found (set CC, or install gcc or clang)")
     source_dir, dest_dir = Path(source_dir), Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
-    chosen = [(suffix, flags) for suffix, flags in variants() if suffixes is None or suffix in suffixes]
+    chosen = [(suffix, flags) for suffix, flags, _ in variants() if suffixes is None or suffix in suffixes]
     digest = source_hash(source_dir)
     with tempfile.TemporaryDirectory(prefix=".grloops-", dir=dest_dir) as scratch:
         objects = {suffix: [Path(scratch) / f"{Path(unit).stem}{suffix}.o" for unit in UNITS] for suffix, _ in chosen}

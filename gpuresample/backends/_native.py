@@ -113,7 +113,8 @@ def library():
         return None
     build = _build_module()
     expected = build.source_hash(_SOURCE_DIR)
-    runnable = [suffix for suffix, _ in build.variants()[::-1] if _runs_here(suffix)]  # the best first
+    # the variants this CPU runs, the best first
+    runnable = [suffix for suffix, _, feature in build.variants()[::-1] if _runs_here(feature)]
     names = [build.library_name(suffix) for suffix in runnable]
     cached = cache_dir() / f"native-{expected}"
     for directory in (_SOURCE_DIR, cached):
@@ -146,15 +147,15 @@ def library():
     return None
 
 
-def _runs_here(suffix: str) -> bool:
-    """Whether this CPU runs the library variant ``suffix`` (``"-avx2"`` needs AVX2)."""
-    if suffix != "-avx2":
-        return suffix == ""
+def _runs_here(feature) -> bool:
+    """Whether this CPU has ``feature`` (NumPy's name for it; None: the baseline, always)."""
+    if feature is None:
+        return True
     try:
         from numpy._core._multiarray_umath import __cpu_features__
     except ImportError:  # NumPy 1.x
         from numpy.core._multiarray_umath import __cpu_features__
-    return bool(__cpu_features__.get("AVX2"))
+    return bool(__cpu_features__.get(feature))
 
 
 def threads() -> int:
