@@ -237,6 +237,12 @@ def test_built_at_first_use_once_then_loaded(source_copy, capfd):
     assert _native.library() is not None
     assert "building the CPU loops" in capfd.readouterr().err
     assert len(list((source_copy.parent / "cache").glob("native-*/libgrloops*"))) == 2
+    with open(source_copy / "build.py", "a") as f:  # another build recipe (flags): not loaded either
+        f.write("\n# changed\n")
+    _native.library.cache_clear()
+    assert _native.library() is not None
+    assert "building the CPU loops" in capfd.readouterr().err
+    assert len(list((source_copy.parent / "cache").glob("native-*/libgrloops*"))) == 3
 
 
 def test_without_a_compiler(source_copy, monkeypatch, capfd):

@@ -54,9 +54,10 @@ def library_name(suffix: str = "") -> str:
 
 
 def source_hash(directory: Path = HERE) -> str:
-    """A short hash of the sources: a library built from other sources is never loaded."""
+    """A short hash of the sources and of this build recipe (its flags): a library built from
+    other sources, or with other flags, is never loaded."""
     digest = hashlib.sha256()
-    for name in SOURCES:
+    for name in SOURCES + (Path(__file__).name,):
         digest.update(name.encode())
         digest.update((Path(directory) / name).read_bytes())
     return digest.hexdigest()[:16]
