@@ -80,6 +80,25 @@ def _store(out, j0, j1, j2, acc, round_to_int, lo, hi):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _matrix(m):
+    """The 3x4 matrix as a tuple of its 12 entries, row by row (kept in registers)."""
+    return (m[0, 0], m[0, 1], m[0, 2], m[0, 3], m[1, 0], m[1, 1], m[1, 2], m[1, 3],
+            m[2, 0], m[2, 1], m[2, 2], m[2, 3])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _line_start(mt, J0, J1):
+    """``m[i,0] j0 + m[i,1] j1`` per axis: the first two terms of the output line (j0, j1)."""
+    return mt[0] * J0 + mt[1] * J1, mt[4] * J0 + mt[5] * J1, mt[8] * J0 + mt[9] * J1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _position(mt, p0, p1, p2, J2):
+    """The source position of voxel ``j2`` of that line, ``(p + m[i,2] j2) + m[i,3]`` per axis."""
+    return (p0 + mt[2] * J2) + mt[3], (p1 + mt[6] * J2) + mt[7], (p2 + mt[10] * J2) + mt[11]
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _band(n_src, band_atol):
     """``(low, high0, high1, high2)``: the positions per axis sampled rather than filled."""
     return (-0.5 - band_atol, _band_high(n_src[0], band_atol), _band_high(n_src[1], band_atol),
@@ -98,22 +117,14 @@ def affine_nearest(src, m, n_src, first, j0_start, band_atol, fill, out, same_dt
     """Nearest: ``src`` at ``floor(u + 0.5)`` per axis (clamped); values copied as they are
     when ``same_dtype``, else converted through float64 (rounded and clipped for integers)."""
     n0o, n1o, n2o = out.shape
-    m00, m01, m02, m03 = m[0, 0], m[0, 1], m[0, 2], m[0, 3]
-    m10, m11, m12, m13 = m[1, 0], m[1, 1], m[1, 2], m[1, 3]
-    m20, m21, m22, m23 = m[2, 0], m[2, 1], m[2, 2], m[2, 3]
+    mt = _matrix(m)
     band = _band(n_src, band_atol)
     for j0 in prange(n0o):
         J0 = np.float64(j0 + j0_start)
         for j1 in range(n1o):
-            J1 = np.float64(j1)
-            p0 = m00 * J0 + m01 * J1
-            p1 = m10 * J0 + m11 * J1
-            p2 = m20 * J0 + m21 * J1
+            p0, p1, p2 = _line_start(mt, J0, np.float64(j1))
             for j2 in range(n2o):
-                J2 = np.float64(j2)
-                u0 = (p0 + m02 * J2) + m03
-                u1 = (p1 + m12 * J2) + m13
-                u2 = (p2 + m22 * J2) + m23
+                u0, u1, u2 = _position(mt, p0, p1, p2, np.float64(j2))
                 if _outside(u0, u1, u2, band):
                     out[j0, j1, j2] = fill
                     continue
@@ -130,28 +141,20 @@ def affine_nearest(src, m, n_src, first, j0_start, band_atol, fill, out, same_dt
 def affine_linear(src, m, n_src, first, j0_start, band_atol, fill, out, round_to_int, lo, hi, weights):
     """Trilinear over the 2x2x2 taps; ``weights`` is ``(threads, 6)`` scratch of the working dtype."""
     n0o, n1o, n2o = out.shape
-    m00, m01, m02, m03 = m[0, 0], m[0, 1], m[0, 2], m[0, 3]
-    m10, m11, m12, m13 = m[1, 0], m[1, 1], m[1, 2], m[1, 3]
-    m20, m21, m22, m23 = m[2, 0], m[2, 1], m[2, 2], m[2, 3]
+    mt = _matrix(m)
     band = _band(n_src, band_atol)
     for j0 in prange(n0o):
         w = weights[get_thread_id()]
         J0 = np.float64(j0 + j0_start)
         for j1 in range(n1o):
-            J1 = np.float64(j1)
-            p0 = m00 * J0 + m01 * J1
-            p1 = m10 * J0 + m11 * J1
-            p2 = m20 * J0 + m21 * J1
+            p0, p1, p2 = _line_start(mt, J0, np.float64(j1))
             # j2 in [inner_start, inner_stop): every position strictly inside [0, n - 1] (no
             # clamping, no band test: the same numbers, fewer operations)
-            inner_start, inner_stop = _interior(p0 + m03, m02, n_src[0], 0, n2o)
-            inner_start, inner_stop = _interior(p1 + m13, m12, n_src[1], inner_start, inner_stop)
-            inner_start, inner_stop = _interior(p2 + m23, m22, n_src[2], inner_start, inner_stop)
+            inner_start, inner_stop = _interior(p0 + mt[3], mt[2], n_src[0], 0, n2o)
+            inner_start, inner_stop = _interior(p1 + mt[7], mt[6], n_src[1], inner_start, inner_stop)
+            inner_start, inner_stop = _interior(p2 + mt[11], mt[10], n_src[2], inner_start, inner_stop)
             for j2 in range(n2o):
-                J2 = np.float64(j2)
-                u0 = (p0 + m02 * J2) + m03
-                u1 = (p1 + m12 * J2) + m13
-                u2 = (p2 + m22 * J2) + m23
+                u0, u1, u2 = _position(mt, p0, p1, p2, np.float64(j2))
                 if inner_start <= j2 < inner_stop:
                     a0, b0, f0 = _inner_taps(u0)
                     a1, b1, f1 = _inner_taps(u1)
@@ -237,24 +240,16 @@ def affine_cubic(coef, m, n_src, first, pads, j0_start, band_atol, fill, out, ro
     ``taps`` ``(threads, 12)`` int64 scratch; ``pads[i]`` edge copies before and after
     axis ``i``'s line (0 for the length-1 axis of 2-D data)."""
     n0o, n1o, n2o = out.shape
-    m00, m01, m02, m03 = m[0, 0], m[0, 1], m[0, 2], m[0, 3]
-    m10, m11, m12, m13 = m[1, 0], m[1, 1], m[1, 2], m[1, 3]
-    m20, m21, m22, m23 = m[2, 0], m[2, 1], m[2, 2], m[2, 3]
+    mt = _matrix(m)
     band = _band(n_src, band_atol)
     for j0 in prange(n0o):
         w = weights[get_thread_id()]
         ix = taps[get_thread_id()]
         J0 = np.float64(j0 + j0_start)
         for j1 in range(n1o):
-            J1 = np.float64(j1)
-            p0 = m00 * J0 + m01 * J1
-            p1 = m10 * J0 + m11 * J1
-            p2 = m20 * J0 + m21 * J1
+            p0, p1, p2 = _line_start(mt, J0, np.float64(j1))
             for j2 in range(n2o):
-                J2 = np.float64(j2)
-                u0 = (p0 + m02 * J2) + m03
-                u1 = (p1 + m12 * J2) + m13
-                u2 = (p2 + m22 * J2) + m23
+                u0, u1, u2 = _position(mt, p0, p1, p2, np.float64(j2))
                 if _outside(u0, u1, u2, band):
                     out[j0, j1, j2] = fill
                     continue
@@ -276,24 +271,16 @@ def affine_label(src, m, n_src, first, j0_start, band_atol, fill, out, labels, s
     ``(threads, 8)`` float64 are scratch.
     """
     n0o, n1o, n2o = out.shape
-    m00, m01, m02, m03 = m[0, 0], m[0, 1], m[0, 2], m[0, 3]
-    m10, m11, m12, m13 = m[1, 0], m[1, 1], m[1, 2], m[1, 3]
-    m20, m21, m22, m23 = m[2, 0], m[2, 1], m[2, 2], m[2, 3]
+    mt = _matrix(m)
     band = _band(n_src, band_atol)
     for j0 in prange(n0o):
         lab_q = labels[get_thread_id()]
         score_q = scores[get_thread_id()]
         J0 = np.float64(j0 + j0_start)
         for j1 in range(n1o):
-            J1 = np.float64(j1)
-            p0 = m00 * J0 + m01 * J1
-            p1 = m10 * J0 + m11 * J1
-            p2 = m20 * J0 + m21 * J1
+            p0, p1, p2 = _line_start(mt, J0, np.float64(j1))
             for j2 in range(n2o):
-                J2 = np.float64(j2)
-                u0 = (p0 + m02 * J2) + m03
-                u1 = (p1 + m12 * J2) + m13
-                u2 = (p2 + m22 * J2) + m23
+                u0, u1, u2 = _position(mt, p0, p1, p2, np.float64(j2))
                 if _outside(u0, u1, u2, band):
                     out[j0, j1, j2] = fill
                     continue
