@@ -299,20 +299,26 @@ def loops_description() -> str:
     return f"CPU loops: Numba's (fallback), {_loops.threads()} threads"
 
 
+def machine_section(sitk_threads: str, load_before, load_after, others: tuple, load_note: str = "",
+                    others_note: str = "") -> list:
+    """The "## Machine" lines of a report: CPU and loops, versions, load, other processes."""
+    return ["## Machine", "",
+            f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores; {loops_description()}; {sitk_threads}",
+            "- Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()),
+            f"- Load average (1, 5, 15 min) before the run: {', '.join(f'{x:.2f}' for x in load_before)}; "
+            f"after: {', '.join(f'{x:.2f}' for x in load_after)}{load_note}",
+            f"- Other processes used {others[0]:.0f} CPU-seconds during the {others[1]:.0f} s run "
+            f"({others[0] / (others[1] * os.cpu_count()):.0%} of the machine; /proc/stat busy time minus this "
+            f"run's own){others_note}", ""]
+
+
 def report(all_results: dict, compiled: dict, load_before, load_after, repeats: int, others: tuple) -> tuple:
     import SimpleITK as sitk
     lines = ["# CPU backend: gpuresample vs SimpleITK and SciPy", ""]
     lines += [f"Written by `benchmarks/cpu_bench.py` (repeats per timing: {repeats}, medians shown; "
               "calls round-robin, one of each per repeat).", ""]
-    lines += ["## Machine", "",
-              f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores; {loops_description()}; "
-              f"SimpleITK default threads {sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()}",
-              "- Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()),
-              f"- Load average (1, 5, 15 min) before the run: {', '.join(f'{x:.2f}' for x in load_before)}; "
-              f"after: {', '.join(f'{x:.2f}' for x in load_after)} (the run itself keeps up to both cores busy)",
-              f"- Other processes used {others[0]:.0f} CPU-seconds during the {others[1]:.0f} s run "
-              f"({others[0] / (others[1] * os.cpu_count()):.0%} of the machine; /proc/stat busy time minus this "
-              "run's own)", ""]
+    lines += machine_section(f"SimpleITK default threads {sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()}",
+                             load_before, load_after, others, " (the run itself keeps up to both cores busy)")
     verdicts = []
     lines += ["## Targets", "", "| case | target | gpuresample | other | speed-up | verdict |",
               "|---|---|---|---|---|---|"]
@@ -473,16 +479,9 @@ def oblique_report(results: dict, load_before, load_after, repeats: int, others:
              f"Written by `benchmarks/cpu_bench.py --oblique` (repeats per timing: {repeats}, medians shown; calls "
              "round-robin, one of each per repeat). Float32 cubes, spacing 1 mm, onto a grid of the same extent "
              "rotated about axis 0 around the centre (the corners fall outside: fill -100 there); "
-             f"both on {OBLIQUE_THREADS} threads.", "",
-             "## Machine", "",
-             f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores; {loops_description()}; "
-             f"SimpleITK threads {OBLIQUE_THREADS}",
-             "- Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()),
-             f"- Load average (1, 5, 15 min) before the run: {', '.join(f'{x:.2f}' for x in load_before)}; "
-             f"after: {', '.join(f'{x:.2f}' for x in load_after)}",
-             f"- Other processes used {others[0]:.0f} CPU-seconds during the {others[1]:.0f} s run "
-             f"({others[0] / (others[1] * os.cpu_count()):.0%} of the machine; /proc/stat busy time minus this "
-             "run's own); the two columns were measured side by side under the same load.", ""]
+             f"both on {OBLIQUE_THREADS} threads.", ""]
+    lines += machine_section(f"SimpleITK threads {OBLIQUE_THREADS}", load_before, load_after, others,
+                             others_note="; the two columns were measured side by side under the same load.")
     verdicts = []
     lines += ["## Targets", "", "| case | target | gpuresample | SimpleITK | speed-up | verdict |",
               "|---|---|---|---|---|---|"]
