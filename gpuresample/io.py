@@ -209,6 +209,48 @@ def read(path) -> tuple:
     return array, grid
 
 
+def read_grid(path) -> Grid:
+    """The grid of an image file (or DICOM series folder) from its header alone, as :func:`read` gives it.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np, gpuresample as gr
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = save(folder + "/a.nii.gz", np.zeros((4, 5, 6), np.float32), gr.Grid((4, 5, 6), (2.0, 1.0, 1.0)))
+    >>> read_grid(folder + "/a.nii.gz")
+    Grid(shape=(4, 5, 6), spacing=(2, 1, 1), origin=(0, 0, 0))
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {str(path)!r}")
+    kind = file_format(path)
+    if kind == "NIfTI":
+        nib = _nibabel()
+        try:
+            image = nib.load(str(path))  # the header; the data stays on disk
+            unit = image.header.get_xyzt_units()[0] if hasattr(image.header, "get_xyzt_units") else "unknown"
+            affine = np.array(image.affine, dtype=np.float64)
+        except Exception as exc:
+            raise OSError(f"cannot read {path}: {_reason(exc)}") from exc
+        affine[:3, :] *= NIFTI_UNIT_MM.get(unit, 1.0)
+        return grid_from_affine(_three_d(image.shape, path), affine, source=str(path))
+    if kind == "DICOM":
+        return read(path)[1]
+    sitk = _simpleitk(kind)
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except (RuntimeError, OSError) as exc:
+        raise OSError(f"cannot read {path}: {_reason(exc)}") from exc
+    size = _three_d(reader.GetSize(), path)
+    direction_lps = np.array(reader.GetDirection(), dtype=np.float64).reshape(3, 3)
+    affine = np.eye(4)
+    affine[:3, :3] = LPS_TO_RAS @ direction_lps * np.array(reader.GetSpacing())[None, :]
+    affine[:3, 3] = LPS_TO_RAS @ np.array(reader.GetOrigin(), dtype=np.float64)
+    return grid_from_affine(size, affine, source=str(path))
+
+
 def _three_d(shape, path) -> tuple:
     shape = tuple(int(n) for n in shape)
     while len(shape) > 3 and shape[-1] == 1:
@@ -553,4 +595,4 @@ def _write_itk(path: Path, array, grid: Grid, kind: str, compress: bool, shown: 
         raise OSError(f"cannot write {shown}: {_reason(exc)}") from exc
 
 
-__all__ = ["file_format", "grid_from_affine", "load", "read", "save", "split_suffix"]
+__all__ = ["file_format", "grid_from_affine", "load", "read", "read_grid", "save", "split_suffix"]

@@ -25,7 +25,7 @@ from jupyter_client.manager import KernelManager  # noqa: E402
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 EXPECTED = {"01_quickstart.ipynb", "02_masks.ipynb", "03_large_volumes.ipynb", "04_deep_learning.ipynb",
-            "05_onto_reference.ipynb"}
+            "05_onto_reference.ipynb", "06_images.ipynb"}
 #: Seconds one cell may take: generous, because a fresh environment compiles the Numba loops
 #: on first use and CI machines are small.
 CELL_TIMEOUT_S = 600
