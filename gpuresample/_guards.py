@@ -10,6 +10,8 @@ computed, so a refused call leaves ``out=`` untouched.
 from __future__ import annotations
 
 import math
+import mmap
+import os
 import warnings
 
 import numpy as np
@@ -136,6 +138,75 @@ def shares_memory(a, b) -> bool:
     return bounds_a[0] < bounds_b[1] and bounds_b[0] < bounds_a[1]
 
 
+def _mapped_file_range(array) -> tuple | None:
+    """``(file, first byte, end byte)`` of the file bytes a memory-mapped NumPy array spans, or None.
+
+    ``file`` is ``(st_dev, st_ino)``. The array may be a ``numpy.memmap`` (``np.load(...,
+    mmap_mode=...)`` gives one) or any view of one; when the bytes cannot be placed in
+    the file, the whole file is taken.
+    """
+    if not isinstance(array, np.ndarray):
+        return None
+    top = array
+    while isinstance(top.base, np.ndarray) and not (isinstance(top, np.memmap) and isinstance(top.base, mmap.mmap)):
+        top = top.base
+    filename = getattr(top, "filename", None) or getattr(array, "filename", None)
+    if not isinstance(top, np.memmap) or filename is None:
+        return None
+    try:
+        stat = os.stat(filename)
+    except OSError:
+        return None
+    file = (stat.st_dev, stat.st_ino)
+    bounds = _byte_bounds(array)
+    if bounds is None:
+        return None
+    if not isinstance(top.base, mmap.mmap):  # cannot tell where in the file: all of it
+        return file, 0, math.inf
+    start = top.__array_interface__["data"][0] - int(top.offset)  # address of byte 0 of the file
+    return file, bounds[0] - start, bounds[1] - start
+
+
+def _zarr_location(array) -> tuple | None:
+    """Where a Zarr array is stored: ``("file", real path)`` or ``("store", store, path)``; else None."""
+    store, path = getattr(array, "store", None), getattr(array, "path", None)
+    if store is None or not isinstance(path, str) or not type(array).__module__.startswith("zarr"):
+        return None
+    root = getattr(store, "root", None)  # zarr 3 LocalStore
+    if root is None and isinstance(getattr(store, "path", None), (str, os.PathLike)):  # zarr 2 DirectoryStore
+        root = store.path
+    if isinstance(root, (str, os.PathLike)):
+        return "file", os.path.realpath(os.path.join(os.fspath(root), path.strip("/")))
+    return "store", store, path.strip("/")
+
+
+def _same_location(a, b) -> bool:
+    if a[0] != b[0]:
+        return False
+    if a[0] == "file":
+        return a[1] == b[1]
+    if a[2] != b[2]:
+        return False
+    if a[1] is b[1]:
+        return True
+    try:
+        return bool(a[1] == b[1])
+    except Exception:  # a store without a usable equality
+        return False
+
+
+def same_storage(a, b) -> bool:
+    """Whether writing ``a`` may change ``b``: shared memory, overlapping bytes of one
+    memory-mapped file, or one Zarr array opened twice."""
+    if a is b or shares_memory(a, b):
+        return True
+    range_a, range_b = _mapped_file_range(a), _mapped_file_range(b)
+    if range_a is not None and range_b is not None and range_a[0] == range_b[0]:
+        return range_a[1] < range_b[2] and range_b[1] < range_a[2]
+    where_a, where_b = _zarr_location(a), _zarr_location(b)
+    return where_a is not None and where_b is not None and _same_location(where_a, where_b)
+
+
 def check_out(out, output_shape, out_dtype, inputs) -> None:
     """``out=`` must have the result's shape and dtype, be writable and not overlap the input.
 
@@ -154,10 +225,11 @@ def check_out(out, output_shape, out_dtype, inputs) -> None:
         raise TypeError("out is a numpy.ma.MaskedArray, whose mask would not follow the result; "
                         "pass a plain array (e.g. np.empty(shape, dtype))")
     for array in inputs:
-        if array is not None and shares_memory(out, array):
-            raise ValueError("out shares memory with the input data; the input is never modified, and "
-                             "resampling in place would read voxels it has already overwritten: pass a "
-                             "separate array as out=")
+        if array is not None and same_storage(out, array):
+            raise ValueError("out shares memory with the input data (the same array or a view of it, a memory "
+                             "map of the same file bytes, or the same Zarr array); the input is never "
+                             "modified, and resampling in place would read voxels it has already overwritten: "
+                             "pass a separate array as out=")
 
 
 # ---------------------------------------------------------------------------------------
@@ -312,4 +384,5 @@ def check_values(array, on_gpu: bool, in_dtype, out_dtype, interpolation, role: 
 
 
 __all__ = ["MAX_ELEMENTS", "available_host_bytes", "check_labels_fit", "check_not_nan", "check_out",
-           "check_output_fits", "check_target_size", "check_values", "shares_memory", "value_range"]
+           "check_output_fits", "check_target_size", "check_values", "same_storage", "shares_memory",
+           "value_range"]
