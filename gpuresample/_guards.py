@@ -335,9 +335,11 @@ def check_labels_fit(array, on_gpu: bool, in_dtype, out_dtype, name: str = "data
     if fits:
         return
     labels = _unfit_labels(array, on_gpu, out_dtype)
+    if not labels:  # the range alone could not tell (integers beyond the float's exact range): all fit
+        return
     shown = ", ".join(repr(v) for v in labels[:LISTED_LABELS])
     more = f" and {len(labels) - LISTED_LABELS} more" if len(labels) > LISTED_LABELS else ""
-    raise ValueError(f"{name} has labels {out_dtype} cannot hold: {shown}{more}; they would change in the "
+    raise ValueError(f"{name} has labels dtype={out_dtype} cannot hold: {shown}{more}; they would change in the "
                      f"result. Pass a dtype= that holds them (or none, to keep {in_dtype}), or relabel first")
 
 
@@ -363,13 +365,14 @@ def check_not_nan(array, on_gpu: bool, in_dtype, out_dtype, interpolation, name:
 
 
 def is_label_map(interpolation, in_dtype, out_dtype, role: str) -> bool:
-    """Whether values are labels to keep exactly: 'label', or 'nearest' from a mask or an
-    integer/bool input into an integer/bool ``dtype=``."""
+    """Whether values are labels to keep exactly: 'label', or 'nearest' from a mask, from an
+    integer/bool input (into any ``dtype=``: a float dtype too, which holds integers exactly
+    only up to 2**24 for float32, 2**53 for float64), or into an integer/bool ``dtype=``."""
     in_dtype, out_dtype = np.dtype(in_dtype), np.dtype(out_dtype)
     if interpolation is Interpolation.LABEL:
         return True
-    return (interpolation is Interpolation.NEAREST and out_dtype.kind in "iub"
-            and (role == "mask" or in_dtype.kind in "iub"))
+    return (interpolation is Interpolation.NEAREST
+            and (in_dtype.kind in "iub" or (role == "mask" and out_dtype.kind in "iub")))
 
 
 def check_values(array, on_gpu: bool, in_dtype, out_dtype, interpolation, role: str = "volume",
