@@ -191,7 +191,7 @@ def _same_location(a, b) -> bool:
         return True
     try:
         return bool(a[1] == b[1])
-    except Exception:  # a store without a usable equality
+    except Exception:  # noqa: BLE001 (a store without a usable equality: not the same)
         return False
 
 
@@ -212,6 +212,9 @@ def check_out(out, output_shape, out_dtype, inputs) -> None:
 
     ``inputs`` are the arrays the data is read from (the caller's and the prepared one).
     """
+    if not (hasattr(out, "shape") and hasattr(out, "dtype") and hasattr(out, "__setitem__")):
+        raise TypeError(f"out must be an array (NumPy, CuPy, numpy.memmap, Zarr) of the result's shape "
+                        f"{tuple(output_shape)} and dtype {out_dtype}, got {type(out).__name__}")
     if tuple(out.shape) != tuple(output_shape):
         raise ValueError(f"out has shape {tuple(out.shape)}, the result has shape {tuple(output_shape)}")
     if np.dtype(out.dtype) != out_dtype:

@@ -340,6 +340,9 @@ def _per_key(interpolation, keys) -> dict:
 
 def _host(affine) -> np.ndarray:
     """A (small) affine matrix as float64 NumPy, wherever it lives."""
+    if isinstance(affine, (str, bytes)) or not (isinstance(affine, (list, tuple)) or hasattr(affine, "shape")):
+        raise TypeError(f"affine must be a square matrix (an array, a tensor or nested lists), "
+                        f"got {type(affine).__name__} {affine!r:.60}")
     if hasattr(affine, "detach") and hasattr(affine, "cpu"):  # torch, CPU or CUDA: 16 numbers, copy them
         affine = affine.detach().cpu()
     host = prepare(affine, "cpu").array if not isinstance(affine, (list, tuple)) else affine
