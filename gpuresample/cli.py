@@ -7,6 +7,7 @@
                 [--volume V]... [--label] [--antialias] [--backend auto|cpu|cupyx|kernels] [--device cpu|cuda]
                 [--max-memory 4GB] [--dry-run] [--progress] [--force]
     gpuresample [--sample [OUT]] (--spacing ... | --shape ... | --isotropic) [...]
+    gpuresample [options] -- IN OUT        (paths starting with '-')
 
 Rules (also in ``gpuresample --help``):
 
@@ -72,6 +73,8 @@ class UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse prints usage + message and exits; we want one line
+        if message.startswith("unrecognized arguments: -"):
+            message += " (a path starting with '-' goes after --, at the end: ... -- IN OUT; or write ./-name)"
         raise UsageError(message)
 
 
@@ -153,7 +156,12 @@ def main(argv=None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
             warnings.showwarning = _one_line_warning
+            argv = list(sys.argv[1:] if argv is None else argv)
+            after = []  # everything after "--" is a path, even "-dash.nii.gz"
+            if "--" in argv:
+                argv, after = argv[:argv.index("--")], argv[argv.index("--") + 1:]
             args = parser.parse_intermixed_args(argv)  # IN OUT may come after options
+            args.paths = list(args.paths) + after
             return _run(args)
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else EXIT_OK

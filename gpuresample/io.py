@@ -255,6 +255,8 @@ def _reason(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     if not lines:
         return type(exc).__name__
+    if not any("ERROR:" in line for line in lines):  # e.g. nibabel's "Expected N bytes, got M ...\n - damaged?"
+        return " ".join(lines)
     last = lines[-1]
     return last.split("ERROR:", 1)[-1].strip() if "ERROR:" in last else last
 
@@ -346,7 +348,8 @@ def _read_itk(path: Path, kind: str):
         else:
             image = sitk.ReadImage(str(path))
     except (RuntimeError, OSError) as exc:
-        raise OSError(f"cannot read {path}: {_reason(exc)}") from exc
+        short = _short_pixel_data(sitk, path) if kind != "DICOM" else None
+        raise OSError(f"cannot read {path}: {short or _reason(exc)}") from exc
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise ValueError(f"{path}: {image.GetNumberOfComponentsPerPixel()} components per voxel "
                          f"({image.GetPixelIDTypeAsString()}); gpuresample.io reads single-component images")
@@ -359,6 +362,51 @@ def _read_itk(path: Path, kind: str):
     affine[:3, :3] = LPS_TO_RAS @ direction_lps * np.array(image.GetSpacing())[None, :]
     affine[:3, 3] = LPS_TO_RAS @ np.array(image.GetOrigin(), dtype=np.float64)
     return array, grid_from_affine(tuple(size), affine, source=str(path))
+
+
+def _short_pixel_data(sitk, path: Path) -> str | None:
+    """Why SimpleITK could not read ``path`` when its pixel data is missing or shorter than the
+    header says (SimpleITK then reports "No such file or directory"); None when it is not that.
+
+    Only uncompressed data is measured: the bytes after an attached header, or the one
+    data file a detached header names.
+    """
+    try:
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        reader.ReadImageInformation()
+        pixel = sitk.Image([1] * reader.GetDimension(), reader.GetPixelID(), reader.GetNumberOfComponents())
+        itemsize = sitk.GetArrayViewFromImage(pixel).itemsize
+        expected = int(np.prod(reader.GetSize(), dtype=np.int64)) * reader.GetNumberOfComponents() * itemsize
+        with open(path, "rb") as f:
+            head = f.read(HEADER_BYTES)
+    except (RuntimeError, OSError, ValueError):
+        return None
+    text = head.decode("latin-1").lower()
+    encoding = re.search(r"^\s*encoding\s*:\s*(\S+)", text, re.MULTILINE)
+    if re.search(r"^\s*compresseddata\s*=\s*true", text, re.MULTILINE) or (encoding and encoding.group(1) != "raw"):
+        return None
+    files = files_read(path)
+    if len(files) > 2:
+        return None
+    if len(files) == 2:
+        data = files[1]
+        if not data.is_file():
+            return f"its data file {data} does not exist"
+        available, where = data.stat().st_size, f"its data file {data} holds"
+    else:
+        if split_suffix(path)[1].lower() in (".mha", ".mhd"):  # the header ends with its ElementDataFile line
+            start = head.find(b"ElementDataFile")
+            end = head.find(b"\n", start) + 1 if start >= 0 else 0
+        else:  # NRRD: a blank line ends the header
+            start = head.find(b"\n\n")
+            end = start + 2 if start >= 0 else 0
+        if end <= 0:
+            return None
+        available, where = path.stat().st_size - end, "the file holds"
+    if available >= expected:
+        return None
+    return f"expected {expected} bytes of pixel data, {where} {max(available, 0)}: it is truncated or damaged"
 
 
 def _read_dicom_series(sitk, folder: Path):
