@@ -148,7 +148,7 @@ def _mapped_file_range(array) -> tuple | None:
     if not isinstance(array, np.ndarray):
         return None
     top = array
-    while isinstance(top.base, np.ndarray) and not (isinstance(top, np.memmap) and isinstance(top.base, mmap.mmap)):
+    while isinstance(top.base, np.ndarray):  # down to the array made on the mmap itself
         top = top.base
     filename = getattr(top, "filename", None) or getattr(array, "filename", None)
     if not isinstance(top, np.memmap) or filename is None:

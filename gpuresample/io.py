@@ -762,7 +762,7 @@ def _keep(path: Path, kept: Path) -> None:
     """``kept`` becomes the file at ``path`` (a hard link: no copy; a copy where links fail)."""
     try:
         os.link(path, kept, follow_symlinks=False)
-    except OSError:
+    except (OSError, NotImplementedError):  # no hard links on this file system (or no linkat)
         shutil.copy2(path, kept, follow_symlinks=False)
 
 

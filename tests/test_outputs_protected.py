@@ -121,7 +121,8 @@ def test_save_checks_every_destination_before_replacing_any(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.nii.gz", "b.nii.gz"]
 
 
-def test_a_failing_replace_puts_back_what_was_replaced(tmp_path, monkeypatch):
+@pytest.mark.parametrize("no_links", [False, True])
+def test_a_failing_replace_puts_back_what_was_replaced(tmp_path, monkeypatch, no_links):
     for name in ("a.nii.gz", "b.nii.gz"):
         (tmp_path / name).write_bytes(OLD)
     scene = gr.Scene(GRID, volumes={"CT": DATA}, masks={"m": (DATA > 3).astype(np.uint8)})
@@ -133,6 +134,10 @@ def test_a_failing_replace_puts_back_what_was_replaced(tmp_path, monkeypatch):
         return real(src, dst, *args, **kwargs)
 
     monkeypatch.setattr(io.os, "replace", replace)
+    if no_links:   # a file system without hard links: the replaced files are copied aside instead
+        def link(*args, **kwargs):
+            raise OSError(1, "Operation not permitted")
+        monkeypatch.setattr(io.os, "link", link)
     with pytest.raises(OSError, match="Permission denied"):
         io.save(tmp_path / "a.nii.gz", scene, masks={"m": tmp_path / "b.nii.gz"})
     assert listing(tmp_path) == {"a.nii.gz": OLD, "b.nii.gz": OLD}
@@ -173,7 +178,12 @@ def test_a_killed_save_leaves_staging_that_the_next_save_removes(tmp_path):
     assert done.returncode == -9, done.stderr
     left = [p for p in tmp_path.iterdir() if p.name.startswith(io.STAGING_PREFIX)]
     assert len(left) == 1 and not target.exists()
-    mine = tmp_path / f"{io.STAGING_PREFIX}{io._staging_tag()}live"   # a live process's (this one's) staging
-    mine.mkdir()
+    host, dead_pid, _ = left[0].name[len(io.STAGING_PREFIX):].rsplit("-", 2)
+    kept = [tmp_path / f"{io.STAGING_PREFIX}{io._staging_tag()}live",          # this (live) process's
+            tmp_path / f"{io.STAGING_PREFIX}{host}-{os.getppid()}-parent",      # another live process's
+            tmp_path / f"{io.STAGING_PREFIX}otherhost-{dead_pid}-remote",      # another host's: cannot tell
+            tmp_path / f"{io.STAGING_PREFIX}k3x9_q2a"]                          # not named by this version
+    for folder in kept:
+        folder.mkdir()
     io.save(target, np.ones(GRID.shape, np.float32), GRID)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, "ct.nii.gz"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([p.name for p in kept] + ["ct.nii.gz"])
