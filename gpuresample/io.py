@@ -342,14 +342,16 @@ def _read_nifti(path: Path):
 
 def _read_itk(path: Path, kind: str):
     sitk = _simpleitk(kind)
+    short = _short_pixel_data(sitk, path) if kind != "DICOM" else None
+    if short:  # checked first: SimpleITK would print to stderr, then say "No such file or directory"
+        raise OSError(f"cannot read {path}: {short}")
     try:
         if kind == "DICOM":
             image = _read_dicom_series(sitk, path)
         else:
             image = sitk.ReadImage(str(path))
     except (RuntimeError, OSError) as exc:
-        short = _short_pixel_data(sitk, path) if kind != "DICOM" else None
-        raise OSError(f"cannot read {path}: {short or _reason(exc)}") from exc
+        raise OSError(f"cannot read {path}: {_reason(exc)}") from exc
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise ValueError(f"{path}: {image.GetNumberOfComponentsPerPixel()} components per voxel "
                          f"({image.GetPixelIDTypeAsString()}); gpuresample.io reads single-component images")
@@ -740,7 +742,7 @@ class _StagedFiles:
                 try:
                     os.replace(staging / name, destination)
                 except OSError as exc:
-                    raise OSError(f"cannot write {destination}: {_reason(exc)}") from exc
+                    raise OSError(f"cannot write {destination}: {exc.strerror or _reason(exc)}") from exc
                 done.append((destination, kept))
         except BaseException:
             for destination, kept in reversed(done):

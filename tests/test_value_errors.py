@@ -129,6 +129,17 @@ def test_short_pixel_data_says_so(tmp_path, suffix):
     assert "No such file" not in one_line(refused)
 
 
+def test_short_pixel_data_is_one_line_from_the_command(tmp_path, capfd):
+    pytest.importorskip("SimpleITK")
+    from gpuresample import cli, io
+    path = tmp_path / "s.mha"
+    io.save(path, np.ones((10, 10, 10), np.float32), gr.Grid((10, 10, 10), (1.0, 1.0, 1.0)))
+    path.write_bytes(path.read_bytes()[:-500])
+    code = cli.main([str(path), str(tmp_path / "o.nii.gz"), "--shape", "4", "4", "4"])
+    err = capfd.readouterr().err   # file descriptor 2: SimpleITK's own messages too
+    assert code == 2 and err.count("\n") == 1 and "expected 4000 bytes" in err, err
+
+
 def test_a_file_name_starting_with_a_dash_after_double_dash(tmp_path, capsys, monkeypatch):
     pytest.importorskip("nibabel")
     from gpuresample import cli, io
