@@ -285,6 +285,21 @@ def _holds(lo, hi, in_dtype: np.dtype, out_dtype: np.dtype) -> bool | None:
     return -exact <= lo and hi <= exact
 
 
+def _dtype_holds(in_dtype: np.dtype, out_dtype: np.dtype) -> bool:
+    """Whether ``out_dtype`` holds every value of ``in_dtype`` exactly (not ``np.can_cast``:
+    it calls int64 into float64 safe, which rounds above 2**53)."""
+    if in_dtype == out_dtype or in_dtype == np.bool_:
+        return True
+    if in_dtype.kind in "iu":
+        info = np.iinfo(in_dtype)
+        if out_dtype.kind in "iu":
+            return _range_inside(info.min, info.max, out_dtype)
+        if out_dtype.kind == "f":
+            return max(-info.min, info.max) <= 2 ** (np.finfo(out_dtype).nmant + 1)
+        return False
+    return in_dtype.kind == "f" and out_dtype.kind == "f" and out_dtype.itemsize >= in_dtype.itemsize
+
+
 def _range_inside(lo, hi, dtype: np.dtype) -> bool:
     if dtype == np.bool_:
         return lo >= 0 and hi <= 1
@@ -329,7 +344,7 @@ def check_labels_fit(array, on_gpu: bool, in_dtype, out_dtype, name: str = "data
     integers, float64 into float32), and listed only when some do not fit.
     """
     in_dtype, out_dtype = np.dtype(in_dtype), np.dtype(out_dtype)
-    if in_dtype == out_dtype:
+    if _dtype_holds(in_dtype, out_dtype):  # every value of in_dtype fits: no pass over the data
         return
     lo, hi = value_range(array, on_gpu)
     fits = _holds(lo, hi, in_dtype, out_dtype)

@@ -152,3 +152,13 @@ def test_a_file_name_starting_with_a_dash_after_double_dash(tmp_path, capsys, mo
     code = cli.main(["-dash.nii.gz", "o.nii.gz", "--shape", "4", "4", "4"])
     err = capsys.readouterr().err
     assert code == 2 and "after --" in err, err
+
+
+@pytest.mark.parametrize("in_dtype, out_dtype, holds", [
+    ("int16", "float32", True), ("uint8", "int16", True), ("bool", "uint8", True), ("float32", "float64", True),
+    ("int32", "float32", False), ("int64", "float64", False), ("uint64", "float64", False), ("int8", "uint8", False),
+    ("float64", "float32", False), ("float32", "int32", False),
+])
+def test_dtype_holds_every_value(in_dtype, out_dtype, holds):
+    from gpuresample._guards import _dtype_holds
+    assert _dtype_holds(np.dtype(in_dtype), np.dtype(out_dtype)) is holds
