@@ -122,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="memory budget, e.g. 4GB or 512MiB; work is split into slabs to stay within it")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, check the paths, compute nothing")
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
-    parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite existing outputs (the data file of a .mhd/.nhdr output too)")
     parser.add_argument("--sample", action="store_true",
                         help="use the built-in sample phantom as input; the only path, if any, is OUT")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")

@@ -52,6 +52,20 @@ def test_files_written_and_read_name_the_data_file(tmp_path):
     assert io.files_read(tmp_path / "d.mhd") == [tmp_path / "d.mhd", tmp_path / "elsewhere.raw"]
 
 
+def test_files_read_knows_lists_and_numbered_patterns(tmp_path):
+    (tmp_path / "list.mhd").write_text("NDims = 3\nDimSize = 2 2 2\nElementType = MET_UCHAR\n"
+                                       "ElementDataFile = LIST\nz0.raw\nz1.raw\n")
+    assert io.files_read(tmp_path / "list.mhd")[1:] == [tmp_path / "z0.raw", tmp_path / "z1.raw"]
+    (tmp_path / "slices.nhdr").write_text("NRRD0004\ntype: uchar\ndimension: 3\nsizes: 2 2 3\nencoding: raw\n"
+                                          "data file: s%02d.raw 1 3 1 2\n")
+    assert io.files_read(tmp_path / "slices.nhdr")[1:] == [tmp_path / f"s0{i}.raw" for i in (1, 2, 3)]
+    (tmp_path / "one.nrrd").write_text("NRRD0004\ntype: uchar\ndimension: 3\nsizes: 2 2 2\nencoding: raw\n"
+                                       "data file: ../elsewhere/one.raw\n")
+    assert io.files_read(tmp_path / "one.nrrd") == [tmp_path / "one.nrrd", tmp_path / "../elsewhere/one.raw"]
+    io.save(tmp_path / "local.mha", DATA, GRID)
+    assert io.files_read(tmp_path / "local.mha") == [tmp_path / "local.mha"]
+
+
 def test_cli_refuses_to_write_over_the_inputs_data_file(capsys, tmp_path):
     io.save(tmp_path / "scan.mhd", DATA, GRID)
     before = listing(tmp_path)
