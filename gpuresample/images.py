@@ -219,6 +219,9 @@ def _file_grid(path) -> Grid:
 
 def _host(affine):
     """A (small) affine matrix as NumPy, wherever it lives (a torch tensor, CuPy, a list)."""
+    if isinstance(affine, (str, bytes)) or not (isinstance(affine, (list, tuple)) or hasattr(affine, "shape")):
+        raise TypeError(f"affine must be a square matrix (an array, a tensor or nested lists), "
+                        f"got {type(affine).__name__} {affine!r:.60}")
     if hasattr(affine, "detach") and hasattr(affine, "cpu"):  # torch, CPU or CUDA
         affine = affine.detach().cpu().numpy()
     elif hasattr(affine, "__cuda_array_interface__") and hasattr(affine, "get"):  # CuPy
