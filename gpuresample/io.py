@@ -302,15 +302,21 @@ def read(path) -> tuple:
     ImportError
         nibabel or SimpleITK missing for this format.
     """
+    array, grid, _ = _read_with_metadata(path)
+    return array, grid
+
+
+def _read_with_metadata(path) -> tuple:
+    """``(array, grid, metadata)``: :func:`read`, and what the file says that the array and
+    grid do not hold (a NIfTI file's ``qform_code`` and ``sform_code``; ``{}`` for the rest)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such file: {str(path)!r}")
     kind = file_format(path)
     if kind == "NIfTI":
-        array, grid = _read_nifti(path)
-    else:
-        array, grid = _read_itk(path, kind)
-    return array, grid
+        return _read_nifti(path)
+    array, grid = _read_itk(path, kind)
+    return array, grid, {}
 
 
 def read_grid(path) -> Grid:
@@ -379,7 +385,15 @@ def _read_nifti(path: Path):
     except Exception as exc:  # e.g. data shorter than the header says
         raise OSError(f"cannot read {path}: {_reason(exc)}") from exc
     affine[:3, :] *= NIFTI_UNIT_MM.get(unit, 1.0)
-    return array, grid_from_affine(shape, affine, source=str(path))
+    return array, grid_from_affine(shape, affine, source=str(path)), _nifti_codes(header)
+
+
+def _nifti_codes(header) -> dict:
+    """``{"qform_code": q, "sform_code": s}`` of a NIfTI header (``{}`` when it has none)."""
+    try:
+        return {"qform_code": int(header["qform_code"]), "sform_code": int(header["sform_code"])}
+    except (KeyError, TypeError, ValueError):
+        return {}
 
 
 def _read_itk(path: Path, kind: str):
@@ -493,6 +507,8 @@ def load(path, masks: Mapping | Sequence | None = None, *, name: str | None = No
     -------
     Scene
         With the image under ``name`` and the masks; ``scene.grid`` is the image's grid.
+        ``scene.metadata`` holds, per object read from a NIfTI file, its ``qform_code``
+        and ``sform_code``, which :func:`save` writes back (through a resample too).
 
     Examples
     --------
@@ -516,23 +532,28 @@ def load(path, masks: Mapping | Sequence | None = None, *, name: str | None = No
     if role not in ("volume", "mask"):
         raise ValueError(f"role={role!r} is not a role; allowed: 'volume', 'mask'")
     name = split_suffix(path)[0] if name is None else str(name)
-    array, grid = read(path)
+    array, grid, info = _read_with_metadata(path)
     named = _named_masks(masks)
     extra = _named_masks(volumes)
     if name in named:
         raise ValueError(f"mask name {name!r} is also the image's name; pass name= or name the masks")
     for clash in [n for n in extra if n in named or n == name]:
         raise ValueError(f"volume name {clash!r} is already taken by the image or a mask; name the volumes")
-    loaded = {n: _read_on_grid(p, grid, path, "mask") for n, p in named.items()}
-    more = {n: _read_on_grid(p, grid, path, "volume") for n, p in extra.items()}
+    metadata = {name: info} if info else {}
+    loaded, more = {}, {}
+    for objects, paths, what in ((loaded, named, "mask"), (more, extra, "volume")):
+        for n, p in paths.items():
+            objects[n], own = _read_on_grid(p, grid, path, what)
+            if own:
+                metadata[n] = own
     if role == "mask":
-        return Scene(grid, volumes=more, masks={name: array, **loaded})
-    return Scene(grid, volumes={name: array, **more}, masks=loaded)
+        return Scene(grid, volumes=more, masks={name: array, **loaded}, metadata=metadata)
+    return Scene(grid, volumes={name: array, **more}, masks=loaded, metadata=metadata)
 
 
-def _read_on_grid(path, grid: Grid, image_path, what: str) -> np.ndarray:
-    """The array of ``path``, which must lie on ``grid`` (the grid of ``image_path``)."""
-    array, own_grid = read(path)
+def _read_on_grid(path, grid: Grid, image_path, what: str) -> tuple:
+    """``(array, metadata)`` of ``path``, which must lie on ``grid`` (the grid of ``image_path``)."""
+    array, own_grid, info = _read_with_metadata(path)
     if own_grid.shape != grid.shape:
         raise ValueError(f"{what} {str(path)!r} has shape {own_grid.shape}, "
                          f"the image {str(image_path)!r} has shape {grid.shape}")
@@ -541,7 +562,7 @@ def _read_on_grid(path, grid: Grid, image_path, what: str) -> np.ndarray:
         raise ValueError(f"{what} {str(path)!r} does not lie on the grid of {str(image_path)!r}: its voxels are "
                          f"up to {misfit:.3g} voxels away (allowed {MASK_GRID_TOL_VOXELS:g}); "
                          "resample it onto the image first")
-    return array
+    return array, info
 
 
 def _named_masks(masks) -> dict:
@@ -585,8 +606,11 @@ def save(path, data, grid: Grid | None = None, *, name: str | None = None, masks
     masks : mapping of str to path, optional
         Further objects of a scene to write, ``{name: path}`` (e.g. the masks).
     reference : path, optional
-        A NIfTI file whose qform/sform codes the NIfTI output takes (e.g. the file the
-        data was loaded from); otherwise both codes are ``DEFAULT_NIFTI_XFORM_CODE``.
+        A NIfTI file whose qform/sform codes the NIfTI outputs take. Without it, an object
+        of a scene takes the codes its file had (``scene.metadata``, recorded by
+        :func:`load` and kept by a resample); otherwise both codes are
+        ``DEFAULT_NIFTI_XFORM_CODE``. A code 0 (unset) is written as ``DEFAULT_NIFTI_XFORM_CODE``:
+        the output's affine is always stored in both.
     compress : bool
         Compress NRRD/MetaImage pixel data (NIfTI compresses when the name ends in ``.gz``).
     force : bool
@@ -625,22 +649,26 @@ def save(path, data, grid: Grid | None = None, *, name: str | None = None, masks
     if isinstance(data, Scene):
         if grid is not None:
             raise ValueError("grid= is for arrays; a Scene carries its own grid")
-        todo = [(path, data[_scene_object(data, name)])] + [
-            (mask_path, data[mask_name]) for mask_name, mask_path in (masks or {}).items()]
+        first = _scene_object(data, name)
+        todo = [(path, data[first], data.metadata.get(first, {}))] + [
+            (mask_path, data[mask_name], data.metadata.get(mask_name, {}))
+            for mask_name, mask_path in (masks or {}).items()]
         grid = data.grid
     else:
         if masks is not None or name is not None:
             raise ValueError("name= and masks= pick objects of a Scene; data is an array")
         if not isinstance(grid, Grid):
             raise TypeError(f"grid must be a gpuresample.Grid for an array, got {type(grid).__name__}")
-        todo = [(path, data)]
-    for out_path, _ in todo:  # check every name before writing anything
+        todo = [(path, data, {})]
+    for out_path, _, _ in todo:  # check every name before writing anything
         file_format(out_path, writing=True)
-    check_destinations([Path(out_path) for out_path, _ in todo], compress, force)
-    written = [Path(out_path) for out_path, _ in todo]
+    check_destinations([Path(out_path) for out_path, _, _ in todo], compress, force)
+    written = [Path(out_path) for out_path, _, _ in todo]
+    given = _reference_codes(reference)
     with _StagedFiles() as staged:
-        for out_path, array in todo:
-            _write(staged.path_for(Path(out_path)), _host(array), grid, reference, compress, shown=Path(out_path))
+        for out_path, array, info in todo:
+            codes = given if given is not None else _codes_of(info)
+            _write(staged.path_for(Path(out_path)), _host(array), grid, codes, compress, shown=Path(out_path))
         staged.publish()
     return written
 
@@ -828,7 +856,24 @@ def _host(array) -> np.ndarray:
     return host if isinstance(host, np.ndarray) else np.asarray(host)
 
 
-def _write(path: Path, array: np.ndarray, grid: Grid, reference, compress: bool, shown: Path | None = None) -> None:
+def _codes_of(info: Mapping) -> tuple:
+    """``(qform code, sform code)`` to write for an object whose file metadata is ``info``."""
+    return (int(info.get("qform_code", 0)) or DEFAULT_NIFTI_XFORM_CODE,
+            int(info.get("sform_code", 0)) or DEFAULT_NIFTI_XFORM_CODE)
+
+
+def _reference_codes(reference) -> tuple | None:
+    """The codes of a NIfTI ``reference`` file, or None (no reference, or not NIfTI)."""
+    if reference is None or file_format(reference) != "NIfTI":
+        return None
+    try:
+        header = _nibabel().load(str(reference)).header
+    except Exception as exc:
+        raise OSError(f"cannot read reference {reference}: {_reason(exc)}") from exc
+    return _codes_of(_nifti_codes(header))
+
+
+def _write(path: Path, array: np.ndarray, grid: Grid, codes: tuple, compress: bool, shown: Path | None = None) -> None:
     """Write ``array`` to ``path``; errors name ``shown`` (the destination of a staged file)."""
     if tuple(array.shape) != grid.shape:
         raise ValueError(f"array has shape {tuple(array.shape)}, the grid has shape {grid.shape}")
@@ -838,18 +883,13 @@ def _write(path: Path, array: np.ndarray, grid: Grid, reference, compress: bool,
     array = array.astype(dtype, copy=False)
     kind = file_format(path, writing=True)
     if kind == "NIfTI":
-        _write_nifti(path, array, grid, reference, shown or path)
+        _write_nifti(path, array, grid, codes, shown or path)
     else:
         _write_itk(path, array, grid, kind, compress, shown or path)
 
 
-def _write_nifti(path: Path, array, grid: Grid, reference, shown: Path) -> None:
+def _write_nifti(path: Path, array, grid: Grid, codes: tuple, shown: Path) -> None:
     nib = _nibabel()
-    codes = (DEFAULT_NIFTI_XFORM_CODE, DEFAULT_NIFTI_XFORM_CODE)
-    if reference is not None and file_format(reference) == "NIfTI":
-        header = nib.load(str(reference)).header
-        codes = (int(header["qform_code"]) or DEFAULT_NIFTI_XFORM_CODE,
-                 int(header["sform_code"]) or DEFAULT_NIFTI_XFORM_CODE)
     image = nib.Nifti1Image(array, grid.affine, dtype=array.dtype)  # explicit: int64 too, as given
     image.set_qform(grid.affine, code=codes[0])
     image.set_sform(grid.affine, code=codes[1])

@@ -27,6 +27,10 @@ class Scene:
         Grey-value volumes (CT, MRI, ...).
     masks : mapping of str to array, optional
         Label masks; resampled with ``mask_interpolation`` (default nearest).
+    metadata : mapping of str to dict, optional
+        Per object, what its file said that the array and grid do not hold (``io.load``
+        records a NIfTI file's ``qform_code`` and ``sform_code``; ``io.save`` writes them
+        back). Carried to the resampled scene for the objects resampled.
 
     Examples
     --------
@@ -40,7 +44,8 @@ class Scene:
     ((63, 32, 32), dtype('uint8'))
     """
 
-    def __init__(self, grid, volumes: Mapping | None = None, masks: Mapping | None = None):
+    def __init__(self, grid, volumes: Mapping | None = None, masks: Mapping | None = None,
+                 metadata: Mapping | None = None):
         volumes = dict(volumes or {})
         masks = dict(masks or {})
         for name in set(volumes) & set(masks):
@@ -59,6 +64,7 @@ class Scene:
         self.grid = grid
         self.volumes = volumes
         self.masks = masks
+        self.metadata = {str(name): dict(info) for name, info in (metadata or {}).items()}
 
     def __getitem__(self, name):
         if name in self.volumes:
@@ -210,4 +216,5 @@ class Plan:
         results = {name: e.result for name, e in self.executions.items()}
         volumes = {j.name: results[j.name] for j in self.jobs if j.role == "volume"}
         masks = {j.name: results[j.name] for j in self.jobs if j.role == "mask"}
-        return Scene(self.target, volumes=volumes, masks=masks)
+        metadata = {name: info for name, info in self.scene.metadata.items() if name in results}
+        return Scene(self.target, volumes=volumes, masks=masks, metadata=metadata)
