@@ -9,6 +9,8 @@ computed, so a refused call leaves ``out=`` untouched.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import mmap
 import os
@@ -29,6 +31,35 @@ CHECK_BLOCK_BYTES = 64 << 20
 OVERLAP_MAX_WORK = 10**6
 #: Labels listed at most in an error message.
 LISTED_LABELS = 10
+
+
+#: What the size errors advise; the command replaces these with its own options
+#: (:func:`advising`), since ``out=`` and ``target_spacing=`` are Python arguments.
+ADVICE = {
+    "smaller_target": "choose a larger target_spacing or a smaller target_shape",
+    "out_of_core": "pass out= a numpy.memmap or a Zarr array of that shape to write it to disk slab by slab",
+    "out_of_core_device": "pass device='cpu', or out= a host array of that shape (a numpy.memmap or a Zarr array)",
+}
+_ADVICE = contextvars.ContextVar("gpuresample_advice", default=None)
+
+
+def advice(key: str) -> str:
+    """The advice ``key`` of the size errors (the command's while :func:`advising` is active)."""
+    given = _ADVICE.get()
+    return (given or {}).get(key, ADVICE[key])
+
+
+@contextlib.contextmanager
+def advising(**texts):
+    """Within this block, the size errors give ``texts`` (keys of ``ADVICE``) as their advice."""
+    unknown = set(texts) - set(ADVICE)
+    if unknown:
+        raise ValueError(f"no advice named {sorted(unknown)}; have {sorted(ADVICE)}")
+    token = _ADVICE.set({**(_ADVICE.get() or {}), **texts})
+    try:
+        yield
+    finally:
+        _ADVICE.reset(token)
 
 
 def _fmt_bytes(n) -> str:
@@ -55,16 +86,51 @@ def available_host_bytes() -> int | None:
     return fields["MemAvailable"] + fields.get("SwapFree", 0)
 
 
-def check_target_size(output_shape, target_shape=None, target_spacing=None) -> None:
-    """``ValueError`` naming the target argument when no array can hold the result."""
+#: Peak host bytes per output index along one axis while its sampling table is built
+#: (``tables.axis_table`` from ``geometry.sampling_positions``, measured with tracemalloc):
+#: the positions, the float64 temporaries, and the table kept, an int64 index and a
+#: float64 weight per tap (nearest 1 tap, linear and label 2, cubic 4).
+TABLE_BUILD_BYTES = {"nearest": 40, "linear": 120, "label": 120, "cubic": 200}
+
+
+def table_bytes(table_shape, interpolation=None) -> int:
+    """Peak host bytes of building the sampling tables of a target of ``table_shape``.
+
+    One table per axis, with a row per output index along it (``TABLE_BUILD_BYTES``);
+    ``interpolation`` None counts the smallest (nearest).
+    """
+    per_index = TABLE_BUILD_BYTES.get(str(getattr(interpolation, "value", interpolation or "nearest")).lower(),
+                                      max(TABLE_BUILD_BYTES.values()))
+    return sum(int(n) for n in table_shape) * per_index
+
+
+def check_target_size(output_shape, target_shape=None, target_spacing=None, *, table_shape=None,
+                      interpolation=None) -> None:
+    """Refuse a target no array, or no host memory, can hold, before anything is allocated.
+
+    ``ValueError`` naming the target argument when the result has more elements than
+    any array can hold; ``MemoryError`` when the sampling tables (built whole, on the
+    host, before any slab runs: see :func:`table_bytes`) need more than the host memory
+    available. ``table_shape`` is the target's spatial shape (default ``output_shape``).
+    """
     count = math.prod(int(n) for n in output_shape)
-    if count <= MAX_ELEMENTS:
-        return
     given = (f"target_spacing={tuple(target_spacing)!r}" if target_spacing is not None
              else f"target_shape={tuple(target_shape)!r}" if target_shape is not None else "the target grid")
-    raise ValueError(f"{given} gives a result of shape {_shape_text(output_shape)}: about 10**{len(str(count)) - 1} "
-                     f"voxels, more than any array can hold (2**{MAX_ELEMENTS.bit_length()}); choose a larger "
-                     "target_spacing or a smaller target_shape")
+    if count > MAX_ELEMENTS:
+        raise ValueError(f"{given} gives a result of shape {_shape_text(output_shape)}: about "
+                         f"10**{len(str(count)) - 1} voxels, more than any array can hold "
+                         f"(2**{MAX_ELEMENTS.bit_length()}); {advice('smaller_target')}")
+    table_shape = output_shape if table_shape is None else table_shape
+    needed = table_bytes(table_shape, interpolation)
+    if needed <= UNCHECKED_OUTPUT_BYTES:
+        return
+    free = available_host_bytes()
+    if free is None or needed <= free:
+        return
+    raise MemoryError(f"{given} gives a result of shape {_shape_text(output_shape)}, whose sampling tables "
+                      f"(an index and a weight per tap for every output index along each axis, built whole "
+                      f"on the host before any slab runs) need {_fmt_bytes(needed)}; only {_fmt_bytes(free)} of "
+                      f"host memory is available: {advice('smaller_target')}")
 
 
 def _shape_text(shape) -> str:
@@ -89,9 +155,7 @@ def check_output_fits(output_shape, dtype, free_bytes, on_device: bool) -> None:
     if free_bytes is None or needed <= free_bytes:
         return
     where = "GPU memory is free" if on_device else "host memory is available"
-    hint = ("pass device='cpu', or out= a host array of that shape (a numpy.memmap or a Zarr array)"
-            if on_device else
-            "pass out= a numpy.memmap or a Zarr array of that shape to write it to disk slab by slab")
+    hint = advice("out_of_core_device" if on_device else "out_of_core")
     raise MemoryError(f"the result, shape {tuple(output_shape)} {np.dtype(dtype)}, needs {_fmt_bytes(needed)}; "
                       f"only {_fmt_bytes(free_bytes)} of {where}: {hint}")
 
@@ -404,6 +468,6 @@ def check_values(array, on_gpu: bool, in_dtype, out_dtype, interpolation, role: 
         check_not_nan(array, on_gpu, in_dtype, out_dtype, interpolation, name)
 
 
-__all__ = ["MAX_ELEMENTS", "available_host_bytes", "check_labels_fit", "check_not_nan", "check_out",
-           "check_output_fits", "check_target_size", "check_values", "same_storage", "shares_memory",
-           "value_range"]
+__all__ = ["ADVICE", "MAX_ELEMENTS", "advice", "advising", "available_host_bytes", "check_labels_fit",
+           "check_not_nan", "check_out", "check_output_fits", "check_target_size", "check_values", "same_storage", "shares_memory",
+           "table_bytes", "value_range"]

@@ -153,7 +153,8 @@ def build_job(data, spacing, *, target_shape=None, target_spacing=None, target: 
     output_shape = list(target.shape)
     if channel_axis is not None:
         output_shape.insert(channel_axis, array.shape[channel_axis])
-    check_target_size(output_shape, target_shape, target_spacing)
+    check_target_size(output_shape, target_shape, target_spacing, table_shape=target.shape,
+                      interpolation=interpolation)
     if out is not None:
         check_out(out, output_shape, out_dtype, (data, array))
     chosen = choose_backend(backend, prepared.compute_on_gpu, interpolation)
