@@ -5,7 +5,7 @@
     gpuresample IN OUT (--spacing S0 S1 S2 | --shape N0 N1 N2 | --isotropic | --like REF [--fill V])
                 [--interp nearest|linear|cubic] [--mask M]... [--mask-interp nearest|label|linear|cubic]
                 [--volume V]... [--label] [--antialias] [--backend auto|cpu|cupyx|kernels] [--device cpu|cuda]
-                [--max-memory 4GB] [--dry-run] [--progress] [--force]
+                [--dtype D] [--max-memory 4GB] [--out-of-core] [--dry-run] [--progress] [--force]
     gpuresample [--sample [OUT]] (--spacing ... | --shape ... | --isotropic) [...]
     gpuresample [options] -- IN OUT        (paths starting with '-')
 
@@ -13,7 +13,17 @@ Rules (also in ``gpuresample --help``):
 
 * It prints the information display (the plan) before anything is computed;
   ``--dry-run`` stops there (after checking every input and output path; an existing
-  output is reported, not refused).
+  output is reported, not refused), with a one-line warning when the results need more
+  memory than is available (or, with ``--out-of-core``, more disk than is free).
+* ``--dtype D`` is the output dtype of IN and the ``--volume`` images (as ``dtype=`` of
+  :func:`gpuresample.resample`); masks keep theirs.
+* ``--out-of-core`` computes each result slab by slab into a file next to OUT (a
+  ``numpy.memmap`` in a hidden staging folder; slabs of ``--max-memory``, default
+  ``DEFAULT_STREAM_BYTES``) and writes it into OUT block by block, so results larger than
+  the memory work; OUT must be ``.nii`` or ``.nii.gz``. A result that does not fit in memory
+  without it is an error that advises it.
+* Options are spelled out (no abbreviations); an unknown one is named, with the closest
+  option when there is one.
 * Axes are the file's index axes ``(i, j, k)`` (see :mod:`gpuresample.io`): ``--spacing``
   and ``--shape`` give one value per index axis, in the header's order.
 * ``--isotropic`` is every axis at the smallest input spacing.
@@ -37,13 +47,20 @@ Rules (also in ``gpuresample --help``):
   130 when interrupted.
 * Integer images stored as int64/uint64 (common for NIfTI label maps) are resampled and
   written as they are stored (labels beyond 2**53 stay exact).
+* NIfTI outputs get the qform/sform codes of IN when IN is a NIfTI file.
+* The summary of a float result gives the range of its finite values, and counts NaN and
+  infinite voxels (``--fill nan`` leaves NaN outside IN).
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import math
 import os
+import shutil
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -51,9 +68,12 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, io
-from ._validate import check_shape, check_spacing, parse_bytes
+from ._guards import advising, available_host_bytes
+from ._validate import SUPPORTED_DTYPES, check_shape, check_spacing, parse_bytes
 from .backends import ACCEPTED_NAMES, BACKEND_NAMES, BackendUnavailable
+from .display import format_bytes
 from .geometry import isotropic
+from .planner import DEFAULT_STREAM_BYTES
 from .sample import phantom
 from .scene import Scene
 
@@ -65,6 +85,16 @@ PROG = "gpuresample"
 #: A "mask" with more distinct values than this is likely a continuous image (a probability
 #: map): label maps rarely have more labels than a uint8 holds.
 MASK_VALUES_WARNING = 255
+#: Output endings ``--out-of-core`` writes (block by block, never the whole result in memory).
+OUT_OF_CORE_SUFFIXES = io.NIFTI_SUFFIXES
+#: Bytes of a result read at a time for the summary and the mask checks.
+SUMMARY_BLOCK_BYTES = 64 << 20
+#: What the size errors advise when they come from the command (Python's are out= and target_*=).
+ADVICE = {
+    "out_of_core": "rerun with --out-of-core to write it to disk slab by slab (OUT .nii or .nii.gz)",
+    "out_of_core_device": "add --device cpu, or rerun with --out-of-core to write it to disk slab by slab",
+    "smaller_target": "choose a larger --spacing or a smaller --shape",
+}
 
 
 class UsageError(Exception):
@@ -81,7 +111,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``gpuresample`` command."""
     parser = _Parser(
-        prog=PROG,
+        prog=PROG, allow_abbrev=False,
         description="Resample a 3-D image (NIfTI, NRRD, MetaImage, DICOM folder) and its masks to a new "
                     "voxel spacing or shape; the physical extent is kept. Prints the plan first.",
         epilog="Masks go next to OUT as <OUT stem>_<mask stem><OUT ending>. With no IN: the built-in "
@@ -118,8 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
                         metavar="{" + ",".join(BACKEND_NAMES) + "}", help="where to compute (default: auto)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default=None,
                         help="compute on this device (cuda: stage host data through the GPU)")
+    parser.add_argument("--dtype", default=None, metavar="D", choices=[str(d) for d in SUPPORTED_DTYPES],
+                        help="output dtype of IN and the --volume images (default: as stored; masks keep "
+                             "theirs): " + ", ".join(str(d) for d in SUPPORTED_DTYPES))
     parser.add_argument("--max-memory", metavar="SIZE", default=None,
                         help="memory budget, e.g. 4GB or 512MiB; work is split into slabs to stay within it")
+    parser.add_argument("--out-of-core", action="store_true",
+                        help="compute slab by slab into a file next to OUT and write OUT block by block: for "
+                             "results larger than the memory (OUT .nii or .nii.gz)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, check the paths, compute nothing")
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
     parser.add_argument("--force", action="store_true",
@@ -161,9 +197,11 @@ def main(argv=None) -> int:
             after = []  # everything after "--" is a path, even "-dash.nii.gz"
             if "--" in argv:
                 argv, after = argv[:argv.index("--")], argv[argv.index("--") + 1:]
+            _check_option_names(parser, argv)
             args = parser.parse_intermixed_args(argv)  # IN OUT may come after options
             args.paths = list(args.paths) + after
-            return _run(args)
+            with advising(**ADVICE):
+                return _run(args)
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else EXIT_OK
     except UsageError as exc:
@@ -178,6 +216,34 @@ def main(argv=None) -> int:
     except Exception as exc:  # a bug: still one line, and a distinct exit code
         _fail(f"internal error: {type(exc).__name__}: {_one_line(exc)} (please report it)")
         return EXIT_INTERNAL
+
+
+def _check_option_names(parser: argparse.ArgumentParser, argv) -> None:
+    """Name the first unknown option (``--sapcing``), with the closest known one.
+
+    Checked before parsing: argparse would first report a missing required option
+    (``--spacing``, misspelt) and never name the misspelt one.
+    """
+    known = sorted(s for action in parser._actions for s in action.option_strings)
+    for token in argv:
+        if not token.startswith("-") or token == "-" or _is_number(token):
+            continue
+        name = token.split("=", 1)[0] if token.startswith("--") else token
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        if not token.startswith("--"):
+            hint += " (a path starting with '-' goes after --, at the end: ... -- IN OUT; or write ./-name)"
+        raise UsageError(f"unknown option {name}{hint}")
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
 
 
 def _fail(message: str) -> None:
@@ -202,6 +268,13 @@ def _run(args) -> int:
     max_memory = args.max_memory
     if max_memory is not None:
         parse_bytes(max_memory, "--max-memory")
+    if args.out_of_core:
+        if out is None and not args.dry_run:
+            raise UsageError("--out-of-core writes the result into OUT: give OUT (or --sample OUT)")
+        if out is not None and not str(out).lower().endswith(OUT_OF_CORE_SUFFIXES):
+            raise UsageError(f"--out-of-core writes .nii or .nii.gz outputs (block by block); OUT is {out}")
+        if max_memory is None:
+            max_memory = DEFAULT_STREAM_BYTES
 
     masks, volumes = args.mask or [], args.volume or []
     if source_in is None:
@@ -232,33 +305,102 @@ def _run(args) -> int:
         target_spacing = isotropic(scene.grid.spacing)
     mask_interp = args.mask_interp
     volume_interp = args.interp
-    plan = scene.plan(target_shape=target_shape, target_spacing=target_spacing,
-                      volume_interpolation=volume_interp, mask_interpolation=mask_interp,
-                      antialias=args.antialias, progress=args.progress, backend=args.backend,
-                      device=args.device, max_memory=max_memory, **like)
+    dtypes = {} if args.dtype is None else {n: args.dtype for n in [main_name, *scene.volumes] if n in scene.names}
+
+    def make_plan(out_arrays=None):
+        return scene.plan(target_shape=target_shape, target_spacing=target_spacing,
+                          volume_interpolation=volume_interp, mask_interpolation=mask_interp,
+                          antialias=args.antialias, progress=args.progress, backend=args.backend,
+                          device=args.device, max_memory=max_memory, dtype=dtypes, out=out_arrays, **like)
+
+    plan = make_plan()
     print(f"input: {described}")
     print(plan)
     sys.stdout.flush()
     if args.dry_run:
+        _warn_huge(plan, outputs, args.out_of_core)
         print("dry run: nothing computed, nothing written")
         for path in existing:
             print(f"note: {path} exists; the real run needs --force to replace it")
         return EXIT_OK
 
-    start = time.perf_counter()
-    result = plan.apply()
-    seconds = time.perf_counter() - start
+    staging = None
+    try:
+        if args.out_of_core:
+            staging, arrays = _out_of_core_arrays(plan, outputs)
+            plan = make_plan(arrays)
+        start = time.perf_counter()
+        result = plan.apply()
+        seconds = time.perf_counter() - start
+        _report_and_write(args, plan, scene, result, out, outputs, source_in, seconds)
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    return EXIT_OK
+
+
+def _report_and_write(args, plan, scene, result, out, outputs, source_in, seconds) -> None:
     backends = ", ".join(sorted(set(plan.backends.values())))
     print(f"resampled in {seconds:.2f} s (backend {backends})")
     for name in result.names:
         print("  " + _describe(name, scene, result))
     if out is None:
         print(f"nothing written (to write the result: {PROG} --sample OUT.nii.gz ...)")
-        return EXIT_OK
+        return
     _write(result, outputs, reference=source_in, force=args.force)
     for name, path in outputs.items():
         print(f"wrote {path}  ({name})")
-    return EXIT_OK
+
+
+def _disk_needed(plan, outputs: dict) -> int:
+    """Disk bytes ``--out-of-core`` needs: every result in the staging folder, and the ``.nii`` files."""
+    needed = 0
+    for job in plan.jobs:
+        path = outputs.get(job.name)
+        needed += job.bytes_after * (2 if path is not None and str(path).lower().endswith(".nii") else 1)
+    return needed
+
+
+def _out_of_core_arrays(plan, outputs: dict) -> tuple:
+    """``(staging folder, {name: numpy.memmap})``: the results' files, next to OUT.
+
+    The folder is a staging folder of :mod:`gpuresample.io` (left behind by a killed run,
+    the next save into that folder removes it). Refused up front when the disk cannot
+    hold the results (a memory map written past a full disk would kill the process).
+    """
+    folder = Path(next(iter(outputs.values()))).parent
+    needed, free = _disk_needed(plan, outputs), shutil.disk_usage(folder).free
+    if needed > free:
+        raise OSError(f"--out-of-core needs {format_bytes(needed)} of disk in {folder} (the results, then the "
+                      f"files), only {format_bytes(free)} is free")
+    staging = Path(tempfile.mkdtemp(prefix=io.STAGING_PREFIX + io._staging_tag(), dir=folder))
+    arrays = {}
+    try:
+        for number, job in enumerate(plan.jobs):
+            arrays[job.name] = np.memmap(staging / f"result{number}.dat", mode="w+", dtype=job.out_dtype,
+                                         shape=job.output_shape)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return staging, arrays
+
+
+def _warn_huge(plan, outputs: dict, out_of_core: bool) -> None:
+    """One warning line when the results will not fit where the real run puts them."""
+    if out_of_core:
+        folder = Path(next(iter(outputs.values()))).parent if outputs else None
+        if folder is None:
+            return
+        needed, free = _disk_needed(plan, outputs), shutil.disk_usage(folder).free
+        if needed > free:
+            warnings.warn(f"--out-of-core needs {format_bytes(needed)} of disk in {folder}, only "
+                          f"{format_bytes(free)} is free: the real run would fail", UserWarning, stacklevel=2)
+        return
+    needed, free = sum(job.bytes_after for job in plan.jobs), available_host_bytes()
+    if free is not None and needed > free:
+        warnings.warn(f"the results need {format_bytes(needed)}, more than the {format_bytes(free)} of memory "
+                      "available: the real run would fail; add --out-of-core to write them to disk slab by slab",
+                      UserWarning, stacklevel=2)
 
 
 def _paths(args):
@@ -336,7 +478,7 @@ def _check_outputs(outputs: dict, inputs, force: bool, dry_run: bool = False) ->
 def _warn_many_values(scene: Scene, main_name: str) -> None:
     """Warn about masks with more distinct values than a label map usually has."""
     for name, mask in scene.masks.items():
-        count = len(np.unique(np.asarray(mask)))
+        count = len(_unique(mask))
         if count > MASK_VALUES_WARNING:
             instead = "drop --label" if name == main_name else "give it with --volume instead of --mask"
             warnings.warn(f"mask {name!r} has {count} distinct values (more than {MASK_VALUES_WARNING}): "
@@ -344,17 +486,53 @@ def _warn_many_values(scene: Scene, main_name: str) -> None:
                           f"image, {instead}", UserWarning, stacklevel=2)
 
 
+def _blocks(array):
+    """The array in blocks of whole rows along axis 0, each about ``SUMMARY_BLOCK_BYTES``
+    (a result on disk is never read whole into memory)."""
+    row = max(1, math.prod(array.shape[1:]) * array.dtype.itemsize)
+    step = max(1, SUMMARY_BLOCK_BYTES // row)
+    for start in range(0, array.shape[0], step):
+        yield np.asarray(array[start:start + step])
+
+
+def _unique(array) -> np.ndarray:
+    """The distinct values of ``array``, block by block."""
+    found = [np.unique(block) for block in _blocks(array)]
+    return np.unique(np.concatenate(found)) if found else np.unique(np.asarray(array))
+
+
+def _values(array) -> str:
+    """``values LO .. HI``: of the finite values of a float array, with counts of NaN and inf."""
+    lo = hi = None
+    nan = inf = 0
+    for block in _blocks(array):
+        if block.dtype.kind == "f":
+            finite = np.isfinite(block)
+            nan += int(np.isnan(block).sum())
+            inf += int(block.size - finite.sum()) - int(np.isnan(block).sum())
+            block = block[finite]
+        if block.size:
+            lo = block.min() if lo is None else min(lo, block.min())
+            hi = block.max() if hi is None else max(hi, block.max())
+    text = "no finite values" if lo is None else f"values {lo:.6g} .. {hi:.6g}"
+    if nan or inf:
+        counted = ", ".join(f"{n:,} {what}" for n, what in ((nan, "NaN"), (inf, "inf")) if n)
+        text = ("finite " if lo is not None else "") + text + f" ({counted})"
+    return text
+
+
 def _describe(name: str, before: Scene, after: Scene) -> str:
-    array = np.asarray(after[name])
+    array = after[name]
+    array = array if isinstance(array, np.ndarray) else np.asarray(array)
     shape = " x ".join(str(n) for n in array.shape)
     if name in after.masks:
-        labels_before = np.unique(np.asarray(before[name]))
-        labels_after = np.unique(array)
+        labels_before = _unique(before[name])
+        labels_after = _unique(array)
         new = "" if np.isin(labels_after, labels_before).all() else "; values not in the input appeared"
         return f"{name}: mask {shape} {array.dtype}, labels {_list(labels_after)} (input: {_list(labels_before)}{new})"
     if array.size == 0:
         return f"{name}: volume {shape} {array.dtype}"
-    return f"{name}: volume {shape} {array.dtype}, values {array.min():.6g} .. {array.max():.6g}"
+    return f"{name}: volume {shape} {array.dtype}, {_values(array)}"
 
 
 def _list(values, limit: int = 12) -> str:

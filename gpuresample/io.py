@@ -880,24 +880,52 @@ def _write(path: Path, array: np.ndarray, grid: Grid, codes: tuple, compress: bo
     if grid.ndim != 3:
         raise ValueError(f"gpuresample.io writes 3-D images; the grid has {grid.ndim} axes")
     dtype = WRITE_AS.get(array.dtype, array.dtype)
-    array = array.astype(dtype, copy=False)
     kind = file_format(path, writing=True)
+    if kind == "NIfTI" and isinstance(array, np.memmap):  # a result on disk: written block by block
+        _write_nifti(path, array, grid, codes, shown or path, dtype)
+        return
+    array = array.astype(dtype, copy=False)
     if kind == "NIfTI":
         _write_nifti(path, array, grid, codes, shown or path)
     else:
         _write_itk(path, array, grid, kind, compress, shown or path)
 
 
-def _write_nifti(path: Path, array, grid: Grid, codes: tuple, shown: Path) -> None:
+def _write_nifti(path: Path, array, grid: Grid, codes: tuple, shown: Path, blocks_of=None) -> None:
+    """Write a NIfTI file; ``blocks_of``: a dtype, to write a memory-mapped ``array`` (a result
+    on disk) in blocks of ``WRITE_BLOCK_BYTES`` converted to it, never all of it in memory."""
     nib = _nibabel()
-    image = nib.Nifti1Image(array, grid.affine, dtype=array.dtype)  # explicit: int64 too, as given
+    dtype = np.dtype(array.dtype if blocks_of is None else np.dtype(blocks_of).newbyteorder("="))
+    held = array if blocks_of is None else np.zeros((1, 1, 1), dtype)  # for the header only
+    image = nib.Nifti1Image(held, grid.affine, dtype=dtype)  # explicit: int64 too, as given
     image.set_qform(grid.affine, code=codes[0])
     image.set_sform(grid.affine, code=codes[1])
     image.header.set_xyzt_units(xyz="mm")
     try:
-        nib.save(image, str(path))
+        if blocks_of is None:
+            nib.save(image, str(path))
+        else:
+            _write_nifti_blocks(nib, path, image.header, array, dtype)
     except Exception as exc:
         raise OSError(f"cannot write {shown}: {_reason(exc)}") from exc
+
+
+#: Bytes of a memory-mapped result read at a time to write it to a NIfTI file.
+WRITE_BLOCK_BYTES = 256 << 20
+
+
+def _write_nifti_blocks(nib, path: Path, header, array, dtype: np.dtype) -> None:
+    """The header, then the data in NIfTI's order (axis i fastest), a block of k-planes at a time."""
+    header.set_data_shape(array.shape)
+    header.set_data_dtype(dtype)
+    ni, nj, nk = array.shape
+    planes = max(1, WRITE_BLOCK_BYTES // max(1, ni * nj * max(dtype.itemsize, array.dtype.itemsize)))
+    with nib.openers.Opener(str(path), "wb") as f:  # gzip for .nii.gz, by the name
+        header.write_to(f)
+        f.write(b"\0" * max(0, int(header["vox_offset"]) - f.tell()))
+        for k in range(0, nk, planes):
+            block = np.asarray(array[:, :, k:k + planes]).astype(dtype, copy=False)
+            f.write(np.ascontiguousarray(block.transpose(2, 1, 0)).tobytes())
 
 
 def _write_itk(path: Path, array, grid: Grid, kind: str, compress: bool, shown: Path) -> None:

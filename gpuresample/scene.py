@@ -79,7 +79,7 @@ class Scene:
 
     def plan(self, target_shape=None, target_spacing=None, volume_interpolation="linear",
              mask_interpolation="nearest", names=None, antialias=False, progress=False,
-             target=None, fill=0, **options) -> "Plan":
+             target=None, fill=0, dtype=None, out=None, **options) -> "Plan":
         """Decide how every object is resampled onto one target grid; nothing runs yet.
 
         Parameters
@@ -101,6 +101,12 @@ class Scene:
         fill : float
             Value of volumes outside this scene's data with ``target=`` (default 0); masks
             always get 0 there (background).
+        dtype : dtype or mapping of str to dtype, optional
+            Output dtype of every object, or ``{name: dtype}`` for some (the others keep
+            their own), as ``dtype=`` of :func:`gpuresample.resample`.
+        out : mapping of str to array, optional
+            ``{name: array}``: where to write objects' results (e.g. a ``numpy.memmap``),
+            as ``out=`` of :func:`gpuresample.resample`.
         **options
             ``backend``, ``device``, ``max_memory``, as in :func:`gpuresample.resample`.
         """
@@ -121,6 +127,13 @@ class Scene:
         for name in selected:
             if name not in self.volumes and name not in self.masks:
                 raise ValueError(f"names contains {name!r}, which is not in this scene; have {self.names}")
+        dtypes = dict(dtype) if isinstance(dtype, Mapping) else {name: dtype for name in selected}
+        out = {} if out is None else out
+        if not isinstance(out, Mapping):
+            raise TypeError(f"out must be a mapping {{name: array}} for a scene, got {type(out).__name__}")
+        for what, given in (("dtype", dtypes), ("out", out)):
+            for name in set(given) - set(selected):
+                raise ValueError(f"{what} names {name!r}, which is not resampled here; have {selected}")
         jobs = []
         for name in selected:
             is_mask = name in self.masks
@@ -132,7 +145,7 @@ class Scene:
                 antialias=antialias and not is_mask and interpolation is not Interpolation.NEAREST,
                 name=name, role="mask" if is_mask else "volume",
                 origin=self.grid.origin, direction=self.grid.direction, fill=0 if is_mask else fill, **onto,
-                **options))
+                dtype=dtypes.get(name), out=out.get(name), **options))
         return Plan(self, target, jobs, progress)
 
     def resample(self, names=None, target_shape=None, target_spacing=None, volume_interpolation="linear",
