@@ -467,20 +467,114 @@ def _short_pixel_data(sitk, path: Path) -> str | None:
     return f"expected {expected} bytes of pixel data, {where} {max(available, 0)}: it is truncated or damaged"
 
 
+#: Slices of a DICOM series must be evenly spaced: every step between neighbouring slice
+#: positions (along the slice normal) within this fraction of the median step.
+DICOM_STEP_RTOL = 0.01
+#: Two slices closer than this (mm, along the normal) are at the same position.
+DICOM_SAME_POSITION_MM = 1e-3
+#: ImageOrientationPatient of every slice must agree with the first to this tolerance.
+DICOM_ORIENTATION_ATOL = 1e-4
+#: DICOM tags read from every slice: ImagePositionPatient and ImageOrientationPatient.
+DICOM_POSITION_TAG, DICOM_ORIENTATION_TAG = "0020|0032", "0020|0037"
+
+
 def _read_dicom_series(sitk, folder: Path):
+    """The one DICOM series of ``folder``, its slices checked first (:func:`_check_dicom_slices`).
+
+    ITK's warnings (no series found, non-uniform sampling) would print several lines on
+    stderr: they are off while reading, and what they would have said is an ``OSError``.
+    """
     reader = sitk.ImageSeriesReader()
     shown = sitk.ProcessObject.GetGlobalWarningDisplay()
-    sitk.ProcessObject.SetGlobalWarningDisplay(False)  # ITK prints "No Series were found" over 3 lines
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
     try:
         series = reader.GetGDCMSeriesIDs(str(folder))
+        if not series:  # _read_itk puts "cannot read <folder>: " in front
+            raise OSError("no DICOM series in this folder")
+        if len(series) > 1:
+            raise OSError(f"it holds {len(series)} DICOM series ({', '.join(series)}); "
+                          "put each series in its own folder")
+        files = list(reader.GetGDCMSeriesFileNames(str(folder), series[0]))
+        _check_dicom_files(folder, files)
+        _check_dicom_slices(sitk, files)
+        reader.SetFileNames(files)
+        return reader.Execute()
     finally:
         sitk.ProcessObject.SetGlobalWarningDisplay(shown)
-    if not series:  # _read_itk puts "cannot read <folder>: " in front
-        raise OSError("no DICOM series in this folder")
-    if len(series) > 1:
-        raise OSError(f"it holds {len(series)} DICOM series ({', '.join(series)}); put each series in its own folder")
-    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder), series[0]))
-    return reader.Execute()
+
+
+def _check_dicom_files(folder: Path, files) -> None:
+    """``OSError`` naming a DICOM file of ``folder`` that is not in its series (GDCM skips
+    files it cannot parse, such as a truncated one, and would read the series without it)."""
+    listed = {os.path.realpath(f) for f in files}
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.name.startswith(".") or not entry.is_file() or os.path.realpath(entry.path) in listed:
+            continue
+        try:
+            with open(entry.path, "rb") as f:
+                magic = f.read(132)[128:]
+        except OSError:
+            continue
+        if magic == b"DICM":
+            raise OSError(f"{entry.name} is a DICOM file that cannot be read (truncated or damaged); "
+                          "the series would miss its slice")
+
+
+def _dicom_numbers(reader, tag: str, count: int, file: str, what: str) -> np.ndarray:
+    if not reader.HasMetaDataKey(tag):
+        raise OSError(f"{Path(file).name} has no {what} ({tag.replace('|', ',')}): the slice order cannot be checked")
+    text = reader.GetMetaData(tag)
+    try:
+        values = np.array([float(v) for v in text.replace("\\", " ").split()], dtype=np.float64)
+    except ValueError:
+        values = np.empty(0)
+    if values.shape != (count,) or not np.isfinite(values).all():
+        raise OSError(f"{Path(file).name} has {what} {text.strip()!r}; expected {count} numbers")
+    return values
+
+
+def _check_dicom_slices(sitk, files) -> None:
+    """``OSError`` when the slices of a series do not make one evenly spaced volume:
+    mixed orientations, two slices at one position, or uneven steps (missing slices).
+
+    ITK would read them all the same, with the average step as the spacing of every slice
+    and a warning over several lines on stderr (one 10 mm gap among 2.5 mm slices makes the
+    whole volume's spacing larger than 2.5 mm, and every slice beyond the gap misplaced).
+    """
+    if len(files) < 2:
+        return
+    reader = sitk.ImageFileReader()
+    positions, orientations = [], []
+    for file in files:
+        reader.SetFileName(str(file))
+        try:
+            reader.ReadImageInformation()
+        except RuntimeError as exc:
+            raise OSError(f"{Path(file).name}: {_reason(exc)}") from exc
+        positions.append(_dicom_numbers(reader, DICOM_POSITION_TAG, 3, file, "ImagePositionPatient"))
+        orientations.append(_dicom_numbers(reader, DICOM_ORIENTATION_TAG, 6, file, "ImageOrientationPatient"))
+    for file, orientation in zip(files[1:], orientations[1:]):
+        if not np.allclose(orientation, orientations[0], rtol=0.0, atol=DICOM_ORIENTATION_ATOL):
+            shown = [" ".join(f"{v:g}" for v in o) for o in (orientations[0], orientation)]
+            raise OSError(f"mixed slice orientations: {Path(files[0]).name} has ImageOrientationPatient "
+                          f"({shown[0]}), {Path(file).name} has ({shown[1]}); put each orientation in its own folder")
+    normal = np.cross(orientations[0][:3], orientations[0][3:])
+    along = np.array(positions) @ normal
+    order = np.argsort(along, kind="stable")
+    along = along[order]
+    names = [Path(files[i]).name for i in order]
+    steps = np.diff(along)
+    same = np.flatnonzero(steps < DICOM_SAME_POSITION_MM)
+    if same.size:
+        i = int(same[0])
+        raise OSError(f"repeated slice position: {names[i]} and {names[i + 1]} are both at {along[i]:.6g} mm "
+                      "along the slice normal; put each acquisition in its own folder")
+    step = float(np.median(steps))
+    worst = int(np.argmax(np.abs(steps - step)))
+    if abs(steps[worst] - step) > DICOM_STEP_RTOL * step:
+        raise OSError(f"slice positions are not evenly spaced: the step is {step:.6g} mm but {steps[worst]:.6g} mm "
+                      f"between {names[worst]} and {names[worst + 1]} (missing slices?); the volume would get "
+                      "one averaged spacing")
 
 
 def load(path, masks: Mapping | Sequence | None = None, *, name: str | None = None,
