@@ -13,7 +13,7 @@ import numpy as np
 
 from .interpolation import Interpolation
 
-#: The dtypes every backend supports (``docs/design.md`` §9): SPEC §3's, and int64/uint64 (NumPy's
+#: The dtypes every backend supports (``docs/design.md`` §9): floats, bool, (u)int8 to 32, and int64/uint64 (NumPy's
 #: default integer, nibabel's and torch's label maps; arithmetic in float64, see ``working_dtype``).
 SUPPORTED_DTYPES = tuple(
     np.dtype(d)

@@ -118,7 +118,7 @@ class Scene:
         mask_interpolation = Interpolation.parse(mask_interpolation, "mask_interpolation")
         if volume_interpolation is Interpolation.LABEL:
             raise ValueError("volume_interpolation='label' is for masks; use nearest, linear or cubic")
-        if target is not None:  # another grid (SPEC §8)
+        if target is not None:  # another grid (docs/design.md §10)
             derived, onto = None, {"onto": check_target(target, target_shape, target_spacing, self.grid.ndim)}
         else:
             derived, onto = self.grid.resolve(target_shape, target_spacing), {}
@@ -152,7 +152,7 @@ class Scene:
                  mask_interpolation="nearest", **options) -> "Scene":
         """Plan and apply in one call; returns the new :class:`Scene`.
 
-        Accepts the seed's positional form
+        Accepts the positional form
         ``scene.resample(["CT"], [256, 256, 128], [0.5, 0.5, 1.0], LINEAR, NEAREST)``,
         and ``target=`` / ``fill=`` as :meth:`plan` does.
         """

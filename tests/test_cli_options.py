@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import gpuresample as gr
-from gpuresample import _guards, cli, io
+from gpuresample import cli, io
 
 nib = pytest.importorskip("nibabel")
 pytest.importorskip("SimpleITK")
@@ -75,6 +75,7 @@ def test_out_of_core_writes_what_the_in_memory_run_writes(capsys, files, ending,
     code, out, err = run(capsys, files / "ct.nii.gz", files / f"b{ending}", "--shape", 17, 9, 11,
                          "--mask", files / "liver.nrrd", "--out-of-core", "--max-memory", "8KB")
     assert code == 0, err
+    assert f"wrote {files / f'b{ending}'}" in out
     for a, b in (("a", "b"), ("a_liver", "b_liver")):
         (x, gx), (y, gy) = io.read(files / f"{a}{ending}"), io.read(files / f"{b}{ending}")
         np.testing.assert_array_equal(x, y)

@@ -108,7 +108,7 @@ def test_the_command_prints_one_line_and_nothing_from_itk(tmp_path, capfd, case)
     if case == "cut":
         os.truncate(folder / "slice001.dcm", 200)
     code = cli.main([str(folder), str(tmp_path / "out.nii.gz"), "--spacing", "1", "1", "1"])
-    out, err = capfd.readouterr()
+    _out, err = capfd.readouterr()
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"gpuresample: error: cannot read {folder}: "), err
