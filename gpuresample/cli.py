@@ -88,7 +88,7 @@ MASK_VALUES_WARNING = 255
 #: Output endings ``--out-of-core`` writes (block by block, never the whole result in memory).
 OUT_OF_CORE_SUFFIXES = io.NIFTI_SUFFIXES
 #: Bytes of a result read at a time for the summary and the mask checks.
-SUMMARY_BLOCK_BYTES = 64 << 20
+SUMMARY_BLOCK_BYTES = 16 << 20
 #: What the size errors advise when they come from the command (Python's are out= and target_*=).
 ADVICE = {
     "out_of_core": "rerun with --out-of-core to write it to disk slab by slab (OUT .nii or .nii.gz)",

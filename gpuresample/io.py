@@ -1005,7 +1005,7 @@ def _write_nifti(path: Path, array, grid: Grid, codes: tuple, shown: Path, block
 
 
 #: Bytes of a memory-mapped result read at a time to write it to a NIfTI file.
-WRITE_BLOCK_BYTES = 256 << 20
+WRITE_BLOCK_BYTES = 16 << 20
 
 
 def _write_nifti_blocks(nib, path: Path, header, array, dtype: np.dtype) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -201,3 +205,42 @@ def test_summary_reads_in_blocks(monkeypatch):
     assert len(list(cli._blocks(data))) == 5
     assert cli._values(data) == "finite values 0 .. 59 (1 NaN)"
     assert cli._unique(np.array([[3, 1], [1, 2]], np.uint8)).tolist() == [1, 2, 3]
+
+
+def _rss_anon_kib() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("RssAnon"):
+                return int(line.split()[1])
+    raise OSError("no RssAnon")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads RssAnon from /proc")
+def test_out_of_core_keeps_the_result_out_of_memory(capsys, tmp_path, monkeypatch):
+    """A 128 MiB result: in memory without --out-of-core; with it, in a file-backed map (page cache,
+    not the process's own memory), summarised and written in blocks (of 4 MiB here)."""
+    monkeypatch.setattr(io, "WRITE_BLOCK_BYTES", 4 << 20)
+    monkeypatch.setattr(cli, "SUMMARY_BLOCK_BYTES", 4 << 20)
+    grid = gr.Grid((32, 32, 16), (8.0, 8.0, 32.0))
+    io.save(tmp_path / "src.nii", np.random.default_rng(0).normal(size=grid.shape).astype(np.float32), grid)
+    peaks = {}
+    for mode in (("--out-of-core", "--max-memory", "8MB"), ()):
+        base, peak, stop = _rss_anon_kib(), [0], threading.Event()
+
+        def sample(peak=peak, stop=stop):
+            while not stop.is_set():
+                peak[0] = max(peak[0], _rss_anon_kib())
+                time.sleep(0.002)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            code, _out, err = run(capsys, tmp_path / "src.nii", tmp_path / "big.nii", "--shape", 256, 256, 512,
+                                  "--force", *mode)
+        finally:
+            stop.set()
+            sampler.join()
+        assert code == 0, err
+        peaks[bool(mode)] = (peak[0] - base) / 1024
+    assert peaks[False] > 120                     # MiB: the result itself
+    assert peaks[True] < 40, peaks
