@@ -184,8 +184,9 @@ class Plan:
         The plan's overall peak memory: objects run one after another, so it is the
         largest object's peak, that is the most one slab needs at once (its input rows,
         its output rows and the backend's scratch). This is what ``max_memory`` limits.
-        It does not cover the result arrays, which are allocated whole before their
-        slabs run (``sum(bytes_after.values())`` in all), nor the input data.
+        ``max_memory`` never splits a result array: each is allocated whole before its
+        slabs run, so a chunked run needs its whole result (``bytes_after``) beyond the
+        slab's share of this figure. The input data is not counted either.
 
     Examples
     --------
@@ -204,8 +205,7 @@ class Plan:
         self.target = target
         self.jobs = jobs
         self.progress = progress
-        #: After :meth:`apply`: per object, the :class:`~gpuresample.executor.Execution`
-        #: (result, slabs run, out-of-memory replans); the plan itself never changes.
+        # Filled by apply() (see the class docstring); the plan itself never changes.
         self.executions = {}
 
     @property
