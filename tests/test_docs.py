@@ -39,7 +39,7 @@ def test_sphinx_build_has_no_warnings(tmp_path):
         pytest.importorskip(module, reason=f"{module} is not installed (pip install '.[docs]')")
     done = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
                            "-d", str(tmp_path / "doctrees"), str(DOCS), str(tmp_path / "html")],
-                          cwd=ROOT, capture_output=True, encoding="utf-8", errors="replace", timeout=BUILD_TIMEOUT_S)
+                          cwd=tmp_path, capture_output=True, encoding="utf-8", errors="replace", timeout=BUILD_TIMEOUT_S)
     assert done.returncode == 0, f"sphinx failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
     assert "WARNING" not in done.stderr, done.stderr[-5000:]
     html = tmp_path / "html"
