@@ -25,7 +25,7 @@ from pathlib import Path
 
 import gpuresample
 
-#: ```python, ```bash, ```sh and ```console blocks, in order: (language, code).
+#: ```python, ```bash and ```sh blocks, in order: (language, code).
 BLOCK = re.compile(r"^```(python|bash|sh)\n(.*?)^```", re.S | re.M)
 
 #: Shell commands (a line, or one ``&&`` segment of it) that are shown but not run, by reason.

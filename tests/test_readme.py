@@ -10,6 +10,7 @@ a package this machine lacks are skipped, naming it.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,14 @@ def test_readme_is_short_and_installs_from_the_checkout():
     for page in ("docs/guide/start.md", "docs/api/index.md"):
         assert f"({page})" in TEXT, f"the README links {page}"
         assert (README.parent / page).exists()
+
+
+def test_readme_links_resolve():
+    """Every relative link of the README names a file of the repository (the docs' sources)."""
+    links = re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", TEXT)
+    assert len(links) >= 15
+    missing = [link for link in links if not (README.parent / link).exists()]
+    assert not missing, missing
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
