@@ -132,7 +132,7 @@ class Resampled:
     allow_missing_keys : bool
         Skip keys the case lacks instead of raising ``KeyError``.
     target : Grid or reference image, optional
-        Resample onto this grid instead of ``target_spacing``/``target_shape`` (SPEC §8):
+        Resample onto this grid (another dataset's) instead of ``target_spacing``/``target_shape``:
         a :class:`~gpuresample.Grid`, or a reference image carrying an affine — a
         mapping with ``"data"`` and ``"affine"`` (TorchIO's ``Image``) or a tensor or
         array with an ``affine`` attribute (MONAI's ``MetaTensor``); its last 2 or 3 axes

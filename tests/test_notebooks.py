@@ -83,7 +83,7 @@ def test_runs_top_to_bottom(path, kernel_dir):
     for number, (now, was) in enumerate(zip(code_now, code_stored), 1):
         assert text_outputs(now) == text_outputs(was), (
             f"{path.name}, code cell {number}: stored output differs from a fresh run; re-store the "
-            f"notebooks (README, 'Notebooks')\nstored:\n{text_outputs(was)}\nnow:\n{text_outputs(now)}")
+            f"notebooks (docs/notebooks/index.md)\nstored:\n{text_outputs(was)}\nnow:\n{text_outputs(now)}")
 
 
 def text_outputs(cell) -> str:
