@@ -544,6 +544,7 @@ def _check_dicom_slices(sitk, files) -> None:
     if len(files) < 2:
         return
     reader = sitk.ImageFileReader()
+    reader.SetImageIO("GDCMImageIO")  # the series reader's own (no format detection per file)
     positions, orientations = [], []
     for file in files:
         reader.SetFileName(str(file))
