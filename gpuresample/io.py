@@ -468,8 +468,10 @@ def _short_pixel_data(sitk, path: Path) -> str | None:
 
 
 #: Slices of a DICOM series must be evenly spaced: every step between neighbouring slice
-#: positions (along the slice normal) within this fraction of the median step.
+#: positions (along the slice normal) within this fraction of the median step, or within
+#: ``DICOM_STEP_ATOL_MM`` (positions written to 0.1 mm) when that is below a quarter step.
 DICOM_STEP_RTOL = 0.01
+DICOM_STEP_ATOL_MM = 0.1
 #: Two slices closer than this (mm, along the normal) are at the same position.
 DICOM_SAME_POSITION_MM = 1e-3
 #: ImageOrientationPatient of every slice must agree with the first to this tolerance.
@@ -572,7 +574,8 @@ def _check_dicom_slices(sitk, files) -> None:
                       "along the slice normal; put each acquisition in its own folder")
     step = float(np.median(steps))
     worst = int(np.argmax(np.abs(steps - step)))
-    if abs(steps[worst] - step) > DICOM_STEP_RTOL * step:
+    allowed = max(DICOM_STEP_RTOL * step, min(DICOM_STEP_ATOL_MM, step / 4)) * (1 + 1e-9)
+    if abs(steps[worst] - step) > allowed:
         raise OSError(f"slice positions are not evenly spaced: the step is {step:.6g} mm but {steps[worst]:.6g} mm "
                       f"between {names[worst]} and {names[worst + 1]} (missing slices?); the volume would get "
                       "one averaged spacing")

@@ -70,6 +70,16 @@ def test_a_missing_slice_is_refused_not_averaged(tmp_path):
         io.read(folder)
 
 
+def test_positions_rounded_to_a_tenth_of_a_mm_are_even(tmp_path):
+    _, grid = io.read(write_series(tmp_path / "rounded", [0.0, 0.6, 1.3, 1.9, 2.5]))   # 0.625 mm, rounded
+    assert grid.shape[2] == 5
+
+
+def test_a_missing_thin_slice_is_refused(tmp_path):
+    with pytest.raises(OSError, match="not evenly spaced"):
+        io.read(write_series(tmp_path / "thin", [0.0, 0.05, 0.1, 0.2, 0.25]))
+
+
 def test_repeated_positions_are_refused(tmp_path):
     folder = write_series(tmp_path / "twice", [0.0, 2.5, 2.5, 5.0])
     with pytest.raises(OSError, match=r"repeated slice position: slice001\.dcm and slice002\.dcm are both at 2\.5 mm"):
