@@ -124,11 +124,7 @@ def resample(data, spacing=None, *, target_shape=None, target_spacing=None, inte
             raise ValueError(f"data is a {len(data.shape)}-D {image.kind} image; give channel_axis= for the "
                              "axis that is not spatial")
     if target is not None:
-        spatial = len(data.shape) - (channel_axis is not None)
-        target = images.target_grid(target, spatial, image.kind if image is not None else None)
-    elif spacing is None and target_spacing is not None:
-        raise ValueError("spacing is missing: resampling by target_spacing needs the data's own spacing "
-                         "(spacing=, mm per axis, or its Grid); a bare array has none")
+        target = images.target_grid(target, image.kind if image is not None else None)
     job = build_job(data, spacing, target_shape=target_shape, target_spacing=target_spacing,
                     interpolation=interpolation, dtype=dtype, antialias=antialias,
                     channel_axis=channel_axis, backend=backend, device=device,

@@ -52,7 +52,7 @@ from .arrays import refuse_masked
 from .backends import ALIASES, BACKEND_NAMES, GPU_PREFERENCE, choose_backend
 from .geometry import Grid
 from .interpolation import Interpolation
-from .job import source_grid
+from .job import require_spacing, source_grid
 from .onto import AffineSampling, apply_fill, check_label_fill, check_target, onto_sampling
 from .tables import AxisTable, SamplingTables, build_tables, gaussian_radius
 
@@ -169,6 +169,7 @@ def resample(data, spacing: Sequence[float] | None = None, *, target_shape: Sequ
     if target is not None:
         return _resample_onto(data, source, target, target_shape, target_spacing, interpolation, in_dtype,
                               out_dtype, antialias, output_chunks, backend, fill)
+    require_spacing(spacing, target_spacing)
     target = source.resolve(target_shape, target_spacing)
     check_target_size(target.shape, target_shape, target_spacing)
     tables = build_tables(source, target, interpolation, antialias=antialias)

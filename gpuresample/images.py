@@ -167,13 +167,13 @@ def frame_for(kind: str | None, grid: Grid) -> Grid:
     return grid_from_affine(grid.shape, _ras(grid.affine), source="the target grid")
 
 
-def target_grid(target, ndim: int, frame: str | None = None) -> Grid:
+def target_grid(target, frame: str | None = None) -> Grid:
     """The :class:`Grid` ``target=`` names.
 
     ``target`` is a :class:`Grid` (taken as is), a nibabel or SimpleITK image, a path to an
     image file (its header only), ``(shape, affine)``, a ``{"data", "affine"}`` mapping
     (TorchIO's ``Image``) or an array/tensor with an ``affine`` (MONAI's ``MetaTensor``;
-    its last ``ndim`` axes are spatial). ``frame`` is the kind of the data being resampled
+    its last ``affine.shape[0] - 1`` axes are spatial). ``frame`` is the kind of the data being resampled
     (``"SimpleITK"`` when the data is a SimpleITK image, whose physical frame is LPS; else
     RAS), and images and files of the other frame are converted to it.
     """

@@ -142,6 +142,7 @@ def build_job(data, spacing, *, target_shape=None, target_spacing=None, target: 
         target = check_target(onto, target_shape, target_spacing, source.ndim)
         check_label_fill(fill, interpolation, in_dtype, out_dtype)
     elif target is None and not isinstance(spacing, Grid):
+        require_spacing(spacing, target_spacing)
         if spacing is None:
             spacing = (1.0,) * len(spatial)
         source, target = _grids(spatial, spacing, origin, direction, target_shape, target_spacing)
@@ -179,6 +180,13 @@ def build_job(data, spacing, *, target_shape=None, target_spacing=None, target: 
         chunking = plan_slabs(tables, in_dtype, out_dtype, spatial, budget, chosen, staged)
     return Job(name, role, prepared, source, target, interpolation, tables, in_dtype, out_dtype,
                channel_axis, chosen, chunking, staged, out, fill)
+
+
+def require_spacing(spacing, target_spacing) -> None:
+    """A bare array resampled by ``target_spacing`` needs its own spacing (docs/design.md §10)."""
+    if spacing is None and target_spacing is not None:
+        raise ValueError("spacing is missing: resampling by target_spacing needs the data's own spacing "
+                         "(spacing=, mm per axis, or its Grid); a bare array has none")
 
 
 def source_grid(spacing, spatial: tuple, origin=None, direction=None) -> Grid:

@@ -179,7 +179,7 @@ def test_3_out_equal_to_the_input_is_refused():
     x = np.random.default_rng(0).random((8, 8, 8)).astype(np.float32)
     before = x.copy()
     with pytest.raises(ValueError, match="out shares memory with the input"):
-        gr.resample(x, None, target_spacing=(1.05, 1.05, 1.05), out=x)
+        gr.resample(x, (1, 1, 1), target_spacing=(1.05, 1.05, 1.05), out=x)
     np.testing.assert_array_equal(x, before)
 
 
@@ -522,11 +522,11 @@ def test_14_a_result_larger_than_memory_is_a_memory_error_up_front():
 @pytest.mark.parametrize("spacing", [1e-300, 5e-324, 1e-9])
 def test_14_tiny_target_spacing_is_a_clear_error(spacing):
     with pytest.raises(ValueError, match=r"target_spacing=\("):
-        gr.resample(np.zeros((4, 4, 4), np.float32), None, target_spacing=(spacing,) * 3)
+        gr.resample(np.zeros((4, 4, 4), np.float32), (1, 1, 1), target_spacing=(spacing,) * 3)
     da = pytest.importorskip("dask.array")
     import gpuresample.dask as grd
     with pytest.raises(ValueError, match=r"target_spacing=\("):
-        grd.resample(da.zeros((4, 4, 4), chunks=2), None, target_spacing=(spacing,) * 3)
+        grd.resample(da.zeros((4, 4, 4), chunks=2), (1, 1, 1), target_spacing=(spacing,) * 3)
 
 
 def test_14_bool_shape_string_spacing_and_string_antialias_are_refused():
@@ -538,7 +538,7 @@ def test_14_bool_shape_string_spacing_and_string_antialias_are_refused():
     with pytest.raises(TypeError, match=r"spacing entries must be numbers, got '1'"):
         gr.resample(x, ("1", 1, 1), target_shape=(3, 3, 3))
     with pytest.raises(TypeError, match="target_spacing entries must be numbers"):
-        gr.resample(x, None, target_spacing=(1, True, 1))
+        gr.resample(x, (1, 1, 1), target_spacing=(1, True, 1))
     with pytest.raises(TypeError, match="antialias must be True or False, got 'no'"):
         gr.resample(x, None, target_shape=(3, 3, 3), antialias="no")
     scene = gr.Scene(Grid((4, 4, 4), (1, 1, 1)), volumes={"CT": x})
