@@ -622,7 +622,7 @@ def test_transform_onto_a_target_grid_or_reference_image():
         assert set(np.unique(out["label"])) == {0, 1, 2}
     with pytest.raises(ValueError, match="target= and target_spacing= were both given"):
         Resampled(["image"], target=target, target_spacing=(1.0, 1.0, 1.0))
-    with pytest.raises(TypeError, match="target must be a gpuresample.Grid or a reference image"):
+    with pytest.raises(TypeError, match="target must be a gpuresample.Grid, a nibabel or SimpleITK image"):
         Resampled(["image"], target=(14, 16, 12))
     with pytest.raises(ValueError, match="no geometry"):
         Resampled(["image"], target=target)({"image": image})
