@@ -32,8 +32,15 @@ from ._common import (check_source_block, coefficient_maps, gathered_states, int
                       kept_coefficient_rows, label_view_dtype, smooth, uses_label_arithmetic, view_3d)
 
 #: Output voxels scored at once by the label path: its 8 taps' labels and float64
-#: weights take about 128 bytes per voxel, so blocks stay near 256 MiB.
+#: weights and the running scores take about 150 bytes per voxel, so steps stay near 300 MiB.
 LABEL_BLOCK_VOXELS = 1 << 21
+
+
+def label_step_bytes(itemsize: int) -> int:
+    """Bytes per voxel of a label step: 8 taps' labels and float64 weights, then while scoring
+    the best label (twice while it is replaced), best and current scores (float64, one more
+    while replaced) and a few boolean masks."""
+    return 8 * (itemsize + 8) + 2 * itemsize + 4 * 8 + 16
 #: The interpolating cubic B-spline's order (SciPy's ``order=3``).
 SPLINE_ORDER = 3
 
@@ -194,10 +201,11 @@ def array_scratch_bytes(tables: SamplingTables, in_dtype, out_dtype) -> int:
     in_dtype = np.dtype(in_dtype)
     work = working_dtype(in_dtype).itemsize
     axes = as_3d(tables)
-    if uses_label_arithmetic(tables, in_dtype):  # label_block's step: 8 taps' labels and weights, scores
+    if uses_label_arithmetic(tables, in_dtype):
         plane = axes[1].n_out * axes[2].n_out
         step = min(axes[0].n_out, max(1, LABEL_BLOCK_VOXELS // max(plane, 1))) * plane
-        return step * 8 * (8 + 2 * in_dtype.itemsize)
+        converted = math.prod(tables.output_shape) * in_dtype.itemsize if np.dtype(out_dtype) != in_dtype else 0
+        return step * label_step_bytes(in_dtype.itemsize) + converted  # + labels picked before converting
     lengths = [t.line_length for t in axes]
     if tables.interpolation is Interpolation.CUBIC:
         lengths = [kept_coefficient_rows(t) for t in axes]
