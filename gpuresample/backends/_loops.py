@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 
 #: Selects the CPU loops: "auto" (default), "native" or "array".
 LOOPS_VARIABLE = "GPURESAMPLE_CPU_LOOPS"
@@ -28,6 +29,7 @@ NOTICE = ("gpuresample: the compiled CPU loops are not available ({reason}); "
 _UNSET = object()
 _current = _UNSET
 _announced = False
+_lock = threading.Lock()  # threads calling at once choose (and announce) once
 
 
 def choice() -> str:
@@ -69,7 +71,9 @@ def current():
     """The module whose compiled loops run, or None for the array path; chosen once per process."""
     global _current
     if _current is _UNSET:
-        _current = _load()
+        with _lock:
+            if _current is _UNSET:
+                _current = _load()
     return _current
 
 
