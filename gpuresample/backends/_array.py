@@ -12,8 +12,8 @@ written with array operations (:func:`recursive_prefilter`), so it equals theirs
 and a cut slab continues the whole line's recursion from its states. Along the other axes
 it is ``ndi.spline_filter1d`` (float64, mirror boundaries on the extended line, equal to the
 recursion to rounding), or with ``exact=True`` the recursion too: then cubic equals the
-compiled loops bit for bit (the CPU's array path; on a GPU the recursion is a few launches
-per row, so the cupyx backend keeps SciPy's filter there).
+compiled loops bit for bit (the CPU's array path; on a GPU the recursion costs a few
+launches per row, so the cupyx backend keeps ``cupyx.scipy.ndimage.spline_filter1d`` there).
 
 Every pass materialises its intermediate volume (:func:`array_scratch_bytes`). Importing
 this module needs neither CuPy nor a GPU.

@@ -94,8 +94,9 @@ def boundary_states(read_rows, table: AxisTable, windows, elements: int, threads
     acc = xp.zeros(elements, np.float64)
     y_next = xp.empty(elements, np.float64)
     checkpoints = xp.empty((len(ends), elements), np.float64)
-    lines = None if isinstance(loops, ArrayLoops) else np.empty((threads, max(b - a for a, b in zip(starts, ends)),
-                                                line_block(elements)), np.float64)
+    lines = None
+    if not isinstance(loops, ArrayLoops):  # the compiled loops' per-thread scratch
+        lines = np.empty((threads, max(b - a for a, b in zip(starts, ends)), line_block(elements)), np.float64)
     powers = pole_powers(n_ext)
     # pass 1: the causal initial value over rows 0 .. n_ext - 2
     last_summed = max(n_ext - 1, 1)
