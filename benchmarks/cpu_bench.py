@@ -391,7 +391,7 @@ def report(all_results: dict, compiled: dict, load_before, load_after, repeats: 
               "through physical coordinates in floating point and may land a tie just below). SimpleITK's "
               "B-spline prefilter uses mirror boundaries, SciPy's `mode='nearest'` pads 12 edge copies "
               "first, so cubic agrees with SimpleITK in the interior only; gpuresample follows SciPy "
-              "(SPEC section 2). SciPy zoom computes in float64, gpuresample in float32.", ""]
+              "(docs/design.md §1). SciPy zoom computes in float64, gpuresample in float32.", ""]
     return "\n".join(lines), all(verdicts)
 
 
@@ -505,7 +505,7 @@ def oblique_report(results: dict, load_before, load_after, repeats: int, others:
                          f"{m['SimpleITK'] / m['gpuresample']:.2f}x | {ms(lo)} - {ms(hi)} | {r['max_diff']:.1e} | "
                          f"{r['differ']:.2%} | {r['fill_mismatch']} | {r['outside']:.1%} |")
     lines += ["", "SimpleITK computes linear weights in float64 and casts the result; gpuresample's float32 "
-              "input works in float32 (SPEC section 3), hence differences near float32 rounding.", ""]
+              "input works in float32 (docs/design.md §2), hence differences near float32 rounding.", ""]
     return "\n".join(lines), all(verdicts)
 
 

@@ -121,7 +121,7 @@ def main(argv=None) -> None:
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; load average "
         f"{load[0]:.1f} at the end. float32 64³ → 96³ (label: uint8); seconds from process start, medians of "
-        f"{args.repeats} fresh processes. Goals (issue 13, item 11): cold ≤ {COLD_GOAL_S} s, warm ≤ {WARM_GOAL_S} s.",
+        f"{args.repeats} fresh processes. Goals: cold ≤ {COLD_GOAL_S} s, warm ≤ {WARM_GOAL_S} s.",
         "",
         "| interpolation | how | import numpy | import gpuresample | first call | total | Numba imported |",
         "|---|---|---|---|---|---|---|",

@@ -10,6 +10,8 @@ computed, so a refused call leaves ``out=`` untouched.
 from __future__ import annotations
 
 import math
+import mmap
+import os
 import warnings
 
 import numpy as np
@@ -136,11 +138,83 @@ def shares_memory(a, b) -> bool:
     return bounds_a[0] < bounds_b[1] and bounds_b[0] < bounds_a[1]
 
 
+def _mapped_file_range(array) -> tuple | None:
+    """``(file, first byte, end byte)`` of the file bytes a memory-mapped NumPy array spans, or None.
+
+    ``file`` is ``(st_dev, st_ino)``. The array may be a ``numpy.memmap`` (``np.load(...,
+    mmap_mode=...)`` gives one) or any view of one; when the bytes cannot be placed in
+    the file, the whole file is taken.
+    """
+    if not isinstance(array, np.ndarray):
+        return None
+    top = array
+    while isinstance(top.base, np.ndarray):  # down to the array made on the mmap itself
+        top = top.base
+    filename = getattr(top, "filename", None) or getattr(array, "filename", None)
+    if not isinstance(top, np.memmap) or filename is None:
+        return None
+    try:
+        stat = os.stat(filename)
+    except OSError:
+        return None
+    file = (stat.st_dev, stat.st_ino)
+    bounds = _byte_bounds(array)
+    if bounds is None:
+        return None
+    if not isinstance(top.base, mmap.mmap):  # cannot tell where in the file: all of it
+        return file, 0, math.inf
+    start = top.__array_interface__["data"][0] - int(top.offset)  # address of byte 0 of the file
+    return file, bounds[0] - start, bounds[1] - start
+
+
+def _zarr_location(array) -> tuple | None:
+    """Where a Zarr array is stored: ``("file", real path)`` or ``("store", store, path)``; else None."""
+    store, path = getattr(array, "store", None), getattr(array, "path", None)
+    if store is None or not isinstance(path, str) or not type(array).__module__.startswith("zarr"):
+        return None
+    root = getattr(store, "root", None)  # zarr 3 LocalStore
+    if root is None and isinstance(getattr(store, "path", None), (str, os.PathLike)):  # zarr 2 DirectoryStore
+        root = store.path
+    if isinstance(root, (str, os.PathLike)):
+        return "file", os.path.realpath(os.path.join(os.fspath(root), path.strip("/")))
+    return "store", store, path.strip("/")
+
+
+def _same_location(a, b) -> bool:
+    if a[0] != b[0]:
+        return False
+    if a[0] == "file":
+        return a[1] == b[1]
+    if a[2] != b[2]:
+        return False
+    if a[1] is b[1]:
+        return True
+    try:
+        return bool(a[1] == b[1])
+    except Exception:  # noqa: BLE001 (a store without a usable equality: not the same)
+        return False
+
+
+def same_storage(a, b) -> bool:
+    """Whether writing ``a`` may change ``b``: shared memory, overlapping bytes of one
+    memory-mapped file, or one Zarr array opened twice."""
+    if a is b or shares_memory(a, b):
+        return True
+    range_a, range_b = _mapped_file_range(a), _mapped_file_range(b)
+    if range_a is not None and range_b is not None and range_a[0] == range_b[0]:
+        return range_a[1] < range_b[2] and range_b[1] < range_a[2]
+    where_a, where_b = _zarr_location(a), _zarr_location(b)
+    return where_a is not None and where_b is not None and _same_location(where_a, where_b)
+
+
 def check_out(out, output_shape, out_dtype, inputs) -> None:
     """``out=`` must have the result's shape and dtype, be writable and not overlap the input.
 
     ``inputs`` are the arrays the data is read from (the caller's and the prepared one).
     """
+    if not (hasattr(out, "shape") and hasattr(out, "dtype") and hasattr(out, "__setitem__")):
+        raise TypeError(f"out must be an array (NumPy, CuPy, numpy.memmap, Zarr) of the result's shape "
+                        f"{tuple(output_shape)} and dtype {out_dtype}, got {type(out).__name__}")
     if tuple(out.shape) != tuple(output_shape):
         raise ValueError(f"out has shape {tuple(out.shape)}, the result has shape {tuple(output_shape)}")
     if np.dtype(out.dtype) != out_dtype:
@@ -154,10 +228,11 @@ def check_out(out, output_shape, out_dtype, inputs) -> None:
         raise TypeError("out is a numpy.ma.MaskedArray, whose mask would not follow the result; "
                         "pass a plain array (e.g. np.empty(shape, dtype))")
     for array in inputs:
-        if array is not None and shares_memory(out, array):
-            raise ValueError("out shares memory with the input data; the input is never modified, and "
-                             "resampling in place would read voxels it has already overwritten: pass a "
-                             "separate array as out=")
+        if array is not None and same_storage(out, array):
+            raise ValueError("out shares memory with the input data (the same array or a view of it, a memory "
+                             "map of the same file bytes, or the same Zarr array); the input is never "
+                             "modified, and resampling in place would read voxels it has already overwritten: "
+                             "pass a separate array as out=")
 
 
 # ---------------------------------------------------------------------------------------
@@ -210,6 +285,21 @@ def _holds(lo, hi, in_dtype: np.dtype, out_dtype: np.dtype) -> bool | None:
     return -exact <= lo and hi <= exact
 
 
+def _dtype_holds(in_dtype: np.dtype, out_dtype: np.dtype) -> bool:
+    """Whether ``out_dtype`` holds every value of ``in_dtype`` exactly (not ``np.can_cast``:
+    it calls int64 into float64 safe, which rounds above 2**53)."""
+    if in_dtype == out_dtype or in_dtype == np.bool_:
+        return True
+    if in_dtype.kind in "iu":
+        info = np.iinfo(in_dtype)
+        if out_dtype.kind in "iu":
+            return _range_inside(info.min, info.max, out_dtype)
+        if out_dtype.kind == "f":
+            return max(-info.min, info.max) <= 2 ** (np.finfo(out_dtype).nmant + 1)
+        return False
+    return in_dtype.kind == "f" and out_dtype.kind == "f" and out_dtype.itemsize >= in_dtype.itemsize
+
+
 def _range_inside(lo, hi, dtype: np.dtype) -> bool:
     if dtype == np.bool_:
         return lo >= 0 and hi <= 1
@@ -254,7 +344,7 @@ def check_labels_fit(array, on_gpu: bool, in_dtype, out_dtype, name: str = "data
     integers, float64 into float32), and listed only when some do not fit.
     """
     in_dtype, out_dtype = np.dtype(in_dtype), np.dtype(out_dtype)
-    if in_dtype == out_dtype:
+    if _dtype_holds(in_dtype, out_dtype):  # every value of in_dtype fits: no pass over the data
         return
     lo, hi = value_range(array, on_gpu)
     fits = _holds(lo, hi, in_dtype, out_dtype)
@@ -263,9 +353,11 @@ def check_labels_fit(array, on_gpu: bool, in_dtype, out_dtype, name: str = "data
     if fits:
         return
     labels = _unfit_labels(array, on_gpu, out_dtype)
+    if not labels:  # the range alone could not tell (integers beyond the float's exact range): all fit
+        return
     shown = ", ".join(repr(v) for v in labels[:LISTED_LABELS])
     more = f" and {len(labels) - LISTED_LABELS} more" if len(labels) > LISTED_LABELS else ""
-    raise ValueError(f"{name} has labels {out_dtype} cannot hold: {shown}{more}; they would change in the "
+    raise ValueError(f"{name} has labels dtype={out_dtype} cannot hold: {shown}{more}; they would change in the "
                      f"result. Pass a dtype= that holds them (or none, to keep {in_dtype}), or relabel first")
 
 
@@ -291,13 +383,14 @@ def check_not_nan(array, on_gpu: bool, in_dtype, out_dtype, interpolation, name:
 
 
 def is_label_map(interpolation, in_dtype, out_dtype, role: str) -> bool:
-    """Whether values are labels to keep exactly: 'label', or 'nearest' from a mask or an
-    integer/bool input into an integer/bool ``dtype=``."""
+    """Whether values are labels to keep exactly: 'label', or 'nearest' from a mask, from an
+    integer/bool input (into any ``dtype=``: a float dtype too, which holds integers exactly
+    only up to 2**24 for float32, 2**53 for float64), or into an integer/bool ``dtype=``."""
     in_dtype, out_dtype = np.dtype(in_dtype), np.dtype(out_dtype)
     if interpolation is Interpolation.LABEL:
         return True
-    return (interpolation is Interpolation.NEAREST and out_dtype.kind in "iub"
-            and (role == "mask" or in_dtype.kind in "iub"))
+    return (interpolation is Interpolation.NEAREST
+            and (in_dtype.kind in "iub" or (role == "mask" and out_dtype.kind in "iub")))
 
 
 def check_values(array, on_gpu: bool, in_dtype, out_dtype, interpolation, role: str = "volume",
@@ -312,4 +405,5 @@ def check_values(array, on_gpu: bool, in_dtype, out_dtype, interpolation, role: 
 
 
 __all__ = ["MAX_ELEMENTS", "available_host_bytes", "check_labels_fit", "check_not_nan", "check_out",
-           "check_output_fits", "check_target_size", "check_values", "shares_memory", "value_range"]
+           "check_output_fits", "check_target_size", "check_values", "same_storage", "shares_memory",
+           "value_range"]

@@ -21,6 +21,10 @@ SUPPORTED_DTYPES = tuple(
               "int64", "uint64", "bool")
 )
 
+#: Largest voxel size accepted, in mm: far beyond any image, and small enough that extents
+#: (spacing times shape) and positions stay finite in float64.
+MAX_SPACING = 1e30
+
 _SIZE_UNITS = {
     "": 1, "b": 1,
     "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
@@ -72,12 +76,27 @@ def check_spacing(spacing, name: str, ndim: int | None = None) -> tuple:
     out = []
     for v in values:
         if not _is_real_number(v):  # "1" and True would pass float(); refuse them
-            raise TypeError(f"{name} entries must be numbers, got {v!r} in {spacing!r}")
-        f = float(v)
-        if not math.isfinite(f) or f <= 0.0:
-            raise ValueError(f"{name} entries must be finite and > 0 (mm), got {v!r} in {spacing!r}")
+            raise TypeError(f"{name} entries must be numbers, got {_short(v)} in {_short(spacing)}")
+        try:
+            f = float(v)
+        except OverflowError:  # an int beyond any float (10**400)
+            f = math.inf
+        if not math.isfinite(f) or not 0.0 < f <= MAX_SPACING:
+            raise ValueError(f"{name} entries must be finite and > 0, at most {MAX_SPACING:g} (mm), "
+                             f"got {_short(v)} in {_short(spacing)}")
         out.append(f)
     return tuple(out)
+
+
+def _short(value, limit: int = 80) -> str:
+    """``repr(value)`` for a message, huge integers as ``~10**N`` and long text cut."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and abs(int(value)) >= 10**20:
+        return f"{'-' if value < 0 else ''}~10**{len(str(abs(int(value)))) - 1}"
+    if isinstance(value, (tuple, list)) and len(value) <= 8:
+        inner = ", ".join(_short(v, limit) for v in value)
+        return f"({inner}{',' if len(value) == 1 else ''})" if isinstance(value, tuple) else f"[{inner}]"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _is_real_number(value) -> bool:
@@ -115,12 +134,20 @@ def check_dtype(dtype, name: str = "dtype") -> np.dtype:
 
 
 def parse_bytes(value, name: str = "max_memory") -> int | None:
-    """Bytes from an int or a string such as ``"2GB"`` or ``"512 MiB"``; None stays None."""
+    """Bytes from an int or a string such as ``"2GB"`` or ``"512 MiB"``; None stays None.
+
+    A count of bytes must be whole (``2.5`` and ``"2.5"`` are refused); a size with a
+    unit is rounded down to whole bytes (``"1.5KiB"`` is 1536, ``"0.0001KB"`` is 0: refused).
+    """
     if value is None:
         return None
+    fraction = f"{name}={value!r} is not a whole number of bytes; give an int, or a size with a unit " \
+               "such as '2GB', '512MB', '1.5GiB' (rounded down to whole bytes)"
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         number = int(value)
     elif isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value):
+        if not float(value).is_integer():
+            raise ValueError(fraction)
         number = int(value)
     elif isinstance(value, str):
         match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", value)
@@ -129,6 +156,8 @@ def parse_bytes(value, name: str = "max_memory") -> int | None:
             raise ValueError(
                 f"{name}={value!r} is not a size; use bytes or a string such as '2GB', '512MB', '1.5GiB'"
             )
+        if _SIZE_UNITS[unit] == 1 and not float(match.group(1)).is_integer():
+            raise ValueError(fraction)
         number = int(float(match.group(1)) * _SIZE_UNITS[unit])
     else:
         raise TypeError(f"{name} must be bytes (int) or a string such as '2GB', got {value!r}")
@@ -192,8 +221,16 @@ def check_fill(fill, dtype) -> float:
         fill = int(fill)
     if not isinstance(fill, numbers.Real):
         raise TypeError(f"fill must be a number, got {fill!r}")
-    value = float(fill)
+    try:
+        value = float(fill)
+    except OverflowError:  # an int beyond any float
+        value = math.inf if fill > 0 else -math.inf
     if dtype.kind == "f":
+        largest = float(np.finfo(dtype).max)
+        overflowed = math.isinf(value) and isinstance(fill, numbers.Integral)  # 10**400, not inf itself
+        if overflowed or (math.isfinite(value) and abs(value) > largest):
+            raise ValueError(f"fill={_short(fill)} is beyond the output dtype {dtype}; allowed: values from "
+                             f"{-largest:g} to {largest:g}, inf and nan (or pass a wider dtype=)")
         return value
     if math.isnan(value):
         raise ValueError(f"fill=nan needs a float output; the output dtype is {dtype} "

@@ -1,7 +1,8 @@
-"""The one-call API: :func:`resample`."""
+"""The one-call API: :func:`resample` (arrays, or nibabel and SimpleITK images)."""
 
 from __future__ import annotations
 
+from . import images
 from .job import build_job
 
 
@@ -12,16 +13,26 @@ def resample(data, spacing=None, *, target_shape=None, target_spacing=None, inte
 
     Parameters
     ----------
-    data : array
+    data : array or image
         NumPy or CuPy array, a DLPack tensor (e.g. torch, CPU or CUDA) or a host
         array-like with ``shape``, ``dtype`` and slicing (e.g. Zarr). Never modified.
+        Or a nibabel image (any ``SpatialImage``) or a SimpleITK ``Image``: the geometry
+        comes from the image and the result is the same kind of image on the target
+        grid (nibabel: the new affine under the source's sform/qform codes; SimpleITK:
+        spacing, origin, direction). For a SimpleITK image every shape and spacing is in
+        SimpleITK's ``(x, y, z)`` order, as ``GetSize()`` and ``GetSpacing()`` read; for a
+        nibabel image in its array's ``(i, j, k)`` order.
         Dtypes: float16/32/64, (u)int8/16/32/64, bool, in either byte order (the
         result has the native-order dtype). A ``numpy.ma.MaskedArray`` is a
         ``TypeError`` (pass ``data.filled(value)``).
     spacing : sequence of float or Grid, optional
-        Voxel size per array axis in mm (default 1 mm per axis), or the data's
-        :class:`~gpuresample.Grid` (its shape must be the data's spatial shape; its
-        origin and direction place the data for ``target=``).
+        Voxel size per array axis in mm, or the data's :class:`~gpuresample.Grid` (its
+        shape must be the data's spatial shape; its origin and direction place the data
+        for ``target=``). Needed to resample a bare array by ``target_spacing`` (a
+        ``ValueError`` naming ``spacing`` otherwise); by ``target_shape`` or onto
+        ``target=`` a missing spacing means 1 mm per axis (the sampling positions do not
+        depend on it). With an image, leave it out (one that disagrees with the image is
+        a ``ValueError``).
     target_shape : sequence of int, optional
         Voxels per axis of the result; the bounding box is kept exactly.
     target_spacing : sequence of float, optional
@@ -56,10 +67,12 @@ def resample(data, spacing=None, *, target_shape=None, target_spacing=None, inte
         ``MemoryError`` before anything runs.
     progress : bool
         Show a progress bar over slabs (tqdm if installed).
-    target : Grid, optional
+    target : Grid, image, path or (shape, affine), optional
         Resample onto this grid (another dataset's: any origin, extent, spacing and
         direction), instead of ``target_shape``/``target_spacing`` (giving both is a
-        ``ValueError``). Output voxel ``j`` samples the physical point
+        ``ValueError``): a :class:`~gpuresample.Grid`, a nibabel or SimpleITK image, a
+        path to an image file (only its header is read) or ``(shape, affine)`` with a
+        4x4 (3x3 in 2-D) index-to-physical matrix. Output voxel ``j`` samples the physical point
         ``target.affine @ j``. A target that does not overlap the data at all warns
         (``UserWarning``) and gives an all-``fill`` result.
     fill : float
@@ -69,8 +82,9 @@ def resample(data, spacing=None, *, target_shape=None, target_spacing=None, inte
 
     Returns
     -------
-    array
-        The resampled array, of the input's kind (or ``out``).
+    array or image
+        The resampled array, of the input's kind (or ``out``); for an image ``data``,
+        an image of the same kind.
 
     Notes
     -----
@@ -101,8 +115,25 @@ def resample(data, spacing=None, *, target_shape=None, target_spacing=None, inte
     >>> gr.resample(volume, (2.0, 1.0, 1.0), target_spacing=(1.0, 1.0, 1.0), interpolation="nearest").shape
     (4, 3, 4)
     """
+    image = None
+    if images.is_image(data):
+        image = images.from_image(data)
+        images.check_spacing_agrees(spacing, image.grid, image.kind)
+        data, spacing = image.array, image.grid
+        if channel_axis is None and len(data.shape) > image.grid.ndim:
+            raise ValueError(f"data is a {len(data.shape)}-D {image.kind} image; give channel_axis= for the "
+                             "axis that is not spatial")
+    if target is not None:
+        spatial = len(data.shape) - (channel_axis is not None)
+        target = images.target_grid(target, spatial, image.kind if image is not None else None)
+    elif spacing is None and target_spacing is not None:
+        raise ValueError("spacing is missing: resampling by target_spacing needs the data's own spacing "
+                         "(spacing=, mm per axis, or its Grid); a bare array has none")
     job = build_job(data, spacing, target_shape=target_shape, target_spacing=target_spacing,
                     interpolation=interpolation, dtype=dtype, antialias=antialias,
                     channel_axis=channel_axis, backend=backend, device=device,
                     max_memory=max_memory, out=out, onto=target, fill=fill)
-    return job.run(progress=progress)
+    result = job.run(progress=progress)
+    if image is None or out is not None:
+        return result
+    return images.to_image(image, result, job.target)

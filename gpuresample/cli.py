@@ -7,6 +7,7 @@
                 [--volume V]... [--label] [--antialias] [--backend auto|cpu|cupyx|kernels] [--device cpu|cuda]
                 [--max-memory 4GB] [--dry-run] [--progress] [--force]
     gpuresample [--sample [OUT]] (--spacing ... | --shape ... | --isotropic) [...]
+    gpuresample [options] -- IN OUT        (paths starting with '-')
 
 Rules (also in ``gpuresample --help``):
 
@@ -29,6 +30,8 @@ Rules (also in ``gpuresample --help``):
   prints the plan and a summary, and writes nothing; ``--sample OUT`` writes the result
   (``OUT`` and ``<OUT stem>_Organs<OUT ending>``).
 * Outputs are never overwritten without ``--force``, and never written over an input.
+  The data file of a ``.mhd``/``.nhdr`` output (``<OUT stem>.raw``) is an output too,
+  and the data files an input header names are inputs too.
 * Errors are one line on stderr: exit code 2 for bad arguments, unreadable or unwritable
   files, missing optional packages and unavailable backends; 1 for anything unexpected;
   130 when interrupted.
@@ -39,6 +42,7 @@ Rules (also in ``gpuresample --help``):
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -69,6 +73,8 @@ class UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse prints usage + message and exits; we want one line
+        if message.startswith("unrecognized arguments: -"):
+            message += " (a path starting with '-' goes after --, at the end: ... -- IN OUT; or write ./-name)"
         raise UsageError(message)
 
 
@@ -116,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="memory budget, e.g. 4GB or 512MiB; work is split into slabs to stay within it")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, check the paths, compute nothing")
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
-    parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite existing outputs (the data file of a .mhd/.nhdr output too)")
     parser.add_argument("--sample", action="store_true",
                         help="use the built-in sample phantom as input; the only path, if any, is OUT")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
@@ -150,7 +157,12 @@ def main(argv=None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
             warnings.showwarning = _one_line_warning
+            argv = list(sys.argv[1:] if argv is None else argv)
+            after = []  # everything after "--" is a path, even "-dash.nii.gz"
+            if "--" in argv:
+                argv, after = argv[:argv.index("--")], argv[argv.index("--") + 1:]
             args = parser.parse_intermixed_args(argv)  # IN OUT may come after options
+            args.paths = list(args.paths) + after
             return _run(args)
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else EXIT_OK
@@ -243,7 +255,7 @@ def _run(args) -> int:
     if out is None:
         print(f"nothing written (to write the result: {PROG} --sample OUT.nii.gz ...)")
         return EXIT_OK
-    _write(result, outputs, reference=source_in)
+    _write(result, outputs, reference=source_in, force=args.force)
     for name, path in outputs.items():
         print(f"wrote {path}  ({name})")
     return EXIT_OK
@@ -291,25 +303,33 @@ def _output_paths(out, main_name: str, extra_names) -> dict:
 
 
 def _check_outputs(outputs: dict, inputs, force: bool, dry_run: bool = False) -> list:
-    """Refuse outputs that are inputs, collide or have no folder; existing ones need ``force``.
+    """Refuse outputs that are inputs, collide, are folders or have no folder; existing ones need ``force``.
 
-    Returns the outputs that exist: a dry run reports them instead of refusing.
+    Every file written counts, the data file of a ``.mhd``/``.nhdr`` output too; every
+    file read counts as an input, the data files an input header names too. Returns the
+    output files that exist: a dry run reports them instead of refusing.
     """
-    resolved_inputs = {p.resolve() for p in inputs}
+    input_files = {io._file_key(f): f for p in inputs for f in io.files_read(p)}
     seen, existing = {}, []
     for name, path in outputs.items():
-        resolved = path.resolve()
-        if resolved in resolved_inputs:
-            raise UsageError(f"output {path} ({name}) is also an input; write it elsewhere")
-        if resolved in seen:
-            raise UsageError(f"{seen[resolved]!r} and {name!r} would both be written to {path}")
-        seen[resolved] = name
-        if not path.parent.is_dir():
-            raise UsageError(f"cannot write {path}: folder {path.parent} does not exist")
-        if path.exists() and not force:
-            if not dry_run:
-                raise UsageError(f"{path} exists; pass --force to overwrite it")
-            existing.append(path)
+        for file in io.files_written(path):
+            what = name if file == path else f"data file of {path.name}"
+            key = io._file_key(file)
+            if key in input_files:
+                read = input_files[key]
+                also = "an input" if read.name == file.name else f"an input (the data of {read})"
+                raise UsageError(f"output {file} ({what}) is also {also}; write it elsewhere")
+            if key in seen:
+                raise UsageError(f"{seen[key]!r} and {what!r} would both be written to {file}")
+            seen[key] = what
+            if not file.parent.is_dir():
+                raise UsageError(f"cannot write {file}: folder {file.parent} does not exist")
+            if file.is_dir():
+                raise UsageError(f"cannot write {file}: it is a folder")
+            if os.path.lexists(file) and not force:
+                if not dry_run:
+                    raise UsageError(f"{file} exists; pass --force to overwrite it")
+                existing.append(file)
     return existing
 
 
@@ -342,11 +362,11 @@ def _list(values, limit: int = 12) -> str:
     return shown + (f" ... ({len(values)} values)" if len(values) > limit else "")
 
 
-def _write(result: Scene, outputs: dict, reference) -> None:
+def _write(result: Scene, outputs: dict, reference, force: bool = False) -> None:
     """All outputs or none: ``io.save`` moves files into place only once all are written."""
     names = list(outputs)
     first, rest = names[0], {n: outputs[n] for n in names[1:]}
-    io.save(outputs[first], result, name=first, masks=rest, reference=reference)
+    io.save(outputs[first], result, name=first, masks=rest, reference=reference, force=force)
 
 
 if __name__ == "__main__":  # pragma: no cover - python -m gpuresample.cli

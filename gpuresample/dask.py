@@ -379,6 +379,9 @@ def _output_chunks(output_chunks, data, target_shape, out_dtype) -> tuple:
         output_chunks = default_output_chunks(data.chunks, data.shape, target_shape, data.dtype, out_dtype)
     try:
         chunks = normalize_chunks(output_chunks, tuple(target_shape), dtype=out_dtype)
+    except ZeroDivisionError:  # dask divides by a chunk size of 0
+        raise ValueError(f"output_chunks={output_chunks!r} has a chunk size of 0; chunk sizes must be >= 1 "
+                         "(or -1, 'auto', None)") from None
     except (ValueError, TypeError) as exc:
         raise ValueError(f"output_chunks={output_chunks!r} does not chunk the target shape "
                          f"{tuple(target_shape)}: {exc}") from None

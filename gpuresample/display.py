@@ -44,7 +44,7 @@ PLACEMENT_ATOL = 1e-6
 
 def _placement_rows(source, target) -> list:
     """Origin and direction rows, shown when the target's differ from the source's
-    (a target on another grid, SPEC §8); none for a target derived by shape or spacing."""
+    (a target on another grid); none for a target derived by shape or spacing."""
     import numpy as np
 
     same_direction = np.allclose(source.direction, target.direction, atol=PLACEMENT_ATOL)
@@ -92,14 +92,34 @@ def _table(header, rows) -> list:
     return [line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
 
 
+def total_line(jobs) -> str:
+    """``total: 7.5 MiB -> 11.9 MiB``: the objects' bytes before and after."""
+    total_before = sum(j.bytes_before for j in jobs)
+    total_after = sum(j.bytes_after for j in jobs)
+    return f"total: {format_bytes(total_before)} -> {format_bytes(total_after)}"
+
+
+def peak_line(jobs) -> str:
+    """The plan's overall peak memory, and what ``max_memory`` covers.
+
+    Objects run one after another, so the plan's peak is the largest object's: one slab's
+    input rows, output rows and scratch at once. ``max_memory`` limits that figure. Each
+    result array is allocated whole before its slabs run, so a chunked run holds its whole
+    result besides the slab's scratch: the results are not within ``max_memory``.
+    """
+    peak = max((j.chunking.peak_bytes for j in jobs), default=0)
+    results = sum(j.bytes_after for j in jobs)
+    return (f"peak memory: {format_bytes(peak)} (largest slab: input rows + output rows + scratch; "
+            f"max_memory limits this, but each result array is allocated whole: {format_bytes(results)} in all)")
+
+
 def plan_text(source, target, jobs, title="gpuresample plan") -> str:
     lines = [title]
     lines += _table(("", "current", "target"), grid_rows(source, target))
     lines.append("")
     lines += _table(JOB_HEADER, job_rows(jobs))
-    total_before = sum(j.bytes_before for j in jobs)
-    total_after = sum(j.bytes_after for j in jobs)
-    lines.append(f"total: {format_bytes(total_before)} -> {format_bytes(total_after)}")
+    lines.append(total_line(jobs))
+    lines.append(peak_line(jobs))
     return "\n".join(lines)
 
 
@@ -110,4 +130,5 @@ def plan_html(source, target, jobs, title="gpuresample plan") -> str:
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     return (f"<div class='gpuresample-plan'><strong>{html.escape(title)}</strong>"
             + table(("", "current", "target"), grid_rows(source, target))
-            + table(JOB_HEADER, job_rows(jobs)) + "</div>")
+            + table(JOB_HEADER, job_rows(jobs))
+            + f"<p>{html.escape(total_line(jobs))}<br>{html.escape(peak_line(jobs))}</p></div>")

@@ -138,6 +138,21 @@ class Grid:
         index = np.asarray(index, dtype=np.float64)
         return index @ (self.direction_matrix * np.array(self.spacing)).T + np.array(self.origin)
 
+    def physical_to_index(self, points) -> np.ndarray:
+        """Fractional voxel indices of physical positions, shape ``(..., ndim)``: the inverse of
+        :meth:`index_to_physical` (``spacing⁻¹ directionᵀ (point - origin)``, float64).
+
+        Examples
+        --------
+        >>> g = Grid((10, 10, 10), (2.0, 1.0, 0.5), origin=(5.0, 0.0, 0.0))
+        >>> g.physical_to_index([[5.0, 0.0, 0.0], [9.0, 3.0, 1.0]]).tolist()
+        [[0.0, 0.0, 0.0], [2.0, 3.0, 2.0]]
+        """
+        points = np.asarray(points, dtype=np.float64)
+        if points.shape[-1:] != (self.ndim,):
+            raise ValueError(f"points must have {self.ndim} coordinates on their last axis, got shape {points.shape}")
+        return ((points - np.array(self.origin)) @ self.direction_matrix) / np.array(self.spacing)
+
     def misfit_voxels(self, other: "Grid") -> float:
         """How far ``other`` lies from this grid: the largest distance between the two grids'
         corner voxels (same indices), in voxels of this grid's finest spacing.
@@ -243,7 +258,10 @@ class Grid:
 
     def __repr__(self) -> str:
         fmt = lambda t: "(" + ", ".join(f"{v:g}" for v in t) + ")"  # noqa: E731
-        return f"Grid(shape={self.shape}, spacing={fmt(self.spacing)}, origin={fmt(self.origin)})"
+        text = f"Grid(shape={self.shape}, spacing={fmt(self.spacing)}, origin={fmt(self.origin)}"
+        if not np.array_equal(self.direction_matrix, np.eye(self.ndim)):
+            text += ", direction=(" + ", ".join(fmt(row) for row in self.direction) + ")"
+        return text + ")"
 
 
 def grid_from_affine(shape, affine, source: str = "affine") -> Grid:

@@ -20,13 +20,18 @@ class Interpolation(str, Enum):
         For masks: per-label linear weights, arg-max, ties go to the lower label;
         only the input's label values appear in the output.
 
-    Strings work too, in any case: ``"Linear"`` is ``Interpolation.LINEAR``.
+    Strings work too, in any case: ``"Linear"`` is ``Interpolation.LINEAR``. So do the
+    names other libraries use (:data:`ALIASES`): ``"trilinear"`` and ``"bilinear"`` are
+    ``LINEAR``, ``"bspline"`` is ``CUBIC``, ``"nearest-exact"`` is ``NEAREST`` (ours already
+    picks ``floor(u + 0.5)``).
 
     Examples
     --------
     >>> Interpolation.parse("CUBIC") is Interpolation.CUBIC
     True
     >>> Interpolation("Linear") is Interpolation.LINEAR
+    True
+    >>> Interpolation.parse("trilinear") is Interpolation.LINEAR
     True
     """
 
@@ -40,6 +45,7 @@ class Interpolation(str, Enum):
         """``Interpolation("Linear")``: the constructor takes names in any case too."""
         if isinstance(value, str):
             key = value.strip().lower()
+            key = ALIASES.get(key, key)
             for member in cls:
                 if member.value == key:
                     return member
@@ -55,12 +61,15 @@ class Interpolation(str, Enum):
                 return cls(value)  # any case: see _missing_
             except ValueError:
                 pass
-        allowed = ", ".join(repr(m.value) for m in cls)
+        allowed = ", ".join(repr(m.value) for m in cls) + " (or " + ", ".join(repr(a) for a in ALIASES) + ")"
         raise ValueError(f"{name}={value!r} is not an interpolation; allowed: {allowed}")
 
     def __str__(self) -> str:
         return self.value
 
+
+#: Other libraries' names for our interpolations (PyTorch, MONAI, TorchIO, SimpleITK).
+ALIASES = {"trilinear": "linear", "bilinear": "linear", "bspline": "cubic", "nearest-exact": "nearest"}
 
 #: Interpolations whose table has two taps per axis (label uses linear weights).
 LINEAR_TAPS = (Interpolation.LINEAR, Interpolation.LABEL)

@@ -51,7 +51,9 @@ Examples
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -74,8 +76,16 @@ MASK_GRID_TOL_VOXELS = 1e-3
 NIFTI_UNIT_MM = {"mm": 1.0, "meter": 1000.0, "micron": 1e-3, "unknown": 1.0}
 #: NIfTI qform/sform code written when no reference header gives one (1 = scanner anatomy).
 DEFAULT_NIFTI_XFORM_CODE = 1
-#: Name start of the hidden folders files are written into before they are moved into place.
+#: Name start of the hidden folders files are written into before they are moved into place;
+#: the rest of the name is ``<host>-<pid>-<random>`` (see :func:`remove_stale_staging`).
 STAGING_PREFIX = ".gpuresample-"
+#: Headers whose pixel data is a second file next to them: the data file's ending, as
+#: SimpleITK writes it, ``(uncompressed, compressed)``.
+DATA_FILE_ENDINGS = {".mhd": (".raw", ".zraw"), ".nhdr": (".raw", ".raw.gz")}
+#: Bytes of a header read to find the data files it names (MetaImage, NRRD).
+HEADER_BYTES = 1 << 16
+#: Most files a numbered data-file pattern is expanded to (a larger one is taken as a single name).
+MAX_NUMBERED_FILES = 100_000
 #: dtypes the file formats cannot store, and what is written instead.
 WRITE_AS = {np.dtype(bool): np.dtype(np.uint8), np.dtype(np.float16): np.dtype(np.float32)}
 
@@ -132,6 +142,98 @@ def file_format(path, writing: bool = False) -> str:
                      f"supported: {endings}{folder}")
 
 
+def files_written(path, compress: bool = False) -> list:
+    """The files :func:`save` writes for ``path``: ``path``, and the data file of a
+    ``.mhd`` (``<stem>.raw``, ``.zraw`` compressed) or ``.nhdr`` (``.raw``, ``.raw.gz``) header.
+
+    Examples
+    --------
+    >>> [p.name for p in files_written("scan.mhd")], [p.name for p in files_written("scan.nhdr", compress=True)]
+    (['scan.mhd', 'scan.raw'], ['scan.nhdr', 'scan.raw.gz'])
+    """
+    path = Path(path)
+    stem, suffix = split_suffix(path)
+    endings = DATA_FILE_ENDINGS.get(suffix.lower())
+    if endings is None:
+        return [path]
+    return [path, path.with_name(stem + endings[bool(compress)])]
+
+
+def files_read(path) -> list:
+    """The files an image is read from: ``path``, and the data files its header names.
+
+    MetaImage (``ElementDataFile``) and NRRD (``data file``) headers may keep the pixel
+    data in other files, named relative to the header's folder (a single name, a
+    ``LIST`` or a numbered pattern). A missing or unreadable header gives ``[path]``.
+    """
+    path = Path(path)
+    suffix = split_suffix(path)[1].lower()
+    if suffix not in (".mhd", ".mha", ".nhdr", ".nrrd") or not path.is_file():
+        return [path]
+    try:
+        with open(path, "rb") as f:
+            text = f.read(HEADER_BYTES).decode("latin-1")
+    except OSError:
+        return [path]
+    names = _metaimage_data_files(text) if suffix in (".mhd", ".mha") else _nrrd_data_files(text)
+    return [path] + [path.parent / name for name in names]
+
+
+def _numbered(value: str) -> list | None:
+    """The names of a numbered pattern ``"slice%03d.raw 1 10 1"`` (NRRD may add a
+    sub-dimension after the step), or None when ``value`` is not one."""
+    fields = value.split()
+    if len(fields) < 4 or "%" not in fields[0] or not all(re.fullmatch(r"-?\d+", f) for f in fields[1:4]):
+        return None
+    first, last, step = (int(f) for f in fields[1:4])
+    if step == 0 or abs(last - first) // abs(step) > MAX_NUMBERED_FILES:
+        return None
+    try:
+        return [fields[0] % i for i in range(first, last + (1 if step > 0 else -1), step)]
+    except (TypeError, ValueError):
+        return None
+
+
+def _metaimage_data_files(text: str) -> list:
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        key, equals, value = line.partition("=")
+        if not equals or key.strip().lower() != "elementdatafile":
+            continue
+        value = value.strip()
+        if value.upper() == "LOCAL" or not value:
+            return []
+        if value.upper().startswith("LIST"):
+            return [name.strip() for name in lines[index + 1:] if name.strip()]
+        return _numbered(value) or [value]
+    return []
+
+
+def _nrrd_data_files(text: str) -> list:
+    lines = text.split("\n")
+    for index, line in enumerate(lines):
+        line = line.rstrip("\r")
+        if not line:  # the blank line ends the header
+            return []
+        key, colon, value = line.partition(":")
+        if not colon or key.strip().lower() not in ("data file", "datafile"):
+            continue
+        value = value.strip()
+        if value.upper().startswith("LIST"):
+            return [name.strip() for name in lines[index + 1:] if name.strip()]
+        return _numbered(value) or [value]
+    return []
+
+
+def _file_key(path: Path):
+    """What identifies a file: device and inode when it exists, else its resolved path."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return str(Path(path).resolve())
+    return (stat.st_dev, stat.st_ino)
+
+
 def _nibabel():
     try:
         import nibabel
@@ -153,6 +255,8 @@ def _reason(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     if not lines:
         return type(exc).__name__
+    if not any("ERROR:" in line for line in lines):  # e.g. nibabel's "Expected N bytes, got M ...\n - damaged?"
+        return " ".join(lines)
     last = lines[-1]
     return last.split("ERROR:", 1)[-1].strip() if "ERROR:" in last else last
 
@@ -209,6 +313,48 @@ def read(path) -> tuple:
     return array, grid
 
 
+def read_grid(path) -> Grid:
+    """The grid of an image file (or DICOM series folder) from its header alone, as :func:`read` gives it.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np, gpuresample as gr
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = save(folder + "/a.nii.gz", np.zeros((4, 5, 6), np.float32), gr.Grid((4, 5, 6), (2.0, 1.0, 1.0)))
+    >>> read_grid(folder + "/a.nii.gz")
+    Grid(shape=(4, 5, 6), spacing=(2, 1, 1), origin=(0, 0, 0))
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {str(path)!r}")
+    kind = file_format(path)
+    if kind == "NIfTI":
+        nib = _nibabel()
+        try:
+            image = nib.load(str(path))  # the header; the data stays on disk
+            unit = image.header.get_xyzt_units()[0] if hasattr(image.header, "get_xyzt_units") else "unknown"
+            affine = np.array(image.affine, dtype=np.float64)
+        except Exception as exc:
+            raise OSError(f"cannot read {path}: {_reason(exc)}") from exc
+        affine[:3, :] *= NIFTI_UNIT_MM.get(unit, 1.0)
+        return grid_from_affine(_three_d(image.shape, path), affine, source=str(path))
+    if kind == "DICOM":
+        return read(path)[1]
+    sitk = _simpleitk(kind)
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except (RuntimeError, OSError) as exc:
+        raise OSError(f"cannot read {path}: {_reason(exc)}") from exc
+    size = _three_d(reader.GetSize(), path)
+    direction_lps = np.array(reader.GetDirection(), dtype=np.float64).reshape(3, 3)
+    affine = np.eye(4)
+    affine[:3, :3] = LPS_TO_RAS @ direction_lps * np.array(reader.GetSpacing())[None, :]
+    affine[:3, 3] = LPS_TO_RAS @ np.array(reader.GetOrigin(), dtype=np.float64)
+    return grid_from_affine(size, affine, source=str(path))
+
+
 def _three_d(shape, path) -> tuple:
     shape = tuple(int(n) for n in shape)
     while len(shape) > 3 and shape[-1] == 1:
@@ -238,6 +384,9 @@ def _read_nifti(path: Path):
 
 def _read_itk(path: Path, kind: str):
     sitk = _simpleitk(kind)
+    short = _short_pixel_data(sitk, path) if kind != "DICOM" else None
+    if short:  # checked first: SimpleITK would print to stderr, then say "No such file or directory"
+        raise OSError(f"cannot read {path}: {short}")
     try:
         if kind == "DICOM":
             image = _read_dicom_series(sitk, path)
@@ -257,6 +406,51 @@ def _read_itk(path: Path, kind: str):
     affine[:3, :3] = LPS_TO_RAS @ direction_lps * np.array(image.GetSpacing())[None, :]
     affine[:3, 3] = LPS_TO_RAS @ np.array(image.GetOrigin(), dtype=np.float64)
     return array, grid_from_affine(tuple(size), affine, source=str(path))
+
+
+def _short_pixel_data(sitk, path: Path) -> str | None:
+    """Why SimpleITK could not read ``path`` when its pixel data is missing or shorter than the
+    header says (SimpleITK then reports "No such file or directory"); None when it is not that.
+
+    Only uncompressed data is measured: the bytes after an attached header, or the one
+    data file a detached header names.
+    """
+    try:
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        reader.ReadImageInformation()
+        pixel = sitk.Image([1] * reader.GetDimension(), reader.GetPixelID(), reader.GetNumberOfComponents())
+        itemsize = sitk.GetArrayViewFromImage(pixel).itemsize
+        expected = int(np.prod(reader.GetSize(), dtype=np.int64)) * reader.GetNumberOfComponents() * itemsize
+        with open(path, "rb") as f:
+            head = f.read(HEADER_BYTES)
+    except (RuntimeError, OSError, ValueError):
+        return None
+    text = head.decode("latin-1").lower()
+    encoding = re.search(r"^\s*encoding\s*:\s*(\S+)", text, re.MULTILINE)
+    if re.search(r"^\s*compresseddata\s*=\s*true", text, re.MULTILINE) or (encoding and encoding.group(1) != "raw"):
+        return None
+    files = files_read(path)
+    if len(files) > 2:
+        return None
+    if len(files) == 2:
+        data = files[1]
+        if not data.is_file():
+            return f"its data file {data} does not exist"
+        available, where = data.stat().st_size, f"its data file {data} holds"
+    else:
+        if split_suffix(path)[1].lower() in (".mha", ".mhd"):  # the header ends with its ElementDataFile line
+            start = head.find(b"ElementDataFile")
+            end = head.find(b"\n", start) + 1 if start >= 0 else 0
+        else:  # NRRD: a blank line ends the header
+            start = head.find(b"\n\n")
+            end = start + 2 if start >= 0 else 0
+        if end <= 0:
+            return None
+        available, where = path.stat().st_size - end, "the file holds"
+    if available >= expected:
+        return None
+    return f"expected {expected} bytes of pixel data, {where} {max(available, 0)}: it is truncated or damaged"
 
 
 def _read_dicom_series(sitk, folder: Path):
@@ -369,7 +563,7 @@ def _named_masks(masks) -> dict:
 
 # ----------------------------------------------------------------- writing
 def save(path, data, grid: Grid | None = None, *, name: str | None = None, masks: Mapping | None = None,
-         reference=None, compress: bool = False) -> list:
+         reference=None, compress: bool = False, force: bool = False) -> list:
     """Write an array with its grid, or objects of a :class:`~gpuresample.Scene`, to image files.
 
     Parameters
@@ -379,6 +573,7 @@ def save(path, data, grid: Grid | None = None, *, name: str | None = None, masks
         An existing file is replaced, but only once every file of the call has been
         written (into a hidden folder next to it, then moved in with ``os.replace``): a
         save that fails leaves existing files as they were and writes none of the others.
+        A ``.mhd``/``.nhdr`` header also writes its data file (see :func:`files_written`).
     data : array or Scene
         An array (NumPy, CuPy, a torch tensor, ...) indexed ``(i, j, k)``, with ``grid``;
         or a scene, from which ``name`` (default: its only volume, or its only object) goes
@@ -394,11 +589,23 @@ def save(path, data, grid: Grid | None = None, *, name: str | None = None, masks
         data was loaded from); otherwise both codes are ``DEFAULT_NIFTI_XFORM_CODE``.
     compress : bool
         Compress NRRD/MetaImage pixel data (NIfTI compresses when the name ends in ``.gz``).
+    force : bool
+        Replace an existing data file (``<stem>.raw``, ...) of a ``.mhd``/``.nhdr``
+        destination even when it is not the data file of the header being replaced
+        (without it, such a file is refused: it may hold another image's data).
 
     Returns
     -------
     list of pathlib.Path
-        The files written, ``path`` first.
+        The files written, ``path`` first (the image files named, not their data files).
+
+    Raises
+    ------
+    ValueError
+        Two destinations would write one file, or a data file would replace one that is
+        not the destination header's own (without ``force``).
+    OSError
+        A destination is a folder, or a file cannot be written; nothing was changed.
 
     Examples
     --------
@@ -429,12 +636,83 @@ def save(path, data, grid: Grid | None = None, *, name: str | None = None, masks
         todo = [(path, data)]
     for out_path, _ in todo:  # check every name before writing anything
         file_format(out_path, writing=True)
+    check_destinations([Path(out_path) for out_path, _ in todo], compress, force)
     written = [Path(out_path) for out_path, _ in todo]
     with _StagedFiles() as staged:
         for out_path, array in todo:
             _write(staged.path_for(Path(out_path)), _host(array), grid, reference, compress, shown=Path(out_path))
         staged.publish()
     return written
+
+
+def check_destinations(paths, compress: bool = False, force: bool = False) -> None:
+    """Refuse destinations :func:`save` must not write, before anything is written.
+
+    Every file of every destination (see :func:`files_written`) is checked: none may be
+    written twice, none may be a folder, and an existing data file is replaced only
+    when it is the data file the existing destination header names (or ``force``).
+    """
+    seen = {}
+    for path in paths:
+        files = files_written(path, compress)
+        for file in files:
+            key = _file_key(file)
+            if key in seen:
+                raise ValueError(f"{seen[key]} and {path} would both write {file}; give them different names")
+            seen[key] = path
+            if file.is_dir():
+                raise OSError(f"cannot write {file}: it is a folder")
+        if len(files) == 2 and not force and os.path.lexists(files[1]):
+            own = {_file_key(f) for f in files_read(path)[1:]} if path.is_file() else set()
+            if _file_key(files[1]) not in own:
+                raise ValueError(f"cannot write {path}: its data file {files[1]} exists and is not the data file "
+                                 f"of an existing {path.name} (it may hold another image's data); pass force=True "
+                                 "to replace it, or choose another name")
+
+
+def _staging_tag() -> str:
+    """``<host>-<pid>-``: who made a staging folder (see :func:`remove_stale_staging`)."""
+    host = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
+    return f"{host}-{os.getpid()}-"
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: no signal, only the check
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: another user's process, alive
+        return True
+    return True
+
+
+def remove_stale_staging(folder) -> list:
+    """Remove the staging folders in ``folder`` left by processes of this host that no longer exist.
+
+    A save killed before it finished (``kill -9``, a power cut) leaves its hidden
+    ``STAGING_PREFIX`` folder behind; :func:`save` calls this for every folder it writes
+    into. Folders of live processes, of other hosts (a shared file system) and with
+    names not made by this version are kept. Returns the folders removed.
+    """
+    if os.name != "posix":  # os.kill(pid, 0) is a check only on POSIX
+        return []
+    host = _staging_tag().rsplit("-", 2)[0]
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.name.startswith(STAGING_PREFIX) or not entry.is_dir(follow_symlinks=False):
+            continue
+        parts = entry.name[len(STAGING_PREFIX):].rsplit("-", 2)
+        if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+            continue
+        pid = int(parts[1])
+        if pid != os.getpid() and not _process_exists(pid):
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(Path(entry.path))
+    return removed
 
 
 class _StagedFiles:
@@ -444,7 +722,9 @@ class _StagedFiles:
     data file too) is moved into place with :func:`os.replace`, which is atomic within a
     file system: data files first, headers last. Until :meth:`publish`, nothing at the
     destinations changes, so a failing write leaves existing files as they were; the
-    staging folders are removed on exit either way.
+    staging folders are removed on exit either way. Should a move fail (a destination
+    that cannot be replaced), the files already moved are put back: every replaced file
+    was first hard-linked (or copied) into the staging folder.
 
     A file that replaces another keeps the old one's permission bits (not the umask's). A
     destination that is a symbolic link is written through: the file it points to is
@@ -473,22 +753,61 @@ class _StagedFiles:
             path = Path(os.path.realpath(path))
         folder = path.parent
         if folder not in self._folders:
+            remove_stale_staging(folder)
             try:
-                self._folders[folder] = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder))
+                self._folders[folder] = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX + _staging_tag(), dir=folder))
             except OSError as exc:
                 raise OSError(f"cannot write {path}: {_reason(exc)}") from exc
         self._targets.append(path)
         return self._folders[folder] / path.name
 
     def publish(self) -> None:
-        """Move every staged file to its destination folder (data files first, then headers)."""
+        """Move every staged file to its destination folder (data files first, then headers).
+
+        All or nothing: on a failing move, the destinations already changed are restored.
+        """
         targets = {(path.parent, path.name) for path in self._targets}
+        moves = []
         for folder, staging in self._folders.items():
             names = sorted(os.listdir(staging), key=lambda name: ((folder, name) in targets, name))
-            for name in names:
-                if (folder / name).exists():  # a replaced file keeps its permission bits
-                    shutil.copymode(folder / name, staging / name)
-                os.replace(staging / name, folder / name)
+            moves += [(staging, folder, name) for name in names]
+        done = []  # (destination, kept copy of the old file or None)
+        try:
+            for staging, folder, name in moves:
+                destination = folder / name
+                kept = None
+                if os.path.lexists(destination):
+                    kept = staging / REPLACED_FOLDER / name
+                    kept.parent.mkdir(exist_ok=True)
+                    _keep(destination, kept)
+                    shutil.copymode(destination, staging / name)  # a replaced file keeps its permission bits
+                try:
+                    os.replace(staging / name, destination)
+                except OSError as exc:
+                    raise OSError(f"cannot write {destination}: {exc.strerror or _reason(exc)}") from exc
+                done.append((destination, kept))
+        except BaseException:
+            for destination, kept in reversed(done):
+                try:
+                    if kept is None:
+                        os.unlink(destination)
+                    else:
+                        os.replace(kept, destination)
+                except OSError:
+                    pass
+            raise
+
+
+#: Sub-folder of a staging folder holding the files a save replaces, until it has succeeded.
+REPLACED_FOLDER = ".replaced"
+
+
+def _keep(path: Path, kept: Path) -> None:
+    """``kept`` becomes the file at ``path`` (a hard link: no copy; a copy where links fail)."""
+    try:
+        os.link(path, kept, follow_symlinks=False)
+    except (OSError, NotImplementedError):  # no hard links on this file system (or no linkat)
+        shutil.copy2(path, kept, follow_symlinks=False)
 
 
 def _scene_object(scene: Scene, name):
@@ -553,4 +872,5 @@ def _write_itk(path: Path, array, grid: Grid, kind: str, compress: bool, shown: 
         raise OSError(f"cannot write {shown}: {_reason(exc)}") from exc
 
 
-__all__ = ["file_format", "grid_from_affine", "load", "read", "save", "split_suffix"]
+__all__ = ["check_destinations", "file_format", "files_read", "files_written", "grid_from_affine", "load", "read",
+           "read_grid", "remove_stale_staging", "save", "split_suffix"]

@@ -28,7 +28,7 @@ DEVICE_BUFFERS = 2
 #: Staged runs (host data through a device) hold their slabs' pinned copies on the host:
 #: at most this fraction of the input plus output bytes ...
 HOST_STAGING_FRACTION = 0.05
-#: ... or this many bytes, whichever is larger (README, "Large volumes").
+#: ... or this many bytes, whichever is larger (docs/guide/chunked.md, "Host memory").
 HOST_STAGING_MIN_BYTES = 2 << 30
 #: Rows of cubic taps around a coefficient (a slab's table also depends on where it is
 #: when its taps reach the edge pads).

@@ -106,7 +106,7 @@ class Scene:
         mask_interpolation = Interpolation.parse(mask_interpolation, "mask_interpolation")
         if volume_interpolation is Interpolation.LABEL:
             raise ValueError("volume_interpolation='label' is for masks; use nearest, linear or cubic")
-        if target is not None:  # another grid (SPEC §8)
+        if target is not None:  # another dataset's grid
             derived, onto = None, {"onto": check_target(target, target_shape, target_spacing, self.grid.ndim)}
         else:
             derived, onto = self.grid.resolve(target_shape, target_spacing), {}
@@ -133,8 +133,9 @@ class Scene:
                  mask_interpolation="nearest", **options) -> "Scene":
         """Plan and apply in one call; returns the new :class:`Scene`.
 
-        Accepts the seed's positional form
-        ``scene.resample(["CT"], [256, 256, 128], [0.5, 0.5, 1.0], LINEAR, NEAREST)``,
+        Accepts a positional form,
+        ``scene.resample(["CT"], [256, 256, 128], [0.5, 0.5, 1.0], LINEAR, NEAREST)``
+        (names, target shape, target spacing, volume and mask interpolation),
         and ``target=`` / ``fill=`` as :meth:`plan` does.
         """
         return self.plan(target_shape, target_spacing, volume_interpolation, mask_interpolation,
@@ -147,14 +148,55 @@ class Scene:
 class Plan:
     """What resampling a scene will do: print it before anything runs, then :meth:`apply`.
 
+    Made by :meth:`Scene.plan`; the plan itself never changes, and nothing is computed
+    until :meth:`apply`. ``print(plan)`` shows the information display (HTML in a notebook):
+    both grids, one row per object, the total bytes before and after, and a line with the
+    plan's peak memory.
+
     Attributes
     ----------
-    source, target : Grid
-        The dataset's grid and the shared target grid.
+    scene : Scene
+        The dataset being resampled.
+    source : Grid
+        The dataset's grid (``scene.grid``).
+    target : Grid
+        The shared target grid every object lands on.
+    jobs : list of Job
+        One per object, in the order they run: name, role (``"volume"`` or ``"mask"``),
+        interpolation, dtypes, bytes before and after, backend, slabs (``job.chunking``).
+    progress : bool
+        Whether :meth:`apply` shows a progress bar by default.
+    executions : dict of str to Execution
+        Empty until :meth:`apply`; then, per object, the
+        :class:`~gpuresample.executor.Execution`: the result, the slabs that ran and any
+        out-of-memory replans.
     memory_ratio : float
-        ``(X'*Y'*Z') / (X*Y*Z)``.
-    jobs : list
-        One per object: interpolation, dtype, bytes before/after, backend, slabs.
+        ``(X'*Y'*Z') / (X*Y*Z)``: target voxels over source voxels.
+    bytes_before : dict of str to int
+        Per object, the bytes of its data now.
+    bytes_after : dict of str to int
+        Per object, the bytes of its result (the whole result array).
+    backends : dict of str to str
+        Per object, the backend that will run it (``"cpu"``, ``"kernels"``, ``"cupyx"``).
+    chunks : dict of str to int
+        Per object, how many slabs along axis 0 it runs in (1: the whole volume at once).
+    peak_bytes : int
+        The plan's overall peak memory: objects run one after another, so it is the
+        largest object's peak, that is the most one slab needs at once (its input rows,
+        its output rows and the backend's scratch). This is what ``max_memory`` limits.
+        ``max_memory`` never splits a result array: each is allocated whole before its
+        slabs run, so a chunked run needs its whole result (``bytes_after``) beyond the
+        slab's share of this figure. The input data is not counted either.
+
+    Examples
+    --------
+    >>> import gpuresample as gr
+    >>> plan = gr.phantom().plan(target_spacing=(1.0, 1.0, 1.0))
+    >>> plan.target.shape, plan.chunks, round(plan.memory_ratio, 4)
+    ((240, 102, 102), {'CT': 1, 'Organs': 1}, 1.5875)
+    >>> print(str(plan).splitlines()[-1])  # doctest: +NORMALIZE_WHITESPACE
+    peak memory: 15.7 MiB (largest slab: input rows + output rows + scratch; max_memory limits
+    this, but each result array is allocated whole: 11.9 MiB in all)
     """
 
     def __init__(self, scene: Scene, target: Grid, jobs, progress=False):
@@ -163,8 +205,7 @@ class Plan:
         self.target = target
         self.jobs = jobs
         self.progress = progress
-        #: After :meth:`apply`: per object, the :class:`~gpuresample.executor.Execution`
-        #: (result, slabs run, out-of-memory replans); the plan itself never changes.
+        # Filled by apply() (see the class docstring); the plan itself never changes.
         self.executions = {}
 
     @property

@@ -25,7 +25,7 @@ from jupyter_client.manager import KernelManager  # noqa: E402
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 EXPECTED = {"01_quickstart.ipynb", "02_masks.ipynb", "03_large_volumes.ipynb", "04_deep_learning.ipynb",
-            "05_onto_reference.ipynb"}
+            "05_onto_reference.ipynb", "06_images.ipynb"}
 #: Seconds one cell may take: generous, because CI machines are small.
 CELL_TIMEOUT_S = 600
 #: The kernel the tests start: this interpreter, whatever kernels the machine has registered.
@@ -82,7 +82,7 @@ def test_runs_top_to_bottom(path, kernel_dir):
     for number, (now, was) in enumerate(zip(code_now, code_stored), 1):
         assert text_outputs(now) == text_outputs(was), (
             f"{path.name}, code cell {number}: stored output differs from a fresh run; re-store the "
-            f"notebooks (README, 'Notebooks')\nstored:\n{text_outputs(was)}\nnow:\n{text_outputs(now)}")
+            f"notebooks (docs/notebooks/index.md)\nstored:\n{text_outputs(was)}\nnow:\n{text_outputs(now)}")
 
 
 def text_outputs(cell) -> str:

@@ -522,7 +522,10 @@ def test_s7_interpolation_members_and_strings_any_case():
     assert {m.name for m in gr.Interpolation} >= {"NEAREST", "LINEAR", "CUBIC", "LABEL"}
     assert gr.Interpolation("Linear") is gr.Interpolation.LINEAR and gr.Interpolation("CUBIC") is gr.Interpolation.CUBIC
     with pytest.raises(ValueError):
-        gr.Interpolation("bspline")
+        gr.Interpolation("quintic")
+    aliases = {"trilinear": "LINEAR", "Bilinear": "LINEAR", "bspline": "CUBIC", "nearest-exact": "NEAREST"}
+    for alias, member in aliases.items():
+        assert gr.Interpolation(alias) is gr.Interpolation[member] is gr.Interpolation.parse(alias)
     x = VOLUME.astype(np.float32)
     for member in (gr.Interpolation.NEAREST, gr.Interpolation.LINEAR, gr.Interpolation.CUBIC):
         expected = gr.resample(x, (1, 1, 1), target_shape=(5, 6, 7), interpolation=member)
@@ -705,7 +708,7 @@ NAN, INF = float("nan"), float("inf")
     (dict(target_shape=(2, 2)), ValueError, ["target_shape", "(2, 2)"]),
     (dict(target_shape=(2, 2, 2), target_spacing=(1, 1, 1)), ValueError,
      ["target_shape", "target_spacing", "(2, 2, 2)", "(1.0, 1.0, 1.0)"]),
-    (dict(target_shape=(2, 2, 2), interpolation="bspline"), ValueError, ["interpolation", "'bspline'"]),
+    (dict(target_shape=(2, 2, 2), interpolation="quintic"), ValueError, ["interpolation", "'quintic'"]),
     (dict(target_shape=(2, 2, 2), backend="gpu"), ValueError, ["backend", "'gpu'"]),
     (dict(target_shape=(2, 2, 2), backend="torch"), ValueError, ["backend", "'torch'"]),
     (dict(target_shape=(2, 2, 2), dtype="complex128"), TypeError, ["dtype", "complex128"]),

@@ -222,3 +222,131 @@ def test_in_a_torchio_compose(tmp_path):
     from_file = pipeline(lazy)
     assert from_file["image"].spatial_shape == target.shape
     np.testing.assert_allclose(from_file["image"].affine, target.affine, atol=1e-4)
+
+
+# ------------------------------------------------------------------ labels, affine entry, scalars, inverse
+def test_torchio_label_maps_default_to_nearest():
+    tio = pytest.importorskip("torchio", reason="TorchIO not installed (optional)")
+    scene = gr.phantom(GRID.shape)
+    labels = scene.masks["Organs"][None] * np.uint8(3)                       # {0, 3, 6, ...}
+    subject = tio.Subject(image=tio.ScalarImage(tensor=torch.from_numpy(scene.volumes["CT"][None]), affine=GRID.affine),
+                          label=tio.LabelMap(tensor=torch.from_numpy(labels), affine=GRID.affine))
+    out = Resampled(["image", "label"], target_spacing=TARGET_SPACING)(subject)
+    assert set(torch.unique(out["label"].data).tolist()) <= set(np.unique(labels).tolist())
+    expected = gr.resample(labels[0], GRID, target_spacing=TARGET_SPACING, interpolation="nearest")
+    np.testing.assert_array_equal(out["label"].data[0].numpy(), expected)
+    # the image still gets linear
+    np.testing.assert_array_equal(out["image"].data[0].numpy(),
+                                  gr.resample(scene.volumes["CT"], GRID, target_spacing=TARGET_SPACING))
+
+
+def test_label_typed_mappings_default_to_nearest_and_plain_integers_warn():
+    case = make_case(affine_as="numpy")
+    subject = {"seg": {"data": case["label"], "affine": GRID.affine.copy(), "type": "label"}}
+    out = Resampled("seg", target_shape=(9, 10, 10))(subject)
+    assert set(torch.unique(out["seg"]["data"]).tolist()) <= {0, 50, 100, 150, 200}
+    with pytest.warns(UserWarning, match=r"'label' holds uint8 values and is resampled with linear"):
+        Resampled(["image", "label"], target_shape=(9, 10, 10))(case)
+    with warnings_as_errors():  # named explicitly: no warning
+        Resampled(["image", "label"], target_shape=(9, 10, 10), interpolation=("linear", "linear"))(case)
+
+
+def warnings_as_errors():
+    import warnings
+    context = warnings.catch_warnings()
+    context.__enter__()
+    warnings.simplefilter("error")
+
+    class Done:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            context.__exit__(*exc)
+    return Done()
+
+
+def test_a_top_level_affine_entry_is_used_and_updated():
+    scene = gr.phantom(GRID.shape)
+    case = {"image": torch.from_numpy(scene.volumes["CT"][None]), "affine": torch.from_numpy(GRID.affine)}
+    out = Resampled("image", target_shape=(9, 10, 4))(case)
+    target = GRID.with_shape((9, 10, 4))
+    assert isinstance(out["affine"], torch.Tensor)
+    np.testing.assert_allclose(out["affine"].numpy(), target.affine, atol=1e-12)
+    spaced = Resampled("image", target_spacing=TARGET_SPACING)(case)           # needs the affine's spacing
+    assert tuple(spaced["image"].shape[1:]) == GRID.with_spacing(TARGET_SPACING).shape
+    ignored = Resampled("image", target_shape=(9, 10, 4), affine_key=None)(case)
+    np.testing.assert_array_equal(ignored["affine"].numpy(), GRID.affine)
+
+
+def test_scalar_targets_mean_every_axis():
+    case = make_case(affine_as="numpy")
+    out = Resampled("image", target_spacing=1.5)(case)
+    assert tuple(out["image"].shape[1:]) == GRID.with_spacing((1.5, 1.5, 1.5)).shape
+    two_d = Resampled("image", target_shape=6, spacing=(1.0, 2.0))({"image": torch.rand(12, 14)})
+    assert tuple(two_d["image"].shape) == (6, 6)
+    assert tuple(Resampled("image", target_shape=5)({"image": torch.rand(1, 8, 8, 8)})["image"].shape) == (1, 5, 5, 5)
+
+
+def test_arguments_after_keys_are_keyword_only():
+    with pytest.raises(TypeError):
+        Resampled("image", (1.5, 1.5, 1.5))
+
+
+def test_aliases_in_the_transform():
+    case = make_case(affine_as="numpy")
+    out = Resampled("image", target_shape=(9, 10, 4), interpolation="trilinear")(case)
+    np.testing.assert_array_equal(out["image"].numpy(),
+                                  Resampled("image", target_shape=(9, 10, 4), interpolation="linear")(case)["image"].numpy())
+
+
+@pytest.mark.parametrize("geometry", ["meta_dict", "affine_entry", "mapping"])
+def test_inverse_brings_a_prediction_back_onto_the_source_grid(geometry):
+    case = make_case(affine_as="numpy")
+    labels = case["label"]
+    if geometry == "affine_entry":
+        case = {"image": case["image"], "label": labels, "affine": GRID.affine.copy()}
+    elif geometry == "mapping":
+        case = {"image": {"data": case["image"], "affine": GRID.affine.copy()},
+                "label": {"data": labels, "affine": GRID.affine.copy(), "type": "label"}}
+    forward = Resampled(["image", "label"], target_spacing=TARGET_SPACING,
+                        interpolation=None if geometry == "mapping" else {"label": "nearest"})
+    small = forward(case)
+    assert "resampled_grids" in small
+    # a "prediction" on the resampled grid: the resampled labels themselves, under a new key, no geometry
+    resampled_label = small["label"]["data"] if geometry == "mapping" else small["label"]
+    small["pred"] = resampled_label.clone()
+    back = forward.inverse(small, keys=["label", "pred"])
+    assert "resampled_grids" not in back
+    got_label = back["label"]["data"] if geometry == "mapping" else back["label"]
+    assert tuple(got_label.shape) == tuple(labels.shape) == tuple(back["pred"].shape)
+    assert back["pred"].dtype == torch.uint8
+    assert set(torch.unique(back["pred"]).tolist()) <= {0, 50, 100, 150, 200}            # label-safe
+    np.testing.assert_array_equal(back["pred"].numpy(), got_label.numpy())
+    # nearest there and back: most voxels return to their own label
+    agreement = float((back["pred"] == labels).float().mean())
+    assert agreement > 0.9, agreement
+    if geometry == "affine_entry":
+        np.testing.assert_allclose(back["affine"], GRID.affine, atol=1e-9)
+    with pytest.raises(ValueError, match="recording the grids"):
+        forward.inverse(case)
+
+
+def test_inverse_inside_a_dataloader_loop():
+    """Forward in the dataset, predict on the batch, invert one case at a time."""
+    cases = [make_case(affine_as="numpy") for _ in range(2)]
+    forward = Resampled(["image", "label"], target_shape=(9, 10, 6), interpolation={"label": "nearest"})
+
+    class Cases(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(cases)
+
+        def __getitem__(self, i):
+            return forward(cases[i])
+
+    batch = next(iter(torch.utils.data.DataLoader(Cases(), batch_size=2)))
+    prediction = (batch["image"] > 0).to(torch.uint8)                           # the "network"
+    for i in range(2):
+        one = {"pred": prediction[i], "resampled_grids": {k: v[i] for k, v in batch["resampled_grids"].items()}}
+        back = forward.inverse(one, keys="pred")
+        assert tuple(back["pred"].shape) == (1,) + GRID.shape
