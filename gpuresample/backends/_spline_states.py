@@ -59,9 +59,16 @@ def boundary_states(read_rows, table: AxisTable, windows, elements: int, threads
     causal, anticausal : (len(windows), elements) float64 arrays
         The causal value at each window's first row, the anti-causal value at its last.
     """
-    n_ext = table.extended_length
     if loops is None:
         loops = _loops.current() or ArrayLoops(np)
+    with np.errstate(all="ignore"):  # NaN and inf travel silently through ArrayLoops on NumPy, as through the loops
+        return _boundary_states(read_rows, table, windows, elements, threads, flat, read_dtype, loops)
+
+
+def _boundary_states(read_rows, table: AxisTable, windows, elements: int, threads: int, flat, read_dtype,
+                     loops) -> tuple:
+    """:func:`boundary_states` with its loops chosen."""
+    n_ext = table.extended_length
     if not isinstance(loops, ArrayLoops):
         threads = max(threads, _loops.threads())  # the loops index scratch by their thread id
         rows_per_segment = segment_rows(n_ext, elements, threads, 0 if flat is not None else np.dtype(read_dtype).itemsize)

@@ -117,11 +117,13 @@ def _separable(values: np.ndarray, axes, order, work, out: np.ndarray) -> None:
 
 def resample_array_block(source: np.ndarray, tables: SamplingTables, out: np.ndarray) -> None:
     """A block on the array path: the cupyx backend's array code on NumPy and ``scipy.ndimage``,
-    the cubic prefilter's recursion along every axis (so cubic gives the compiled loops' bits)."""
-    if isinstance(tables, AffineSampling):
-        affine_with(np, ndimage, source, tables, out, exact=True)
-    else:
-        resample_with(np, ndimage, source, tables, out, exact=True)
+    the cubic prefilter's recursion along every axis (so cubic gives the compiled loops' bits).
+    NaN and inf travel silently, as through the compiled loops (no NumPy floating-point warnings)."""
+    with np.errstate(all="ignore"):
+        if isinstance(tables, AffineSampling):
+            affine_with(np, ndimage, source, tables, out, exact=True)
+        else:
+            resample_with(np, ndimage, source, tables, out, exact=True)
 
 
 def cpu_scratch_bytes(tables: SamplingTables, in_dtype, out_dtype, threads: int) -> int:
