@@ -230,7 +230,7 @@ def measure_prefilter(cupy, case: Case, repeats, warmup) -> dict:
     """Cubic coefficients alone: our gather + prefilter kernels against cupyx spline_filter1d."""
     import cupyx.scipy.ndimage as cndi
 
-    from gpuresample.backends import cupyx as cupyx_backend
+    from gpuresample.backends import _array
     from gpuresample.backends import kernels
     from gpuresample.tables import as_3d, build_tables
 
@@ -240,7 +240,7 @@ def measure_prefilter(cupy, case: Case, repeats, warmup) -> dict:
     device = kernels.CupyDevice(cupy, volume.dtype, volume.dtype, "cubic")
     ours = try_time(cupy, lambda: kernels._spline_coefficients(device, volume, tables, axes, np.float32), repeats,
                     warmup)
-    theirs = try_time(cupy, lambda: cupyx_backend.spline_coefficients(cupy, cndi, volume, axes, np.float32),
+    theirs = try_time(cupy, lambda: _array.spline_coefficients(cupy, cndi, volume, axes, np.float32),
                       repeats, warmup)
     volume = None  # dropped (not `del`: lambdas above read it) so the pool can free it
     cupy.get_default_memory_pool().free_all_blocks()

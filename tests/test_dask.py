@@ -8,11 +8,9 @@ run on a ``distributed.LocalCluster`` (in-process workers, two threads).
 from __future__ import annotations
 
 import math
-import os
 import pickle
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -270,22 +268,6 @@ def test_errors_on_data():
     unknown = unknown[unknown[:, 0, 0] >= 0]
     with pytest.raises(ValueError, match="compute_chunk_sizes"):
         grd.resample(unknown, target_shape=(4, 4, 4))
-
-
-def test_threads_with_unsafe_numba_layer():
-    """Numba's workqueue layer aborts when two threads enter it: CPU tasks are serialised then."""
-    script = textwrap.dedent("""
-        import numba, numpy as np, dask.array as da, gpuresample as gr, gpuresample.dask as grd
-        x = np.random.default_rng(0).standard_normal((40, 40, 40)).astype(np.float32)
-        lazy = grd.resample(da.from_array(x, chunks=10), target_shape=(30, 50, 45), output_chunks=8)
-        got = lazy.compute(scheduler="threads", num_workers=4)
-        assert numba.threading_layer() == "workqueue"
-        assert np.array_equal(got, gr.resample(x, target_shape=(30, 50, 45)))
-        print("ok")
-    """)
-    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue", GPURESAMPLE_CPU_LOOPS="numba")
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-2000:]
 
 
 def test_import_gpuresample_does_not_import_dask():

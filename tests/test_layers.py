@@ -1,8 +1,10 @@
-"""The layer diagram of docs/design.md §3 is what the imports show: no upward import, no cycle."""
+"""The layer diagram of docs/design.md §3 is what the imports show: no upward import, no cycle
+(between top-level modules, and between the modules of ``backends``)."""
 
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -12,7 +14,12 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "gpuresample"
 DESIGN = ROOT / "docs" / "design.md"
 
+#: Packages whose modules are checked one by one (each in the package's layer): an import
+#: cycle between two of their modules fails as one between top-level modules does.
+SPLIT_PACKAGES = ("backends",)
 
+
+@functools.cache
 def declared_layers() -> dict:
     """``{top-level module: layer}`` from the table in design.md §3."""
     text = DESIGN.read_text()
@@ -25,38 +32,51 @@ def declared_layers() -> dict:
 
 
 def unit_of(path: Path) -> str:
-    """The layer unit a file belongs to: a top-level module, or ``backends`` for its files."""
+    """The unit a file is checked as: a top-level module (or folder), or ``backends.x`` for
+    ``backends/x.py`` (``backends`` for its ``__init__``)."""
     parts = path.relative_to(PACKAGE).with_suffix("").parts
+    if parts[0] in SPLIT_PACKAGES and len(parts) > 1 and parts[1] != "__init__":
+        return f"{parts[0]}.{parts[1]}"
     return parts[0]
 
 
+def _unit_of_module(parts: list, names=()) -> set:
+    """Units of the module ``gpuresample.<parts>`` (``names``: what ``from`` it imports)."""
+    if not parts:  # "from gpuresample import x": x is a module or a name of __init__
+        return {name if (PACKAGE / f"{name}.py").exists() else "__init__" for name in names} or {"__init__"}
+    if parts[0] in SPLIT_PACKAGES:
+        if len(parts) > 1:
+            return {f"{parts[0]}.{parts[1]}"}
+        # "from .backends import x": x is a module of the package or a name of its __init__
+        folder = PACKAGE / parts[0]
+        return {f"{parts[0]}.{name}" if (folder / f"{name}.py").exists() else parts[0] for name in names} \
+            or {parts[0]}
+    return {parts[0]}
+
+
 def imports_of(path: Path) -> set:
-    """Package modules ``path`` imports (function-level imports included), as layer units."""
+    """Package modules ``path`` imports (function-level imports included), as units."""
     tree = ast.parse(path.read_text())
-    depth = len(path.relative_to(PACKAGE).parts) - 1  # 0 for gpuresample/x.py, 1 for backends/x.py
+    package = list(path.relative_to(PACKAGE).parts[:-1])  # [] for gpuresample/x.py, ["backends"] for backends/x.py
     found = set()
     for node in ast.walk(tree):
+        names = ()
         if isinstance(node, ast.ImportFrom):
+            names = [alias.name for alias in node.names]
             if node.level == 0:
-                if node.module and node.module.startswith("gpuresample"):
-                    parts = node.module.split(".")[1:]
-                    found.add(parts[0] if parts else "__init__")
+                if node.module and node.module.split(".")[0] == "gpuresample":
+                    found |= _unit_of_module(node.module.split(".")[1:], names)
                 continue
-            base = list(path.relative_to(PACKAGE).parts[:-1])[:depth - (node.level - 1)] if node.level > 1 else \
-                list(path.relative_to(PACKAGE).parts[:-1])
-            target = base + (node.module.split(".") if node.module else [])
-            if not target:  # "from . import x" at the package root: x is a module or a name of __init__
-                for alias in node.names:
-                    found.add(alias.name if (PACKAGE / f"{alias.name}.py").exists() else "__init__")
-            else:
-                found.add(target[0])
+            base = package[:len(package) - (node.level - 1)]
+            found |= _unit_of_module(base + (node.module.split(".") if node.module else []), names)
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.startswith("gpuresample."):
-                    found.add(alias.name.split(".")[1])
+                    found |= _unit_of_module(alias.name.split(".")[1:])
     return found
 
 
+@functools.cache
 def import_graph() -> dict:
     graph = {}
     for path in sorted(PACKAGE.rglob("*.py")):
@@ -65,16 +85,32 @@ def import_graph() -> dict:
     return graph
 
 
+def layer_of(unit: str, layers: dict) -> int:
+    """A unit's layer: its own row, or its package's for a module of a split package."""
+    return layers[unit.split(".")[0]]
+
+
 def test_every_module_has_a_layer():
     layers = declared_layers()
-    assert set(import_graph()) <= set(layers), set(import_graph()) - set(layers)
+    missing = {unit for unit in import_graph() if unit.split(".")[0] not in layers}
+    assert not missing, missing
+
+
+def test_every_backend_module_is_named_in_its_row():
+    """The backends row of the table names every module of the package (and no other)."""
+    text = DESIGN.read_text()
+    section = text[text.index("## 3. Layers"):text.index("## 4.")]
+    row = next(line for line in section.splitlines() if line.startswith("| 4 |"))
+    named = set(re.findall(r"`(\w+)`", row)) - {"backends"}
+    files = {p.stem for p in (PACKAGE / "backends").glob("*.py") if p.stem != "__init__"}
+    assert named == files, (files - named, named - files)
 
 
 @pytest.mark.parametrize("unit", sorted(import_graph()))
 def test_no_import_from_a_higher_layer(unit):
     layers = declared_layers()
-    upward = {name for name in import_graph()[unit] if layers[name] > layers[unit]}
-    assert not upward, f"{unit} (layer {layers[unit]}) imports higher layers: {upward}"
+    upward = {name for name in import_graph()[unit] if layer_of(name, layers) > layer_of(unit, layers)}
+    assert not upward, f"{unit} (layer {layer_of(unit, layers)}) imports higher layers: {upward}"
 
 
 def test_no_import_cycle():
@@ -96,7 +132,11 @@ def test_no_import_cycle():
 
 
 def test_the_checker_sees_function_level_and_relative_imports():
-    """The checker itself: a function-level relative import from a backend file is found."""
-    fake = PACKAGE / "backends" / "cupyx.py"
-    assert "_cupy" in imports_of(fake) and "tables" in imports_of(fake)
+    """The checker itself: relative imports from a backend file, between backend modules,
+    and function-level ones are found."""
+    cupyx = PACKAGE / "backends" / "cupyx.py"
+    assert {"_cupy", "tables", "backends.base", "backends._array"} <= imports_of(cupyx)
+    assert "backends._staging" in imports_of(PACKAGE / "backends" / "base.py")  # inside a method
+    assert "backends._spline_states" in imports_of(PACKAGE / "executor.py")
+    assert "backends.base" in imports_of(PACKAGE / "backends" / "__init__.py")
     assert "executor" in imports_of(PACKAGE / "job.py")

@@ -4,7 +4,7 @@ Every notebook is executed top to bottom in a fresh kernel of this interpreter; 
 raises fails the test. The stored copies must carry their outputs, so readers see real results,
 and those outputs must be what the code prints today: every cell's text output (its stdout and
 the text form of its results) is compared with the fresh run's. Only stderr (progress bars,
-timings) is left out. The kernel runs with ``NOTEBOOK_THREADS`` Numba threads, as the stored
+timings) is left out. The kernel runs with ``NOTEBOOK_THREADS`` CPU threads, as the stored
 outputs were made, because per-thread scratch memory shows in the plans (peak memory, slabs).
 """
 
@@ -26,12 +26,11 @@ NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 EXPECTED = {"01_quickstart.ipynb", "02_masks.ipynb", "03_large_volumes.ipynb", "04_deep_learning.ipynb",
             "05_onto_reference.ipynb", "06_images.ipynb"}
-#: Seconds one cell may take: generous, because a fresh environment compiles the Numba loops
-#: on first use and CI machines are small.
+#: Seconds one cell may take: generous, because CI machines are small.
 CELL_TIMEOUT_S = 600
 #: The kernel the tests start: this interpreter, whatever kernels the machine has registered.
 KERNEL_NAME = "gpuresample-tests"
-#: Numba threads in the kernel: the plans' peak memory and slab counts depend on it.
+#: CPU threads in the kernel: the plans' peak memory and slab counts depend on it.
 NOTEBOOK_THREADS = 2
 
 
@@ -44,7 +43,7 @@ def kernel_dir(tmp_path_factory):
     (spec / "kernel.json").write_text(json.dumps({
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "gpuresample tests", "language": "python",
-        "env": {"GPURESAMPLE_NUM_THREADS": str(NOTEBOOK_THREADS), "NUMBA_NUM_THREADS": str(NOTEBOOK_THREADS)},
+        "env": {"GPURESAMPLE_NUM_THREADS": str(NOTEBOOK_THREADS)},
     }))
     return root
 

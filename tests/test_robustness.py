@@ -19,7 +19,7 @@ from test_benchmarks import on_device, stand_ins  # noqa: F401 (a fixture, used 
 
 import gpuresample as gr
 from gpuresample import Grid, planner
-from gpuresample.backends import cupyx
+from gpuresample.backends._array import resample_with
 from gpuresample.backends._common import integer_limits
 from gpuresample.backends.cpu import CpuBackend
 from gpuresample.backends.cupyx import CupyxBackend
@@ -96,7 +96,7 @@ def test_1_cupyx_glue_on_numpy_label_into_another_dtype():
     source = Grid(labels.shape, (1.0, 1.0, 1.0))
     tables = build_tables(source, source.with_shape((9, 8, 10)), "label")
     out = np.full(tables.output_shape, 99, np.uint8)
-    cupyx.resample_with(np, scipy.ndimage, labels, tables, out)
+    resample_with(np, scipy.ndimage, labels, tables, out)
     expected = np.empty(tables.output_shape, np.float16)
     CpuBackend().resample_block(labels, tables, expected)
     np.testing.assert_array_equal(out, expected.astype(np.uint8))
@@ -317,7 +317,7 @@ def test_5_a_backend_never_reads_a_block_out_of_bounds():
     with pytest.raises(ValueError, match=r"input block has shape \(7, 8, 8\); its sampling tables read \(8, 8, 8\)"):
         CpuBackend().resample_block(short, tables, out)
     with pytest.raises(ValueError, match="input block has shape"):
-        cupyx.resample_with(np, scipy.ndimage, short, tables, out)
+        resample_with(np, scipy.ndimage, short, tables, out)
 
 
 @needs_compiler
@@ -468,7 +468,7 @@ def test_10_clipping_into_wide_integers_stays_in_range(dtype):
     source = Grid((4, 4, 4), (1.0, 1.0, 1.0))
     tables = build_tables(source, source, "linear")
     via_cupyx = np.empty((4, 4, 4), dtype)
-    cupyx.resample_with(np, scipy.ndimage, volume, tables, via_cupyx)
+    resample_with(np, scipy.ndimage, volume, tables, via_cupyx)
     np.testing.assert_array_equal(via_cupyx, out)
 
 

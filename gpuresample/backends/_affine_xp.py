@@ -1,12 +1,19 @@
-"""The cupyx backend's oblique path: an :class:`~gpuresample.onto.AffineSampling` block
-with array-module operations (CuPy on the GPU; NumPy stands in for it in the tests).
+"""The array code's oblique path: an :class:`~gpuresample.onto.AffineSampling` block with
+whole-array operations of an array module (CuPy for the cupyx backend, NumPy for the CPU
+backend's array path).
 
-Positions, taps and weights are computed per voxel with whole-array operations, one IEEE
-operation per call in the CPU loops' order (``backends/_affine_loops.py``), so nearest,
-linear and label equal the CPU backend bit for bit; cubic reads the coefficients of the
-cupyx per-axis path (``cupyx.spline_coefficients``, SciPy's prefilter), equal to the CPU's
-within float rounding. Output rows are processed ``AFFINE_BLOCK_VOXELS`` at a time so
-the temporaries stay bounded.
+The output voxel ``(j0, j1, j2)`` (``j0`` counted from the slab's first row) samples the
+source at ``u_i = ((m[i,0] j0 + m[i,1] j1) + m[i,2] j2) + m[i,3]`` (float64, in exactly this
+order, no fused multiply-add); a voxel whose ``u_i`` lies outside ``[-0.5 - band_atol,
+n_i - 0.5 + band_atol]`` on any axis gets ``fill``. Inside, the taps and weights along each
+axis are those of the per-axis tables for that one position (clamped to the edge, nearest
+``floor(u + 0.5)``, zero-weight taps redirected); weights in float64 rounded to the working
+dtype (labels: float64); taps along axis 0 added first, then axis 1, then axis 2
+(docs/design.md §2). One IEEE operation per array operation, in the compiled loops' and
+``kernels/affine.cu``'s order, so nearest, linear and label equal them bit for bit; cubic
+reads the coefficients of the per-axis array path (``_array.spline_coefficients``: exact
+with ``exact``, else SciPy's prefilter off axis 0, equal within float rounding). Output rows
+are processed ``AFFINE_BLOCK_VOXELS`` at a time so the temporaries stay bounded.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import numpy as np
 
 from ..interpolation import Interpolation, working_dtype
 from ..onto import BAND_ATOL_VOXELS, AffineSampling
+from ._array import arg_max_label, spline_coefficients
 from ._common import integer_limits, kept_coefficient_rows, label_view_dtype
 
 #: Output voxels computed per step: bounds the per-voxel temporaries (positions, taps,
@@ -31,10 +39,9 @@ def _trailing_3d(array):
     return array[..., None] if array.ndim == 2 else array
 
 
-def affine_with(xp, ndi, source, sampling: AffineSampling, out) -> None:
-    """Fill ``out`` (shape ``sampling.output_shape``) from the input rows ``sampling.input_rows``."""
-    from .cupyx import spline_coefficients
-
+def affine_with(xp, ndi, source, sampling: AffineSampling, out, exact=False) -> None:
+    """Fill ``out`` (shape ``sampling.output_shape``) from the input rows ``sampling.input_rows``
+    (``exact``: the cubic prefilter's recursion along every axis, see ``_array``)."""
     m, n_src, first, pads = sampling.as_3d()
     src3, out3 = _trailing_3d(source), _trailing_3d(out)
     interpolation = sampling.interpolation
@@ -44,7 +51,7 @@ def affine_with(xp, ndi, source, sampling: AffineSampling, out) -> None:
     if copy:
         values = src3.view(label_view_dtype(in_dtype))
     elif interpolation is Interpolation.CUBIC:
-        values = spline_coefficients(xp, ndi, src3, sampling.lines_3d(), work)
+        values = spline_coefficients(xp, ndi, src3, sampling.lines_3d(), work, exact=exact)
     else:
         values = src3.astype(np.float32) if in_dtype == np.float16 else src3
     n0o, n1o, n2o = out3.shape
@@ -91,7 +98,7 @@ def _nearest_rows(xp, u, n_src, first) -> tuple:
 
 
 def _linear_taps(xp, u, n: int) -> tuple:
-    """``(a, b, frac)`` as the CPU's ``_linear_taps``: global rows, zero-weight tap redirected."""
+    """``(a, b, frac)`` of a linear tap pair: global rows, the zero-weight tap redirected."""
     clamped = xp.clip(u, 0.0, n - 1.0)
     base = xp.floor(clamped)
     frac = clamped - base
@@ -115,7 +122,7 @@ def _linear(xp, values, u, n_src, first, work):
 
 
 def _cubic_taps(xp, u, n: int, pad: int, first: int, work) -> tuple:
-    """Rows (kept coefficient rows) and weights (working dtype) of the four taps, as ``_cubic_axis``."""
+    """Rows (kept coefficient rows) and weights (working dtype) of the four cubic taps."""
     n_ext = n + 2 * pad
     if n_ext == 1:  # the length-1 axis added to 2-D data
         zero = xp.zeros(u.shape, np.int64) - first
@@ -149,8 +156,6 @@ def _cubic(xp, coef, u, n_src, first, pads, work):
 
 
 def _label(xp, values, u, n_src, first):
-    from .cupyx import _arg_max_label
-
     taps = [_linear_taps(xp, u[i], int(n_src[i])) for i in range(3)]
     rows = [(a - int(first[i]), b - int(first[i])) for i, (a, b, _) in enumerate(taps)]
     w = [(1.0 - f, f) for _, _, f in taps]
@@ -161,11 +166,11 @@ def _label(xp, values, u, n_src, first):
             for c in range(2):
                 labels.append(values[rows[0][a], rows[1][b], rows[2][c]])
                 weights.append(wab * w[2][c])
-    return _arg_max_label(xp, labels, weights)
+    return arg_max_label(xp, labels, weights)
 
 
 def _write(xp, result, inside, fill, target, copy: bool) -> None:
-    """Store ``result`` into ``target`` as the CPU loops do, then ``fill`` outside the band."""
+    """Store ``result`` into ``target`` as the compiled loops do, then ``fill`` outside the band."""
     dtype = np.dtype(target.dtype)
     if copy:
         view = label_view_dtype(dtype)
@@ -175,14 +180,14 @@ def _write(xp, result, inside, fill, target, copy: bool) -> None:
     round_to_int, lo, hi = integer_limits(dtype)
     if round_to_int:
         result = xp.clip(xp.rint(result).astype(np.float64), lo, hi)
-    if dtype == np.float16:  # through the CPU's float32 buffer
+    if dtype == np.float16:  # through the compiled loops' float32 buffer
         target[...] = xp.where(inside, result.astype(np.float32), xp.asarray(np.float32(fill))).astype(dtype)
     else:
         target[...] = xp.where(inside, result.astype(dtype), xp.asarray(np.array(fill).astype(dtype)))
 
 
 def affine_scratch_bytes(sampling: AffineSampling, in_dtype) -> int:
-    """Device bytes :func:`affine_with` needs besides its input and output blocks."""
+    """Bytes :func:`affine_with` needs besides its input and output blocks."""
     step = min(math.prod(sampling.output_shape), AFFINE_BLOCK_VOXELS)
     total = step * AFFINE_BYTES_PER_VOXEL
     if sampling.is_cubic:

@@ -2,8 +2,8 @@
 
 What every backend does the same way before and after its own arithmetic: the 3-D
 view of 2-D data, label values compared as integers, the rows each cubic table's
-coefficients start from, the anti-aliasing Gaussian, and how a float result is
-written into an integer dtype. Each function takes the array module (``xp``) or the
+coefficients start from (and a cut slab's prefilter states at them), the anti-aliasing
+Gaussian, and how a float result is written into an integer dtype. Each function takes the array module (``xp``) or the
 ``ndimage`` module (``ndi``) it should use, as cuCIM does, so the CPU and GPU paths
 share one definition.
 """
@@ -104,6 +104,14 @@ def check_source_block(source, tables: SamplingTables) -> None:
         raise ValueError(f"input block has shape {tuple(source.shape)}; its sampling tables read {expected}")
 
 
+def gathered_states(state, axes, maps, axis) -> np.ndarray:
+    """A cut slab's prefilter state plane (the input's other axes, float64) at the lines of its
+    gathered coefficient array (``maps``: :func:`coefficient_maps`) that run along ``axis``."""
+    outer, inner = (a for a in range(3) if a != axis)
+    plane = np.asarray(state, dtype=np.float64).reshape(axes[outer].source_length, axes[inner].source_length)
+    return np.ascontiguousarray(plane[np.ix_(maps[outer], maps[inner])])
+
+
 def kept_coefficient_rows(table: AxisTable) -> int:
     """Rows of a table's line a backend holds: kept coefficient rows (cubic) or input rows."""
     if table.is_cubic:
@@ -113,4 +121,4 @@ def kept_coefficient_rows(table: AxisTable) -> int:
 
 
 __all__ = ["LABEL_VIEWS", "label_view_dtype", "view_3d", "coefficient_maps", "is_smoothed", "smooth",
-           "integer_limits", "kept_coefficient_rows", "WIDE_INTEGERS", "uses_label_arithmetic", "check_source_block"]
+           "integer_limits", "gathered_states", "kept_coefficient_rows", "WIDE_INTEGERS", "uses_label_arithmetic", "check_source_block"]

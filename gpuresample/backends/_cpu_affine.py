@@ -1,9 +1,10 @@
-"""The CPU backend's oblique path: an :class:`~gpuresample.onto.AffineSampling` block.
+"""The CPU backend's oblique path with the compiled loops: an
+:class:`~gpuresample.onto.AffineSampling` block.
 
-Host glue around the compiled oblique loops (the native library's, or ``_affine_loops``,
-Numba's): 2-D data as a 3-D view, dtypes the loops lack (float16, bool) as views or float32
-copies, the cubic
-prefilter's coefficients of the block (the same prefilter as the per-axis path).
+Host glue around the compiled oblique loops: 2-D data as a 3-D view, dtypes the loops lack
+(float16, bool) as views or float32 copies, the cubic prefilter's coefficients of the block
+(the same prefilter as the per-axis path, ``_cpu_cubic.spline_coefficients``). The
+arithmetic is the array code's (``_affine_xp``, docs/design.md §2).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ..interpolation import Interpolation, working_dtype
 from ..onto import BAND_ATOL_VOXELS, AffineSampling
 from . import _loops
 from ._common import integer_limits
+from ._cpu_cubic import spline_coefficients
 
 #: Labels a voxel's 2x2x2 taps can hold at most (scratch per thread).
 LABEL_TAPS = 8
@@ -29,7 +31,7 @@ def _as_3d(array):
 
 
 def _bits(dtype) -> np.dtype:
-    """The unsigned view of dtypes Numba does not compute with (copied as bit patterns)."""
+    """The unsigned view of dtypes the loops do not compute with (copied as bit patterns)."""
     return {np.dtype(np.bool_): np.dtype(np.uint8), np.dtype(np.float16): np.dtype(np.uint16)}.get(np.dtype(dtype))
 
 
@@ -46,7 +48,7 @@ def resample_affine_block(source, sampling: AffineSampling, out) -> None:
     m, n_src, first, pads = sampling.as_3d()
     src3 = _as_3d(src)
     out3 = _as_3d(out)
-    loops = _loops.affine()
+    loops = _loops.current()
     threads = _loops.threads()
     fill = sampling.fill
     interpolation = sampling.interpolation
@@ -94,10 +96,6 @@ def resample_affine_block(source, sampling: AffineSampling, out) -> None:
 
 def affine_coefficients(src3: np.ndarray, sampling: AffineSampling, work) -> np.ndarray:
     """Cubic B-spline coefficients of the block's extended lines (every axis), as the per-axis path makes them."""
-    from .cpu import (
-        spline_coefficients,  # the same gather and prefilter as the per-axis path
-    )
-
     return spline_coefficients(src3, sampling.lines_3d(), work)
 
 

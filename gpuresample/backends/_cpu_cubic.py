@@ -1,7 +1,7 @@
-"""The CPU backend's cubic engine without a coefficient array of the whole block.
+"""The CPU backend's cubic engine (compiled loops): whole-array or streamed coefficients.
 
 For a cubic block the CPU backend either prefilters one coefficient array of the whole
-block (``cpu.spline_coefficients``) or, when that takes more memory, streams: it produces
+block (:func:`spline_coefficients`) or, when that takes more memory, streams: it produces
 the coefficients plane by plane along the first pass axis into a small ring and samples
 each output plane as soon as its rows are there (:func:`cubic_streamed`).
 :func:`cubic_layout` chooses by the memory each takes; both give the same coefficients
@@ -49,6 +49,29 @@ def table_bytes(axes) -> int:
     per_axis = (t.index.size * 8 * 4 + t.n_out * 16
                 + (t.line_length + t.pad_before + t.source_length + t.pad_after) * 8 * 3 for t in axes)
     return SMALL_ALLOCATION_BYTES + sum(per_axis)
+
+
+def spline_coefficients(values: np.ndarray, axes, work) -> np.ndarray:
+    """Cubic B-spline coefficients over each table's kept coefficient rows (3-D), all at once:
+    the kept rows gathered (edges clamped), then the prefilter along axes 0, 1, 2 in turn."""
+    values3 = view_3d(values)
+    maps = coefficient_maps(axes)
+    coef = np.empty(tuple(len(m) for m in maps), dtype=work)
+    if values3.dtype == np.float16:
+        values3 = values3.astype(np.float32)
+    loops = _loops.current()
+    loops.gather_clamped(values3, *maps, coef)
+    for axis, table in enumerate(axes):
+        if not table.is_cubic:
+            continue
+        first, _ = table.coefficient_rows()
+        view = np.moveaxis(coef, axis, 0)
+        n_ext = table.pad_before + table.source_length + table.pad_after
+        lines = np.empty((_loops.threads(), n_ext + 1, view.shape[2]), np.float64)
+        loops.spline_filter_axis0(
+            view, first, table.pad_before, table.source_length, table.pad_after, CUBIC_POLE, lines)
+        del lines
+    return coef
 
 
 def _unit_run(rows: np.ndarray) -> tuple:
@@ -120,7 +143,9 @@ def cubic_streamed(values3, axes, order, layout: CubicLayout, work, out) -> None
 
     Every coefficient equals :func:`spline_coefficients`' bit for bit: the gathers, the
     in-plane filters and the per-element recursion along the first pass axis are the
-    same operations in the same order (see ``_cpu_loops``). Planes are produced from the
+    same operations in the same order (the compiled loops' streamed recursion: a causal
+    initial sum, causal segments with a checkpoint at each end, anti-causal segments
+    recomputing theirs from the checkpoint). Planes are produced from the
     last kept row down (the anti-causal pass runs backwards) into a ring of
     ``layout.ring`` planes; each output plane is sampled once its rows are all there.
     """
@@ -291,4 +316,5 @@ def output_view(out, order):
     return out3, target, target_view.transpose(order), round_to_int, lo, hi
 
 
-__all__ = ["CubicLayout", "cubic_layout", "cubic_streamed", "output_view", "table_bytes", "STREAM_BLOCK", "MIN_SEGMENT_ROWS"]
+__all__ = ["CubicLayout", "cubic_layout", "cubic_streamed", "output_view", "spline_coefficients", "table_bytes",
+           "STREAM_BLOCK", "MIN_SEGMENT_ROWS"]

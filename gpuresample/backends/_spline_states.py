@@ -1,10 +1,13 @@
 """Cubic across slabs, the computing half: the pre-pass and a slab's prefilter on the CPU.
 
 See :mod:`gpuresample.spline_states` for the method. :func:`boundary_states` runs the
-whole line's recursion (the CPU loops, float64) over axis 0 and keeps
-each slab's states; :func:`states_for_slabs` reads the input for it (smoothed with the
-backend's own anti-aliasing when asked); :func:`filter_axis0` is the CPU backend's slab
-prefilter from those states.
+whole line's recursion (float64) over axis 0 and keeps each slab's states: with the
+compiled CPU loops, or as whole-array operations (:class:`ArrayLoops`: on a device, and on
+the host where the compiled loops are missing), which give the same states bit for bit;
+:func:`states_for_slabs` reads the input for it (smoothed with the backend's own
+anti-aliasing when asked); :func:`filter_axis0` is the compiled CPU path's slab prefilter
+from those states (the array path continues the recursion itself,
+``_array.recursive_prefilter``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from ..tables import CUBIC_POLE, AxisTable, SamplingTables, pole_powers, prefilt
 from .._cupy import import_cupy, is_cupy
 from . import _loops
 
-def _boundary_states(read_rows, table: AxisTable, windows, elements: int, threads: int, flat=None,
+
+def boundary_states(read_rows, table: AxisTable, windows, elements: int, threads: int, flat=None,
                     read_dtype=np.float64, loops=None) -> tuple:
     """The whole line's recursion states at each window's edges, for every line.
 
@@ -46,17 +50,26 @@ def _boundary_states(read_rows, table: AxisTable, windows, elements: int, thread
     read_dtype : dtype
         The working dtype: rows read are held in a buffer of it (unless read in place).
     loops : optional
-        The recursion's loops: the CPU loops (default), or :class:`ArrayLoops` for ``flat``
-        on a device (whole-array operations there; every array then lives on the device).
+        The recursion's loops: the compiled CPU loops (default; :class:`ArrayLoops` on NumPy
+        where they are missing), or :class:`ArrayLoops` for ``flat`` on a device
+        (whole-array operations there; every array then lives on the device).
 
     Returns
     -------
     causal, anticausal : (len(windows), elements) float64 arrays
         The causal value at each window's first row, the anti-causal value at its last.
     """
-    n_ext = table.extended_length
     if loops is None:
-        loops = _loops.current()
+        loops = _loops.current() or ArrayLoops(np)
+    with np.errstate(all="ignore"):  # NaN and inf travel silently through ArrayLoops on NumPy, as through the loops
+        return _boundary_states(read_rows, table, windows, elements, threads, flat, read_dtype, loops)
+
+
+def _boundary_states(read_rows, table: AxisTable, windows, elements: int, threads: int, flat, read_dtype,
+                     loops) -> tuple:
+    """:func:`boundary_states` with its loops chosen."""
+    n_ext = table.extended_length
+    if not isinstance(loops, ArrayLoops):
         threads = max(threads, _loops.threads())  # the loops index scratch by their thread id
         rows_per_segment = segment_rows(n_ext, elements, threads, 0 if flat is not None else np.dtype(read_dtype).itemsize)
     else:  # ArrayLoops: a segment's causal values are one (rows, elements) array
@@ -88,8 +101,9 @@ def _boundary_states(read_rows, table: AxisTable, windows, elements: int, thread
     acc = xp.zeros(elements, np.float64)
     y_next = xp.empty(elements, np.float64)
     checkpoints = xp.empty((len(ends), elements), np.float64)
-    lines = None if xp is not np else np.empty((threads, max(b - a for a, b in zip(starts, ends)),
-                                                line_block(elements)), np.float64)
+    lines = None
+    if not isinstance(loops, ArrayLoops):  # the compiled loops' per-thread scratch
+        lines = np.empty((threads, max(b - a for a, b in zip(starts, ends)), line_block(elements)), np.float64)
     powers = pole_powers(n_ext)
     # pass 1: the causal initial value over rows 0 .. n_ext - 2
     last_summed = max(n_ext - 1, 1)
@@ -132,10 +146,11 @@ def _boundary_states(read_rows, table: AxisTable, windows, elements: int, thread
 class ArrayLoops:
     """The pre-pass's three recursion loops as whole-array operations of ``xp`` (NumPy or CuPy).
 
-    For input already on a device: every row of the recursion is a few array operations over
-    all lines at once, so nothing goes back to the host but the states. Each operation is a
-    separate array operation (a separate kernel on a GPU: nothing can be fused into a
-    multiply-add), in the CPU loops' order, so the states equal theirs bit for bit
+    For input already on a device (every row of the recursion is a few array operations over
+    all lines at once, so nothing goes back to the host but the states), and on the host
+    where the compiled loops are missing. Each operation is a separate array operation (a
+    separate kernel on a GPU: nothing can be fused into a multiply-add), in the compiled
+    loops' order, so the states equal theirs bit for bit
     (``tests/test_spline_states_device.py``). Same signatures as the CPU loops; their
     ``lines`` and ``block`` arguments are not used (a segment's causal values are one array).
     """
@@ -188,7 +203,7 @@ class ArrayLoops:
 
 
 def loop_readable(values: np.ndarray) -> np.ndarray:
-    """``values`` in a dtype the compiled loops read (no float16 loops; bool as uint8)."""
+    """``values`` in a dtype the pre-pass loops read (no float16 loops; bool as uint8)."""
     if values.dtype == np.float16:
         return values.astype(np.float32)
     if values.dtype == np.bool_:
@@ -197,7 +212,7 @@ def loop_readable(values: np.ndarray) -> np.ndarray:
 
 
 def filter_axis0(values: np.ndarray, tables: SamplingTables, work, threads: int) -> tuple:
-    """CPU: axis 0's prefilter of a cut slab, from its states.
+    """CPU (compiled loops): axis 0's prefilter of a cut slab, from its states.
 
     ``values`` are the slab's input rows (smoothed, margins cropped). Returns the kept
     coefficient rows along axis 0 (working dtype, other axes whole) and the tables
@@ -220,7 +235,7 @@ def filter_axis0(values: np.ndarray, tables: SamplingTables, work, threads: int)
     return coefficients, replace(tables, axes=(plain_axis0(table, kept),) + tuple(tables.axes[1:]))
 
 
-def _states_for_slabs(tables: SamplingTables, slab_tables, source, threads: int, smooth=None, to_host=None) -> list:
+def states_for_slabs(tables: SamplingTables, slab_tables, source, threads: int, smooth=None, to_host=None) -> list:
     """``slab_tables`` (tables of consecutive slabs) with axis 0's prefilter states attached.
 
     ``source`` is the whole input (anything sliceable along axis 0); ``smooth(block,
@@ -267,7 +282,7 @@ def _device_states(source, table: AxisTable, windows, elements: int):
     cupy = import_cupy()
     flat = source.reshape(source.shape[0], elements)  # a view of C-contiguous rows, else a copy there
     try:
-        causal, anticausal = _boundary_states(None, table, windows, elements, 1, flat, loops=ArrayLoops(cupy))
+        causal, anticausal = boundary_states(None, table, windows, elements, 1, flat, loops=ArrayLoops(cupy))
         return causal.get(), anticausal.get()
     except MemoryError:  # CuPy's OutOfMemoryError is one
         return None
@@ -285,15 +300,4 @@ def _flat_rows(source: np.ndarray):
                                            writeable=False)
 
 
-def boundary_states(*args, **kwargs):
-    """:func:`_boundary_states` run through the CPU loops' serialisation (``_loops.run_serialised``)."""
-    return _loops.run_serialised(lambda: _boundary_states(*args, **kwargs))
-
-
-def states_for_slabs(*args, **kwargs) -> list:
-    """:func:`_states_for_slabs` run through the CPU loops' serialisation (``_loops.run_serialised``):
-    safe to call from Dask tasks, thread pools and executors alike."""
-    return _loops.run_serialised(lambda: _states_for_slabs(*args, **kwargs))
-
-
-__all__ = ["boundary_states", "states_for_slabs", "filter_axis0", "loop_readable"]
+__all__ = ["ArrayLoops", "boundary_states", "states_for_slabs", "filter_axis0", "loop_readable"]

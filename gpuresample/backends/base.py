@@ -14,6 +14,7 @@ import numpy as np
 from .. import _cupy
 from .._cupy import BackendUnavailable
 from ..tables import SamplingTables
+from ._common import smooth
 
 
 class Backend:
@@ -88,10 +89,14 @@ class DeviceBackend(Backend):
     def free_bytes(self) -> int | None:
         return free_device_bytes()
 
+    def ndimage(self):
+        """The ``ndimage`` module of this backend's arrays: ``cupyx.scipy.ndimage``."""
+        from cupyx.scipy import ndimage
+        return ndimage
+
     def smooth(self, block, tables: SamplingTables, work):
-        """``cupyx.scipy.ndimage``'s Gaussian, as both GPU backends smooth their blocks."""
-        from .cupyx import smooth_on_device
-        return smooth_on_device(block, tables, work)
+        """The ``ndimage`` Gaussian (``_common.smooth``), as both GPU backends smooth their blocks."""
+        return smooth(block, tables, work, self.ndimage())
 
     def staged_pipeline(self, source, out):
         """Pinned buffers and two streams: copies overlap compute (see ``_staging``)."""

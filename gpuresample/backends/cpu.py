@@ -1,7 +1,8 @@
-"""CPU backend: NumPy/SciPy arrays, compiled separable loops on every core.
+"""CPU backend: NumPy arrays, the compiled CPU loops on every core.
 
-The loops are the ahead-of-time library (``_native``) or, where it cannot be built, Numba's
-(``_cpu_loops``); ``_loops`` picks. Both give the same bits.
+The loops come from the compiled module (``_loops`` says whether it loaded); without it
+every block runs the NumPy/SciPy array path, the array code of the cupyx backend
+(``_array``, ``_affine_xp``) on NumPy, which gives the same bits (docs/design.md §2).
 """
 
 from __future__ import annotations
@@ -15,23 +16,19 @@ from scipy import ndimage
 from ..interpolation import Interpolation, working_dtype
 from ..onto import AffineSampling
 from ..spline_states import filter_axis0_bytes, plain_axis0
-from ..tables import CUBIC_POLE, SamplingTables, as_3d
+from ..tables import SamplingTables, as_3d
 from . import _loops
-from ._common import (
-    check_source_block,
-    coefficient_maps,
-    is_smoothed,
-    label_view_dtype,
-    uses_label_arithmetic,
-    view_3d,
-)
+from ._affine_xp import affine_scratch_bytes as array_affine_scratch_bytes
+from ._affine_xp import affine_with
+from ._array import array_scratch_bytes, resample_with
+from ._common import check_source_block, is_smoothed, label_view_dtype, uses_label_arithmetic, view_3d
 from ._common import smooth as _smooth
 from ._cpu_affine import affine_scratch_bytes, resample_affine_block
-from ._cpu_cubic import cubic_layout, cubic_streamed, output_view, table_bytes
+from ._cpu_cubic import cubic_layout, cubic_streamed, output_view, spline_coefficients, table_bytes
 from ._spline_states import filter_axis0
 from .base import Backend
 
-#: What :func:`gpuresample.backends.clear_caches` resets here: whether blocks may run concurrently.
+#: What :func:`gpuresample.backends.clear_caches` resets here: which CPU loops run.
 clear_caches = _loops.clear_caches
 
 
@@ -65,18 +62,14 @@ class CpuBackend(Backend):
         return smooth(np.asarray(block), tables, work)
 
     def resample_block(self, source, tables: SamplingTables, out) -> None:
-        """Resample one block (with Numba's loops, serialised where its threading layer needs it).
-
-        With the native loops blocks from several threads run side by side. With Numba's the
-        first call runs alone and starts its threading layer; later calls run concurrently
-        unless that layer is ``workqueue``, which aborts on concurrent use.
-        """
-        _loops.run_serialised(self._resample_block, source, tables, out)
-
-    def _resample_block(self, source, tables: SamplingTables, out) -> None:
+        """Resample one block with the compiled loops, else with the array path. Blocks from
+        several threads run side by side (the loops create their threads per call)."""
         source = np.asarray(source)
         check_source_block(source, tables)
-        if isinstance(tables, AffineSampling):  # an oblique target (SPEC §8)
+        if not _loops.is_compiled():
+            resample_array_block(source, tables, out)
+            return
+        if isinstance(tables, AffineSampling):  # an oblique target (docs/design.md §1)
             resample_affine_block(source, tables, out)
             return
         if uses_label_arithmetic(tables, source.dtype):
@@ -105,28 +98,6 @@ def smooth(source: np.ndarray, tables: SamplingTables, work) -> np.ndarray:
     return _smooth(source, tables, work, ndimage, in_place=True)
 
 
-def spline_coefficients(values: np.ndarray, axes, work) -> np.ndarray:
-    """Cubic B-spline coefficients over each table's kept coefficient rows (3-D), all at once."""
-    values3 = view_3d(values)
-    maps = coefficient_maps(axes)
-    coef = np.empty(tuple(len(m) for m in maps), dtype=work)
-    if values3.dtype == np.float16:
-        values3 = values3.astype(np.float32)
-    loops = _loops.current()
-    loops.gather_clamped(values3, *maps, coef)
-    for axis, table in enumerate(axes):
-        if not table.is_cubic:
-            continue
-        first, _ = table.coefficient_rows()
-        view = np.moveaxis(coef, axis, 0)
-        n_ext = table.pad_before + table.source_length + table.pad_after
-        lines = np.empty((_loops.threads(), n_ext + 1, view.shape[2]), np.float64)
-        loops.spline_filter_axis0(
-            view, first, table.pad_before, table.source_length, table.pad_after, CUBIC_POLE, lines)
-        del lines
-    return coef
-
-
 def _separable(values: np.ndarray, axes, order, work, out: np.ndarray) -> None:
     values3 = view_3d(values)
     if values3.dtype == np.float16:
@@ -144,8 +115,23 @@ def _separable(values: np.ndarray, axes, order, work, out: np.ndarray) -> None:
         out3[...] = target
 
 
+def resample_array_block(source: np.ndarray, tables: SamplingTables, out: np.ndarray) -> None:
+    """A block on the array path: the cupyx backend's array code on NumPy and ``scipy.ndimage``,
+    the cubic prefilter's recursion along every axis (so cubic gives the compiled loops' bits).
+    NaN and inf travel silently, as through the compiled loops (no NumPy floating-point warnings)."""
+    with np.errstate(all="ignore"):
+        if isinstance(tables, AffineSampling):
+            affine_with(np, ndimage, source, tables, out, exact=True)
+        else:
+            resample_with(np, ndimage, source, tables, out, exact=True)
+
+
 def cpu_scratch_bytes(tables: SamplingTables, in_dtype, out_dtype, threads: int) -> int:
     """Every buffer the CPU backend allocates for a block besides its input and output."""
+    if not _loops.is_compiled():
+        if isinstance(tables, AffineSampling):
+            return array_affine_scratch_bytes(tables, in_dtype)
+        return array_scratch_bytes(tables, in_dtype, out_dtype)
     if isinstance(tables, AffineSampling):
         return affine_scratch_bytes(tables, in_dtype, out_dtype, threads)
     in_dtype, out_dtype = np.dtype(in_dtype), np.dtype(out_dtype)

@@ -1,0 +1,256 @@
+"""The array code: a block resampled with whole-array operations of an array module.
+
+Written once for any array module ``xp`` and its ``ndimage`` ``ndi`` (as cuCIM does): the
+``cupyx`` backend runs it with CuPy and ``cupyx.scipy.ndimage``; the ``cpu`` backend runs it
+with NumPy and ``scipy.ndimage`` where the compiled CPU loops are missing (``_loops``). It
+reads the same sampling tables as every backend: separable passes are gathers (``take``)
+and elementwise products and sums in the working dtype, in the compiled loops' pass order
+and tap order, so nearest, linear and label equal them bit for bit (docs/design.md §2).
+
+The cubic prefilter along the axis slabs cut (array axis 0) is the compiled loops' recursion
+written with array operations (:func:`recursive_prefilter`), so it equals theirs bit for bit
+and a cut slab continues the whole line's recursion from its states. Along the other axes
+it is ``ndi.spline_filter1d`` (float64, mirror boundaries on the extended line, equal to the
+recursion to rounding), or with ``exact=True`` the recursion too: then cubic equals the
+compiled loops bit for bit (the CPU's array path; on a GPU the recursion costs a few
+launches per row, so the cupyx backend keeps ``cupyx.scipy.ndimage.spline_filter1d`` there).
+
+Every pass materialises its intermediate volume (:func:`array_scratch_bytes`). Importing
+this module needs neither CuPy nor a GPU.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..interpolation import Interpolation, working_dtype
+from ..spline_states import missing_states_error
+from ..tables import CUBIC_POLE, SamplingTables, as_3d, prefilter_constants
+from ._common import (check_source_block, coefficient_maps, gathered_states, integer_limits,
+                      kept_coefficient_rows, label_view_dtype, smooth, uses_label_arithmetic, view_3d)
+
+#: Output voxels scored at once by the label path: its 8 taps' labels and float64
+#: weights and the running scores take about 150 bytes per voxel, so steps stay near 300 MiB.
+LABEL_BLOCK_VOXELS = 1 << 21
+
+
+def label_step_bytes(itemsize: int) -> int:
+    """Bytes per voxel of a label step: 8 taps' labels and float64 weights, then while scoring
+    the best label (twice while it is replaced), best and current scores (float64, one more
+    while replaced) and a few boolean masks."""
+    return 8 * (itemsize + 8) + 2 * itemsize + 4 * 8 + 16
+#: The interpolating cubic B-spline's order (SciPy's ``order=3``).
+SPLINE_ORDER = 3
+
+
+def _along(vector, axis: int):
+    """A 1-D array shaped to broadcast along ``axis`` of a 3-D array."""
+    shape = [1, 1, 1]
+    shape[axis] = vector.shape[0]
+    return vector.reshape(shape)
+
+
+def separable_pass(xp, values, table, axis: int, work):
+    """One pass: ``sum_t w[:, t] * values[index[:, t]]`` along ``axis``, taps left to right."""
+    index = xp.asarray(table.index)
+    weight = xp.asarray(np.ascontiguousarray(table.weight, dtype=work))
+    acc = _along(weight[:, 0], axis) * xp.take(values, index[:, 0], axis=axis)
+    for t in range(1, table.taps):
+        acc += _along(weight[:, t], axis) * xp.take(values, index[:, t], axis=axis)
+    return acc
+
+
+def store(xp, result, out3) -> None:
+    """Write a working-dtype result into ``out3`` as the compiled loops do: rint and clip for integers."""
+    round_to_int, lo, hi = integer_limits(out3.dtype)
+    if round_to_int:
+        result = xp.clip(xp.rint(result).astype(np.float64), lo, hi)
+    elif out3.dtype == np.float16 and result.dtype == np.float64:
+        result = result.astype(np.float32)  # the compiled loops' float32 buffer in between
+    out3[...] = result.astype(out3.dtype)
+
+
+def spline_coefficients(xp, ndi, values3, axes, work, slab_axis=0, exact=False):
+    """Cubic B-spline coefficients over each table's kept rows, in the working dtype.
+
+    Along ``slab_axis`` (the axis slabs cut: array axis 0), and along every axis when
+    ``exact``, the prefilter is the compiled loops' recursion written with array operations
+    (:func:`recursive_prefilter`), so a slab can continue the whole line's recursion from its
+    states and equal the whole run bit for bit; the other axes use ``ndi.spline_filter1d``.
+    """
+    maps = coefficient_maps(axes)
+    source = values3.astype(np.float32) if values3.dtype == np.float16 else values3
+    coef = source[xp.ix_(*(xp.asarray(m) for m in maps))].astype(work)
+    for axis, table in enumerate(axes):
+        if not table.is_cubic:
+            continue
+        if exact or axis == slab_axis:
+            coef = recursive_prefilter(xp, coef, axis, axes, maps, work)
+            continue
+        first, stop = table.coefficient_rows()
+        data_rows = np.clip(np.arange(table.pad_before + table.source_length + table.pad_after) - table.pad_before,
+                            0, table.source_length - 1) + (table.pad_before - first)
+        extended = xp.take(coef, xp.asarray(data_rows), axis=axis).astype(np.float64)
+        filtered = ndi.spline_filter1d(extended, SPLINE_ORDER, axis=axis, output=np.float64, mode="mirror")
+        keep = [slice(None)] * 3
+        keep[axis] = slice(first, stop)
+        coef = filtered[tuple(keep)].astype(work)
+    return coef
+
+
+def recursive_prefilter(xp, coef, axis, axes, maps, work):
+    """The prefilter along ``axis`` as the compiled loops compute it, plane by plane.
+
+    Over the whole extended line in float64 with mirror boundaries: gain, causal initial
+    value, causal pass, anti-causal pass; the kept rows stored in the working dtype. Same
+    float64 operations in the same order (separate array operations: no fused
+    multiply-add), so the coefficients equal the compiled loops' and the kernels' bit for
+    bit. A cut slab table (``is_cut``) continues the whole line's recursion from its
+    ``states`` instead (docs/design.md §2).
+    """
+    table = axes[axis]
+    first, stop = table.coefficient_rows()
+    n_ext = table.extended_length
+    gain, z_last = prefilter_constants(n_ext, CUBIC_POLE)
+    z = CUBIC_POLE
+    view = xp.moveaxis(coef, axis, 0)
+    result = xp.empty(view.shape, work)
+    if table.is_cut:
+        if table.states is None:
+            raise missing_states_error(table)
+        causal, anticausal = (xp.asarray(gathered_states(s, axes, maps, axis)) for s in table.states)
+        kept = stop - first
+        lines = xp.empty(view.shape, np.float64)
+        lines[0] = causal
+        for q in range(1, kept):
+            lines[q] = view[q].astype(np.float64) * gain + z * lines[q - 1]
+        y = anticausal
+        result[kept - 1] = y
+        for q in range(kept - 2, -1, -1):
+            y = z * (y - lines[q])
+            result[q] = y
+        return xp.moveaxis(result, 0, axis)
+    data_rows = np.clip(np.arange(n_ext) - table.pad_before, 0, table.source_length - 1) + (table.pad_before - first)
+    ext = xp.take(view, xp.asarray(data_rows), axis=0).astype(np.float64) * gain
+    if n_ext > 1:
+        total = ext[0] + z_last * ext[n_ext - 1]
+        z_i = z
+        for i in range(1, n_ext - 1):
+            total = total + z_i * (ext[i] + z_last * ext[n_ext - 1 - i])
+            z_i *= z
+        ext[0] = total / (1.0 - z_last * z_last)
+        for i in range(1, n_ext):
+            ext[i] = ext[i] + z * ext[i - 1]
+        ext[n_ext - 1] = (z * ext[n_ext - 2] + ext[n_ext - 1]) * z / (z * z - 1.0)
+        for i in range(n_ext - 2, -1, -1):
+            ext[i] = z * (ext[i + 1] - ext[i])
+    result[...] = ext[first:stop]
+    return xp.moveaxis(result, 0, axis)
+
+
+def label_block(xp, src3, axes, out3) -> None:
+    """Per-label linear weights over the 2x2x2 taps, arg-max, ties to the lower label.
+
+    Scores each tap's label at its first tap: that tap's float64 weight ``(w0 * w1) * w2``
+    plus the later equal taps', in tap order, exactly the compiled loops' sums.
+    """
+    taps = [(a, b, c) for a in range(axes[0].taps) for b in range(axes[1].taps) for c in range(axes[2].taps)]
+    i1 = [xp.asarray(axes[1].index[:, b]) for b in range(axes[1].taps)]
+    i2 = [xp.asarray(axes[2].index[:, c]) for c in range(axes[2].taps)]
+    w1 = [xp.asarray(axes[1].weight[:, b]) for b in range(axes[1].taps)]
+    w2 = [xp.asarray(axes[2].weight[:, c]) for c in range(axes[2].taps)]
+    plane = axes[1].n_out * axes[2].n_out
+    rows = max(1, LABEL_BLOCK_VOXELS // plane)
+    for start in range(0, axes[0].n_out, rows):
+        stop = min(start + rows, axes[0].n_out)
+        i0 = [xp.asarray(axes[0].index[start:stop, a]) for a in range(axes[0].taps)]
+        w0 = [xp.asarray(axes[0].weight[start:stop, a]) for a in range(axes[0].taps)]
+        labels, weights = [], []
+        for a, b, c in taps:
+            labels.append(src3[xp.ix_(i0[a], i1[b], i2[c])])
+            wab = _along(w0[a], 0) * _along(w1[b], 1)
+            weights.append(wab * _along(w2[c], 2))
+        out3[start:stop] = arg_max_label(xp, labels, weights)
+
+
+def arg_max_label(xp, labels, weights):
+    """Per voxel, the label of the highest score (``labels[k]`` scored ``weights[k]`` plus the
+    later equal labels' weights); ties to the lower label."""
+    best_label = best_score = have = None
+    for k, label in enumerate(labels):
+        first = xp.ones(label.shape, dtype=bool)
+        for q in range(k):
+            first &= labels[q] != label
+        score = weights[k]
+        for q in range(k + 1, len(labels)):
+            score = score + xp.where(labels[q] == label, weights[q], 0.0)
+        if best_label is None:
+            best_label, best_score, have = label.copy(), score, first
+            continue
+        better = first & (~have | (score > best_score) | ((score == best_score) & (label < best_label)))
+        best_label = xp.where(better, label, best_label)
+        best_score = xp.where(better, score, best_score)
+        have = have | first
+    return best_label
+
+
+def array_scratch_bytes(tables: SamplingTables, in_dtype, out_dtype) -> int:
+    """Bytes a block needs besides its input and output: the largest pass intermediates."""
+    in_dtype = np.dtype(in_dtype)
+    work = working_dtype(in_dtype).itemsize
+    axes = as_3d(tables)
+    if uses_label_arithmetic(tables, in_dtype):
+        plane = axes[1].n_out * axes[2].n_out
+        step = min(axes[0].n_out, max(1, LABEL_BLOCK_VOXELS // max(plane, 1))) * plane
+        converted = math.prod(tables.output_shape) * in_dtype.itemsize if np.dtype(out_dtype) != in_dtype else 0
+        return step * label_step_bytes(in_dtype.itemsize) + converted  # + labels picked before converting
+    lengths = [t.line_length for t in axes]
+    if tables.interpolation is Interpolation.CUBIC:
+        lengths = [kept_coefficient_rows(t) for t in axes]
+        longest = max(t.pad_before + t.source_length + t.pad_after for t in axes)
+        extended = max(math.prod(lengths) // max(lengths) * longest, 1)
+        total = 2 * extended * 8 + math.prod(lengths) * work
+        if tables.axes[0].is_cut:  # a slab's gathered states
+            total += 2 * (math.prod(lengths) // max(lengths[len(axes) - tables.ndim], 1)) * 8
+    else:
+        total = math.prod(lengths) * work
+    largest = 0
+    for axis in tables.order:
+        lengths[axis] = axes[axis].n_out
+        largest = max(largest, math.prod(lengths) * work)
+    return total + 3 * largest
+
+
+def resample_with(xp, ndi, source, tables: SamplingTables, out, exact=False) -> None:
+    """Fill ``out`` from ``source`` with array module ``xp`` and its ``ndimage`` ``ndi``.
+
+    The cupyx backend passes CuPy and ``cupyx.scipy.ndimage``; the CPU backend's array path
+    NumPy and ``scipy.ndimage`` with ``exact`` (the cubic prefilter's recursion along every
+    axis: see the module doc).
+    """
+    check_source_block(source, tables)
+    axes = as_3d(tables)
+    out3 = view_3d(out)
+    if uses_label_arithmetic(tables, source.dtype):
+        dtype = source.dtype
+        view = label_view_dtype(dtype)
+        target = out3 if out3.dtype == dtype else xp.empty(out3.shape, dtype)
+        label_block(xp, view_3d(source).view(view), axes, target.view(view))
+        if target is not out3:
+            out3[...] = target
+        return
+    work = working_dtype(source.dtype)
+    values = view_3d(smooth(source, tables, work, ndi))
+    if tables.interpolation is Interpolation.CUBIC:
+        values = spline_coefficients(xp, ndi, values, axes, work, slab_axis=len(axes) - tables.ndim, exact=exact)
+        axes = tuple(t.coefficient_indexed() for t in axes)
+    values = values.astype(work, copy=False)
+    for axis in tables.order:
+        values = separable_pass(xp, values, axes[axis], axis, work)
+    store(xp, values, out3)
+
+
+__all__ = ["resample_with", "spline_coefficients", "recursive_prefilter", "label_block", "arg_max_label",
+           "separable_pass", "store", "array_scratch_bytes", "LABEL_BLOCK_VOXELS", "SPLINE_ORDER"]
