@@ -6,7 +6,7 @@ Usage::
     python benchmarks/cpu_bench.py --repeats 3 --output /tmp/cpu.md
     python benchmarks/cpu_bench.py --oblique       # writes benchmarks/results/cpu-oblique.md
 
-``--oblique`` times resampling onto another grid rotated about axis 0 (SPEC §8, the
+``--oblique`` times resampling onto another grid rotated about axis 0 (docs/design.md §1, the
 per-voxel path): gpuresample ``target=`` against SimpleITK ``Resample`` with a reference
 image (the same physical maths), both on ``OBLIQUE_THREADS`` threads, round-robin, and
 checks that they agree (values, and which voxels get the fill value).
@@ -76,7 +76,7 @@ INTERIOR_MARGIN = 8
 #: --oblique: (input edge, output edge, degrees about axis 0) of float32 cubes, spacing 1 mm in;
 #: the output cube has the input's extent, is centred on it and rotated.
 OBLIQUE_CASES = [(256, 256, 20.0), (160, 240, 20.0)]
-#: --oblique: threads for both (the issue's comparison: 2 threads each).
+#: --oblique: threads for both (2 threads each).
 OBLIQUE_THREADS = 2
 #: --oblique: targets, (interpolation, least speed-up over SimpleITK).
 OBLIQUE_TARGETS = [("linear", 1.0)]

@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
 INTERPOLATIONS = ["nearest", "linear", "cubic", "label"]
-#: Goals of issue 13 item 11, seconds.
+#: First-call goals, seconds.
 COLD_GOAL_S, WARM_GOAL_S = 3.0, 0.3
 
 FIRST_CALL = r"""

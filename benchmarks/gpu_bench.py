@@ -22,11 +22,11 @@ It also times a CT volume (int16, by spacing), a label mask (uint8, 5 labels: ``
 against ``nearest``), the cubic prefilter alone (our kernel against ``cupyx.scipy.ndimage.
 spline_filter1d``), the per-call overhead of a small volume (64^3 -> 96^3) and many small
 volumes in a row (a data loader: volumes per second against torch), and checks that the
-kernels and the cupyx backend agree. Issue 9's goals are shown met or not per row.
+kernels and the cupyx backend agree. The kernels' speed goals are shown met or not per row.
 
-Oblique targets (SPEC §8, issue 11): a float32 cube resampled onto a grid of the same size
+Oblique targets (docs/design.md §1): a float32 cube resampled onto a grid of the same size
 rotated 20° about axis 0 (a position per voxel) against the axis-aligned resample to the
-same output size, linear, both GPU backends; issue 11's goal is oblique within
+same output size, linear, both GPU backends; the goal is oblique within
 ``OBLIQUE_GOAL``× of axis-aligned on the kernels.
 """
 
@@ -55,7 +55,7 @@ ORDER = {"nearest": 0, "linear": 1, "cubic": 3}
 TORCH_MODES = {"nearest": "nearest-exact", "linear": "trilinear"}
 #: Bytes copied to measure device-to-device bandwidth: large enough to leave the L2 cache.
 COPY_BYTES = 1 << 30
-#: Issue 9's goals: time / floor at most (interpolation, "up" or "down"; cubic with its
+#: The kernels' speed goals: time / floor at most (interpolation, "up" or "down"; cubic with its
 #: prefilter, i.e. the whole call) ...
 FLOOR_GOAL = {("nearest", "up"): 1.4, ("nearest", "down"): 1.4, ("linear", "up"): 2.0, ("linear", "down"): 1.3,
               ("cubic", "up"): 4.0, ("cubic", "down"): 4.0}
@@ -92,7 +92,7 @@ QUICK_CASES = (
     Case("128x128x60 (0.7, 0.7, 2.5 mm) -> 1 mm", (128, 128, 60), (0.7, 0.7, 2.5), target_spacing=(1.0, 1.0, 1.0)),
 )
 OVERHEAD_CASE = Case("64^3 -> 96^3", (64, 64, 64), (1.0, 1.0, 1.0), target_shape=(96, 96, 96))
-#: A CT volume by spacing: (case, dtype, interpolations) rows of issue 9.
+#: A CT volume by spacing: (case, dtype, interpolations) rows.
 CT_SPACING = (1.0, 0.82, 0.82)
 CT_ROWS = (
     (Case("CT 600x512x512 (1, 0.82, 0.82 mm) -> 0.75 mm", (600, 512, 512), CT_SPACING, target_spacing=(0.75,) * 3),
@@ -114,7 +114,7 @@ QUICK_MASK_CASE = Case("mask 60x64x64 (1, 0.82, 0.82 mm) -> 0.75 mm", (60, 64, 6
 MANY_CALLS = 1000
 MANY_CASE = Case("96^3 -> 128^3", (96, 96, 96), (1.0, 1.0, 1.0), target_shape=(128, 128, 128))
 QUICK_MANY_CALLS = 100
-#: Oblique target: (edge of the cube, degrees about axis 0); issue 11's goal: oblique linear on the
+#: Oblique target: (edge of the cube, degrees about axis 0); the goal: oblique linear on the
 #: kernels within this factor of the axis-aligned kernels for the same output size.
 OBLIQUE_CASE = (256, 20.0)
 QUICK_OBLIQUE_CASE = (48, 20.0)
@@ -352,7 +352,7 @@ def ratio(a, b) -> float | None:
 
 
 def goal_cells(row) -> str:
-    """Which of issue 9's goals this row meets."""
+    """Which of the speed goals this row meets."""
     notes = []
     interpolation = row["interpolation"]
     to_floor = ratio(row["kernels"], row["floor_ms"])
@@ -433,7 +433,7 @@ def markdown(env, bandwidth, rows, prefilter, overhead, mask, many, repeats, war
     if oblique is not None:
         slower = ratio(oblique["kernels"], oblique["kernels aligned"])
         verdict = f"{'met' if slower <= OBLIQUE_GOAL else 'NOT met'} (<= {OBLIQUE_GOAL:g}x)" if slower else ""
-        lines += [f"## Oblique target (issue 11): {oblique['case']}, float32 linear", "",
+        lines += [f"## Oblique target: {oblique['case']}, float32 linear", "",
                   "| backend | oblique | axis-aligned, same output size | oblique / aligned | goal |",
                   "|---|---|---|---|---|"]
         for backend in ("kernels", "cupyx"):

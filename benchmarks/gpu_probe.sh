@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Before/after GPU measurement of issue 9's kernels in one short run, for a lent GPU.
+# Before/after GPU measurement of the CUDA kernels in one short run, for a lent GPU.
 #
 #   bash benchmarks/gpu_probe.sh [OLD_REF]
 #
 # From the project root on a machine with CuPy and a CUDA device:
-#   1. gpu_bench.py --quick on OLD_REF (default 887ac63: the kernels before issue 9), taken
+#   1. gpu_bench.py --quick on OLD_REF (default 887ac63: an earlier version of the kernels), taken
 #      with `git archive` into $OUT/old (or from $OLD_DIR when there is no .git);
 #   2. gpu_bench.py --quick on this tree;
 #   3. tests/test_gpu.py -x on this tree (parity with the CPU on the device).

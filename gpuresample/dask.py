@@ -302,7 +302,7 @@ def resample_chunk_with_states(pieces, layout, crops, tables: SamplingTables, ou
 
 def _resample_onto(data, source, target, target_shape, target_spacing, interpolation, in_dtype, out_dtype,
                    antialias, output_chunks, backend, fill) -> "da.Array":
-    """:func:`resample` onto another grid (SPEC §8): tables in source axis order (then a
+    """:func:`resample` onto another grid (docs/design.md §1): tables in source axis order (then a
     transpose) for an axis-aligned target, row blocks of the matrix for an oblique one."""
     target = check_target(target, target_shape, target_spacing, source.ndim)
     check_target_size(target.shape, None, None)

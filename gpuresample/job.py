@@ -79,7 +79,7 @@ class Job:
     #: Host data computed on a device backend, slab by slab (decided here, nowhere else).
     staged: bool
     out: Any = None
-    #: Value of output voxels outside the source (a target on another grid, SPEC §8).
+    #: Value of output voxels outside the source (a target on another grid, docs/design.md §1).
     fill: float = 0.0
 
     @property
@@ -125,7 +125,7 @@ def build_job(data, spacing, *, target_shape=None, target_spacing=None, target: 
     """Check every argument and decide everything about resampling ``data``.
 
     ``target`` derived from the source (by shape or spacing, same centre) runs the
-    usual tables; ``onto`` is a target on another grid (SPEC §8), sampled with ``fill``
+    usual tables; ``onto`` is a target on another grid (docs/design.md §1), sampled with ``fill``
     outside the source.
     """
     check_backend_name(backend, BACKEND_NAMES, ALIASES)
@@ -137,7 +137,7 @@ def build_job(data, spacing, *, target_shape=None, target_spacing=None, target: 
     channel_axis = check_channel_axis(channel_axis, len(array.shape))
     spatial = spatial_shape(array.shape, channel_axis)
     fill = check_fill(fill, out_dtype)
-    if onto is not None:  # a target on another grid (SPEC §8)
+    if onto is not None:  # a target on another grid (docs/design.md §1)
         source = source_grid(spacing, spatial, origin, direction)
         target = check_target(onto, target_shape, target_spacing, source.ndim)
         check_label_fill(fill, interpolation, in_dtype, out_dtype)

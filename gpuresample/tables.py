@@ -347,7 +347,7 @@ class SamplingTables:
     #: Order of the separable passes over the 3-D view (see :func:`pass_order`);
     #: fixed for the whole volume so every slab and backend adds in the same order.
     order: tuple = (0, 1, 2)
-    #: For a target on another grid whose axes are permuted (SPEC §8): the target axis
+    #: For a target on another grid whose axes are permuted (docs/design.md §1): the target axis
     #: each table axis fills (the output is written through a transposed view); None
     #: when table axis ``i`` is target axis ``i``.
     output_axes: tuple | None = None

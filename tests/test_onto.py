@@ -1,4 +1,4 @@
-"""Resampling onto another dataset's grid (SPEC §8): ``Grid.from_affine``, ``target=``, ``fill``.
+"""Resampling onto another dataset's grid (docs/design.md §1): ``Grid.from_affine``, ``target=``, ``fill``.
 
 The reference is SimpleITK's ``Resample(image, referenceImage)`` on real NIfTI files
 (written with nibabel, read by both libraries), and SciPy's ``map_coordinates`` for
@@ -32,7 +32,7 @@ from gpuresample.onto import (
 INTERPOLATIONS = ["nearest", "linear", "cubic", "label"]
 #: SimpleITK computes in float64 and casts; our float32 linear works in float32.
 FLOAT32_ATOL = 1e-5
-#: Chunked cubic equals whole cubic within this (SPEC §5, the prefilter halo).
+#: Chunked cubic equals whole cubic within this (the prefilter halo).
 CUBIC_CHUNK_RTOL = 1e-6
 
 

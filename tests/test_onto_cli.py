@@ -1,4 +1,4 @@
-"""``gpuresample IN OUT --like REF``: a scan and its masks onto another file's grid (SPEC §8)."""
+"""``gpuresample IN OUT --like REF``: a scan and its masks onto another file's grid (docs/design.md §1)."""
 
 from __future__ import annotations
 

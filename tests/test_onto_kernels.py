@@ -2,7 +2,7 @@
 
 The launches :func:`gpuresample.backends.kernels.run_affine_block` plans are replayed thread
 by thread by ``tests/harness`` and compared with the CPU backend's compiled loops on the
-same :class:`~gpuresample.onto.AffineSampling`: bit for bit for every interpolation (SPEC §8
+same :class:`~gpuresample.onto.AffineSampling`: bit for bit for every interpolation (docs/design.md §1
 asks exact nearest/label and 1e-6 for linear/cubic; both follow one arithmetic contract).
 """
 

@@ -1,4 +1,4 @@
-"""Bad and unusual input: no crash, no silent corruption (issue 13, items 1-6, 9, 10, 14).
+"""Bad and unusual input: no crash, no silent corruption.
 
 Each test names the item it covers. The GPU backends' Python glue runs on the CuPy
 stand-ins of ``tests/test_benchmarks.py`` (device arrays are NumPy memory; kernel launches
@@ -560,7 +560,7 @@ def test_14_read_only_out_is_named():
 
 
 def reference_plan(tables, in_dtype, out_dtype, input_shape, budget, backend, staged=False, first_row=0):
-    """The planner measuring every slab of every try (before issue 13), to compare with.
+    """The planner measuring every slab of every try (as it did before it measured only the first), to compare with.
 
     The same search as :func:`planner.plan_slabs` (cubic plans' state planes, the staged
     host limit), with every slab measured instead of one of each kind.

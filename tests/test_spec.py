@@ -1,6 +1,6 @@
-"""SPEC.md, clause by clause, as an outsider sees it.
+"""The behaviour contract, clause by clause, as an outsider sees it.
 
-Only the public names of SPEC §7 (and the plan attributes the README documents) are
+Only the public names of the contract (and the plan attributes the README documents) are
 used; every test is named after the clause it checks. Other modules test the same
 behaviour from the inside; this one is the contract's literal view.
 """
@@ -34,7 +34,7 @@ def rotation_z(degrees: float) -> np.ndarray:
 
 
 def u_positions(n, s, n_new, s_new):
-    """SPEC §2: u(j) = ((j + 0.5) * spacing' + (extent - extent')/2) / spacing - 0.5."""
+    """Geometry: u(j) = ((j + 0.5) * spacing' + (extent - extent')/2) / spacing - 0.5."""
     j = np.arange(n_new, dtype=np.float64)
     return ((j + 0.5) * s_new + (n * s - n_new * s_new) / 2.0) / s - 0.5
 
@@ -48,7 +48,7 @@ def ramp(shape, axis):
 
 
 def zoom_reference(x, target_shape, order):
-    """SciPy's zoom with grid_mode=True, mode='nearest': the reference of SPEC §2."""
+    """SciPy's zoom with grid_mode=True, mode='nearest': the geometry's reference."""
     factors = np.array(target_shape, dtype=np.float64) / np.array(x.shape)
     return ndi.zoom(x, factors, order=order, mode="nearest", grid_mode=True)
 
@@ -214,7 +214,7 @@ def test_s2_both_given_agreeing_within_1e6_allowed():
 
 
 def test_s2_both_given_means_shape_times_spacing_is_the_extent():
-    # SPEC's "agree ... (relative tolerance 1e-6)" is read as README and geometry.resolve do:
+    # The contract's "agree ... (relative tolerance 1e-6)" is read as README and geometry.resolve do:
     # target_spacing must equal spacing * shape / target_shape within 1e-6 (the bounding box
     # is kept). A pair that only the rounding of the by-spacing rule links (10 mm at 3 mm ->
     # 3 voxels, 9 mm) is a disagreement: give target_spacing alone for that grid.
@@ -320,7 +320,7 @@ def test_s3_integer_outputs_rounded_to_nearest_and_clipped(dtype, interpolation)
 def test_s3_integer_rounding_of_exact_halves():
     x = np.array([[[0, 1, 1, 2, 2, 3]]], np.uint8)
     out = gr.resample(x, (1, 1, 1), target_shape=(1, 1, 3), interpolation="linear")   # 0.5, 1.5, 2.5
-    # SPEC: "rounded to nearest"; README's decision for ties: half to even, as numpy.rint
+    # The contract: "rounded to nearest"; README's decision for ties: half to even, as numpy.rint
     assert out[0, 0].tolist() == [0, 2, 2]
 
 
@@ -500,14 +500,14 @@ def test_s7_public_signatures():
     params = inspect.signature(gr.resample).parameters
     assert list(params) == ["data", "spacing", "target_shape", "target_spacing", "interpolation", "dtype",
                             "antialias", "channel_axis", "backend", "device", "max_memory", "out", "progress",
-                            "target", "fill"]  # the last two: SPEC §8
+                            "target", "fill"]  # the last two: onto another grid
     assert all(params[n].kind is inspect.Parameter.KEYWORD_ONLY for n in list(params)[2:])
     defaults = {n: p.default for n, p in params.items() if p.default is not inspect.Parameter.empty}
     assert defaults == dict(spacing=defaults["spacing"], target_shape=None, target_spacing=None,
                             interpolation="linear", dtype=None, antialias=False, channel_axis=None,
                             backend="auto", device=None, max_memory=None, out=None, progress=False,
                             target=None, fill=0)
-    # SPEC writes spacing=(1.0, 1.0, 1.0); the library's default means 1 mm on every axis (2-D too)
+    # The contract writes spacing=(1.0, 1.0, 1.0); the library's default means 1 mm on every axis (2-D too)
     x = VOLUME.astype(np.float32)
     np.testing.assert_array_equal(gr.resample(x, target_shape=(5, 6, 7)),
                                   gr.resample(x, spacing=(1.0, 1.0, 1.0), target_shape=(5, 6, 7)))
