@@ -232,6 +232,81 @@ def test_empty_and_thin_outputs(use_loops):
             assert_same_bits(native, numba)
 
 
+def test_loops_check_their_arguments():
+    """Bad arguments raise TypeError or ValueError at the border; nothing runs on them."""
+    src = np.zeros((4, 5, 6), np.float32)
+    index, weight = np.zeros((3, 1), np.int64), np.ones((3, 1), np.float32)
+    out = np.zeros((3, 3, 3), np.float32)
+    planes, planes2 = np.zeros((1, 5, 6), np.float32), np.zeros((1, 3, 6), np.float32)
+
+    def separable(**change):
+        a = dict(src=src, i0=index, w0=weight, i1=index, w1=weight, i2=index, w2=weight, out=out,
+                 round_to_int=False, lo=0.0, hi=0.0, planes=planes, planes2=planes2)
+        a.update(change)
+        _native.separable3(*a.values())
+
+    separable()
+    assert not out.any()
+    with pytest.raises(ValueError, match="outside"):
+        separable(i0=np.full((3, 1), 4))
+    with pytest.raises(ValueError, match="outside"):
+        separable(i2=np.full((3, 1), -1))
+    with pytest.raises(ValueError, match="same shape"):
+        separable(w1=np.ones((3, 2), np.float32))
+    with pytest.raises(TypeError, match="working dtype"):
+        separable(planes=np.zeros((1, 5, 6)))
+    with pytest.raises(ValueError, match="planes"):
+        separable(planes=np.zeros((1, 5, 5), np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        separable(out=np.zeros((3, 3, 4), np.float32))
+    with pytest.raises(ValueError, match="rounded"):
+        separable(out=np.zeros((3, 3, 3), np.uint16))
+    with pytest.raises(ValueError, match="dimensions"):
+        separable(src=src[0])
+    with pytest.raises(TypeError, match="float16"):
+        separable(src=src.astype(np.float16))
+    read_only = np.zeros((3, 3, 3), np.float32)
+    read_only.flags.writeable = False
+    with pytest.raises(TypeError):
+        separable(out=read_only)
+    labels = np.zeros((4, 5, 6), np.uint8)
+    wide = np.zeros((3, 5), np.int64), np.full((3, 5), 0.2)
+    with pytest.raises(ValueError, match="at most 64"):
+        _native.label3(labels, *wide, *wide, *wide, np.zeros((3, 3, 3), np.uint8))
+    with pytest.raises(TypeError, match="labels' dtype"):
+        _native.label3(labels, index, weight, index, weight, index, weight, np.zeros((3, 3, 3), np.int8))
+    coef, lines = np.zeros((6, 4, 5)), np.zeros((1, 30, 5))
+    _native.spline_filter_axis0(coef, 12, 12, 6, 12, CUBIC_POLE, np.zeros((1, 31, 5)))
+    with pytest.raises(ValueError, match="lines"):
+        _native.spline_filter_axis0(coef, 12, 12, 6, 12, CUBIC_POLE, lines)
+    with pytest.raises(ValueError, match="extended line"):
+        _native.spline_filter_axis0(coef, 12, 12, 7, 12, CUBIC_POLE, np.zeros((1, 40, 5)))
+    with pytest.raises(TypeError, match="float64"):
+        _native.spline_filter_axis0(coef, 12, 12, 6, 12, CUBIC_POLE, np.zeros((1, 31, 5), np.float32))
+
+
+@pytest.mark.parametrize("keep", ["none", "header", "half"])
+def test_a_damaged_module_is_reported_not_fatal(tmp_path, keep):
+    """A truncated extension gives library() None and a one-line reason in a fresh process:
+    an ImportError, never a signal (a file cut short can still pass the loader's header checks
+    and fault when a page past its end is touched)."""
+    package = Path(gr.__file__).parent
+    shutil.copytree(package, tmp_path / "gpuresample", ignore=shutil.ignore_patterns("__pycache__"))
+    (built,) = (tmp_path / "gpuresample").glob("_core.*")
+    size = {"none": 0, "header": 200, "half": built.stat().st_size // 2}[keep]
+    with open(built, "r+b") as file:
+        file.truncate(size)
+    script = ("from gpuresample.backends import _native\n"
+              "print(_native.library() is None)\n"
+              "print(_native.unavailable_reason())\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=str(tmp_path)))
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    none, reason = done.stdout.splitlines()
+    assert none == "True" and reason.startswith("gpuresample._core does not load:"), reason
+    assert str(tmp_path) in reason
+
+
 def test_a_process_using_the_native_loops_never_imports_numba():
     script = """
 import sys, numpy as np, gpuresample as gr, gpuresample._core
