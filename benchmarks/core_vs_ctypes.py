@@ -29,8 +29,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import gpuresample as gr  # noqa: E402
-from gpuresample.backends import _loops, _native  # noqa: E402
+import gpuresample as gr
+from gpuresample.backends import _loops, _native
 
 #: (name, input edge, output edge, dtype, interpolation).
 CASES = [(f"{e}³ → {o}³ {d} {i}", e, o, d, i)

@@ -11,23 +11,18 @@ nvcc on PATH; runs no kernel.
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from gpuresample.backends.kernels import COMPILE_OPTIONS, kernel_source_dir  # noqa: E402
-from test_kernels_nvcc import instantiations, wrapper  # noqa: E402
+from test_kernels_nvcc import separable_register_usage
 
-FUNCTION = re.compile(r"Compiling entry function '([^']+)' for '(sm_\d+)'")
-USAGE = re.compile(r"Used (\d+) registers")
-FRAME = re.compile(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads")
+from gpuresample.backends.kernels import kernel_source_dir
 
 
 def demangled(names):
@@ -39,30 +34,7 @@ def demangled(names):
 
 
 def registers(kernel_dir: Path, arch: str) -> list:
-    names = [n for n in instantiations() if n.startswith("gr_separable")]
-    with tempfile.TemporaryDirectory() as tmp:
-        unit = Path(tmp) / "separable_all.cu"
-        unit.write_text(wrapper("separable.cu", names))
-        command = ["nvcc", f"-arch={arch}", *COMPILE_OPTIONS, "-Xptxas", "-v", "-cubin", f"-I{kernel_dir}",
-                   str(unit), "-o", str(Path(tmp) / "out.cubin")]
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise SystemExit(result.stderr)
-    rows, current = [], None
-    for line in result.stderr.splitlines():
-        match = FUNCTION.search(line)
-        if match:
-            current = [match.group(1), None, None]
-            rows.append(current)
-            continue
-        if current is None:
-            continue
-        frame = FRAME.search(line)
-        if frame:
-            current[2] = tuple(int(v) for v in frame.groups())
-        usage = USAGE.search(line)
-        if usage:
-            current[1] = int(usage.group(1))
+    rows = separable_register_usage(kernel_dir, arch)
     pretty = demangled([r[0] for r in rows])
     return sorted((p, r[1], r[2]) for p, r in zip(pretty, rows))
 

@@ -212,7 +212,7 @@ def test_z_last_is_square_and_multiply_beyond_65536_rows(n_ext):
     compiled loops (kernels/gr_spline.cuh: gr_int_power); a library pow could differ in the
     last bit. A pole near -1 keeps z_last away from 0, so the bits say something."""
     pole = -0.999999
-    gain, z_last = prefilter_constants(n_ext, pole)
+    _, z_last = prefilter_constants(n_ext, pole)
     assert z_last == square_and_multiply(pole, n_ext - 1) and 0.3 < abs(z_last) < 1.0
     # The compiled recursion's row 0 is acc / (1 - z_last**2) with its own z_last.
     source = np.ones((1, 3), np.float64)

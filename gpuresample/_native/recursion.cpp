@@ -101,7 +101,7 @@ void with_scratch(Recursion& r, const Scratch& lines, i64 rows_needed, const cha
 
 // Pass 1: the causal initial value's sum over rows i_start + q (source rows front[q], back[q]).
 template <typename TS>
-void initial_block(const Recursion& c, const i64* front, const i64* back, const double* powers, double* acc, i64 blk)
+GR_CLONES void initial_block(const Recursion& c, const i64* front, const i64* back, const double* powers, double* acc, i64 blk)
 {
     const i64 lo = blk * c.block, hi = std::min(lo + c.block, c.n);
     double* total = acc + lo;
@@ -125,7 +125,7 @@ void initial_block(const Recursion& c, const i64* front, const i64* back, const 
 
 // Causal values of rows i_start + q (source row rows[q]) into causal[q][0 .. hi - lo).
 template <typename TS>
-void causal_rows(const Recursion& c, i64 lo, i64 hi, double* causal)
+GR_CLONES void causal_rows(const Recursion& c, i64 lo, i64 hi, double* causal)
 {
     const i64 m = hi - lo;
     const double z = c.z, gain = c.gain;
@@ -147,7 +147,7 @@ void causal_rows(const Recursion& c, i64 lo, i64 hi, double* causal)
 // Pass 3 over one segment: the causal values again, then the anti-causal ones; row
 // i_start + q goes to dest row dest_rows[q] where that is >= 0.
 template <typename TS, typename TD>
-void anticausal_block(const Recursion& c, double* y_next, char* dest, i64 dest_rs, const i64* dest_rows, i64 blk,
+GR_CLONES void anticausal_block(const Recursion& c, double* y_next, char* dest, i64 dest_rs, const i64* dest_rows, i64 blk,
                       int thread)
 {
     const i64 lo = blk * c.block, hi = std::min(lo + c.block, c.n);
@@ -175,7 +175,7 @@ void anticausal_block(const Recursion& c, double* y_next, char* dest, i64 dest_r
 // The prefilter of kept rows q = 0 .. n_rows - 1 of a line cut from a longer one, from the
 // whole line's causal value at row 0 and anti-causal value at the last.
 template <typename TS, typename TD>
-void states_block(const Recursion& c, const double* causal_first, const double* anticausal_last, char* dest,
+GR_CLONES void states_block(const Recursion& c, const double* causal_first, const double* anticausal_last, char* dest,
                   i64 dest_rs, i64 blk, int thread)
 {
     const i64 lo = blk * c.block, hi = std::min(lo + c.block, c.n);

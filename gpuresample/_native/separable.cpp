@@ -58,7 +58,7 @@ using in_types = types<unsigned char, signed char, unsigned short, short, unsign
 // [first, first + n_rows) of the extended line (every data row), m columns; rs and cs are
 // its byte strides. ext: float64 scratch, (n_ext + 1) rows of pitch doubles.
 template <typename TW>
-void filter_lines(char* view, i64 n_rows, i64 m, i64 rs, i64 cs, i64 first, i64 pad_before, i64 length,
+GR_CLONES void filter_lines(char* view, i64 n_rows, i64 m, i64 rs, i64 cs, i64 first, i64 pad_before, i64 length,
                   i64 pad_after, double z, double* ext, i64 pitch)
 {
     const i64 n_ext = pad_before + length + pad_after;
@@ -341,7 +341,7 @@ Table<TW> table(nb::handle index_object, nb::handle weight_object, i64 n_in, con
 
 // Pass 0, the input's axis 0 for one output plane: plane[a, b] = sum_t w0[t] * src[i0[t], a, b].
 template <typename TI, typename TW>
-void sep_pass0(const char* src, i64 n1, i64 n2, i64 s0, i64 s1, i64 s2, const i64* i0, const TW* w0, i64 t0,
+GR_CLONES void sep_pass0(const char* src, i64 n1, i64 n2, i64 s0, i64 s1, i64 s2, const i64* i0, const TW* w0, i64 t0,
                TW* plane)
 {
     for (i64 a = 0; a < n1; a++) {
@@ -370,7 +370,7 @@ void sep_pass0(const char* src, i64 n1, i64 n2, i64 s0, i64 s1, i64 s2, const i6
 
 // Pass 1, axis 1 of the plane: plane2[c, b] = sum_t w1[c, t] * plane[i1[c, t], b].
 template <typename TW>
-void sep_pass1(const TW* plane, i64 n2, const i64* i1, const TW* w1, i64 n1o, i64 t1, TW* plane2)
+GR_CLONES void sep_pass1(const TW* plane, i64 n2, const i64* i1, const TW* w1, i64 n1o, i64 t1, TW* plane2)
 {
     for (i64 c = 0; c < n1o; c++) {
         TW* out = plane2 + c * n2;
@@ -387,7 +387,7 @@ void sep_pass1(const TW* plane, i64 n2, const i64* i1, const TW* w1, i64 n1o, i6
 
 // Pass 2, axis 2, into the output: out[c, k] = store(sum_t w2[k, t] * plane2[c, i2[k, t]]).
 template <typename TW, typename TO>
-void sep_pass2(const TW* plane2, i64 n2, i64 n1o, const i64* i2, const TW* w2, i64 n2o, i64 t2, char* out, i64 os1,
+GR_CLONES void sep_pass2(const TW* plane2, i64 n2, i64 n1o, const i64* i2, const TW* w2, i64 n2o, i64 t2, char* out, i64 os1,
                i64 os2)
 {
     for (i64 c = 0; c < n1o; c++) {
@@ -468,7 +468,7 @@ void separable3(const InArray& src_array, nb::handle i0_object, nb::handle w0_ob
 constexpr i64 LABEL_TAPS = 64;
 
 template <typename TL>
-void label_plane(const View& src, const Table<double>& a, const Table<double>& b, const Table<double>& c,
+GR_CLONES void label_plane(const View& src, const Table<double>& a, const Table<double>& b, const Table<double>& c,
                  const View& out, i64 j0)
 {
     TL taps[LABEL_TAPS];
