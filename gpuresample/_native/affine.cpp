@@ -1,11 +1,388 @@
-// gpuresample._core: the affine loops (to be ported from grloops_*).
+// gpuresample._core: the CPU loops of oblique targets (docs/design.md §1 "Onto another grid",
+// §2 last paragraph). The per-voxel body (position, band test, taps, weights, sums) is
+// kernels/gr_affine.cuh's, the same text the CUDA kernels in kernels/affine.cu run; this
+// file holds the CPU loop order only: the line start hoisted out of output axis 2, output
+// lines walked in tiles, threads per call (gr::parallel_for), the GIL released.
+//
+// The functions take the arguments of the oblique loops the CPU backend calls
+// (gpuresample/backends/_cpu_affine.py): a source block (3-D, any strides), the 3x4 matrix,
+// the whole source's shape, the block's first rows (and cubic pads), the block's first
+// output row j0_start, the band's slack, the fill and the output block (3-D, any strides).
+#include "affine_host.hpp"
 #include "core.hpp"
 
-namespace gr {
+#include <nanobind/ndarray.h>
 
-void bind_affine(nanobind::module_& m)
+#include <algorithm>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace gr {
+namespace {
+
+// ---------------------------------------------------------------------------------------
+// Arguments, checked at the border
+// ---------------------------------------------------------------------------------------
+
+using Volume = nb::ndarray<nb::ro, nb::ndim<3>, nb::device::cpu>;
+using Output = nb::ndarray<nb::ndim<3>, nb::device::cpu>;
+using Matrix = nb::ndarray<const double, nb::shape<3, 4>, nb::c_contig, nb::device::cpu>;
+using Triple = nb::ndarray<const std::int64_t, nb::shape<3>, nb::c_contig, nb::device::cpu>;
+
+template <typename T>
+struct tag {
+    using type = T;
+};
+
+// fn(tag<T>) for the element type of `dtype`: the integer and float dtypes the loops read and
+// write (bool as uint8; float16 reaches them as uint16 bit patterns or as float32). False
+// for any other dtype.
+template <typename Fn>
+bool visit_dtype(nb::dlpack::dtype dtype, Fn&& fn)
 {
-    (void)m;
+    using code = nb::dlpack::dtype_code;
+    if (dtype.lanes != 1) {
+        return false;
+    }
+    const auto kind = static_cast<code>(dtype.code);
+    switch (dtype.bits) {
+    case 8:
+        if (kind == code::UInt || kind == code::Bool) return fn(tag<std::uint8_t>{}), true;
+        if (kind == code::Int) return fn(tag<std::int8_t>{}), true;
+        return false;
+    case 16:
+        if (kind == code::UInt) return fn(tag<std::uint16_t>{}), true;
+        if (kind == code::Int) return fn(tag<std::int16_t>{}), true;
+        return false;
+    case 32:
+        if (kind == code::UInt) return fn(tag<std::uint32_t>{}), true;
+        if (kind == code::Int) return fn(tag<std::int32_t>{}), true;
+        if (kind == code::Float) return fn(tag<float>{}), true;
+        return false;
+    case 64:
+        if (kind == code::UInt) return fn(tag<std::uint64_t>{}), true;
+        if (kind == code::Int) return fn(tag<std::int64_t>{}), true;
+        if (kind == code::Float) return fn(tag<double>{}), true;
+        return false;
+    default:
+        return false;
+    }
 }
+
+[[noreturn]] void refuse(const char* function, const std::string& why)
+{
+    throw nb::type_error((std::string("gpuresample._core.") + function + ": " + why).c_str());
+}
+
+// The cores this process may run on (threads <= 0 asks for them).
+std::int64_t resolve_threads(std::int64_t threads)
+{
+    if (threads > 0) {
+        return threads;
+    }
+#if defined(__linux__)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        return std::max(1, CPU_COUNT(&set));
+    }
+#endif
+    return std::max(1u, std::thread::hardware_concurrency());
+}
+
+// What every oblique call shares, copied into each item so the compiler keeps it in
+// registers (stores into a char-typed output could otherwise alias it).
+struct Block {
+    double m[12];
+    gr_affine_source source;
+    gr_affine_band band;
+    gr_offset pad[3];
+    gr_offset j0_start;
+    gr_offset out_n[3], out_s[3];
+    double fill;
+};
+
+Block make_block(const char* function, const Volume& src, const Matrix& m, const Triple& n_src, const Triple& first,
+                 const Triple* pads, std::int64_t j0_start, double band_atol, double fill, const Output& out)
+{
+    Block b{};
+    for (int k = 0; k < 12; ++k) {
+        b.m[k] = m.data()[k];
+    }
+    for (int i = 0; i < 3; ++i) {
+        b.source.n[i] = n_src.data()[i];
+        b.source.first[i] = first.data()[i];
+        b.source.stride[i] = src.stride(i);
+        b.pad[i] = pads != nullptr ? pads->data()[i] : 0;
+        b.out_n[i] = static_cast<gr_offset>(out.shape(i));
+        b.out_s[i] = out.stride(i);
+        if (b.source.n[i] < 1 || src.shape(i) < 1 || b.pad[i] < 0) {
+            refuse(function, "empty source axis or negative pad");
+        }
+    }
+    b.band = gr_affine_band_of(b.source.n, band_atol);
+    b.j0_start = j0_start;
+    b.fill = fill;
+    return b;
+}
+
+// A float64 value written to Out: rint then clipped to [lo, hi] where asked (integer outputs).
+struct Rounding {
+    bool round;
+    double lo, hi;
+};
+
+template <typename Out>
+__forceinline__ void store(Out* target, double value, const Rounding& r)
+{
+    if (r.round) {
+        value = std::rint(value);
+        value = value < r.lo ? r.lo : (value > r.hi ? r.hi : value);
+    }
+    *target = static_cast<Out>(value);
+}
+
+// ---------------------------------------------------------------------------------------
+// The loop order: output rows j0 in items across threads; within an item, output lines
+// (j0, j1) with the line start computed once, voxels j2 along the line.
+// ---------------------------------------------------------------------------------------
+
+template <typename Out, typename Voxel>
+void for_each_voxel(const Block& block, Out* out, std::int64_t threads, const Voxel& voxel)
+{
+    parallel_for(block.out_n[0], threads, [&](std::int64_t j0, int) {
+        const Block b = block;
+        const Out fill = static_cast<Out>(b.fill);
+        const double J0 = static_cast<double>(j0 + b.j0_start);
+        for (gr_offset j1 = 0; j1 < b.out_n[1]; ++j1) {
+            double p[3];
+            gr_affine_line_start(b.m, J0, static_cast<double>(j1), p);
+            Out* line = out + j0 * b.out_s[0] + j1 * b.out_s[1];
+            for (gr_offset j2 = 0; j2 < b.out_n[2]; ++j2) {
+                double u[3];
+                gr_affine_position(b.m, p, static_cast<double>(j2), u);
+                Out* target = line + j2 * b.out_s[2];
+                if (!gr_affine_inside(b.band, u)) {
+                    *target = fill;
+                    continue;
+                }
+                voxel(target, u, b);
+            }
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// The four loops, per dtype
+// ---------------------------------------------------------------------------------------
+
+template <typename T>
+void nearest_copy(const Volume& src, const Block& block, const Output& out, std::int64_t threads)
+{
+    const T* s = static_cast<const T*>(src.data());
+    for_each_voxel(block, static_cast<T*>(out.data()), threads, [s](T* target, const double* u, const Block& b) {
+        *target = s[gr_affine_nearest_offset(b.source, u)];
+    });
+}
+
+template <typename In, typename Out>
+void nearest_convert(const Volume& src, const Block& block, const Output& out, const Rounding& r,
+                     std::int64_t threads)
+{
+    const In* s = static_cast<const In*>(src.data());
+    for_each_voxel(block, static_cast<Out*>(out.data()), threads, [s, r](Out* target, const double* u, const Block& b) {
+        store(target, gr_load<double>(s + gr_affine_nearest_offset(b.source, u)), r);
+    });
+}
+
+// The working dtype: float32 for float32 input, float64 otherwise (design.md §2).
+template <typename In>
+using work_of = std::conditional_t<std::is_same_v<In, float>, float, double>;
+
+template <typename In, typename Out>
+void linear(const Volume& src, const Block& block, const Output& out, const Rounding& r, std::int64_t threads)
+{
+    using Work = work_of<In>;
+    const In* s = static_cast<const In*>(src.data());
+    for_each_voxel(block, static_cast<Out*>(out.data()), threads, [s, r](Out* target, const double* u, const Block& b) {
+        store(target, static_cast<double>(gr_affine_linear_sample<Work>(s, b.source, u)), r);
+    });
+}
+
+template <typename Work, typename Out>
+void cubic(const Volume& coef, const Block& block, const Output& out, const Rounding& r, std::int64_t threads)
+{
+    const Work* s = static_cast<const Work*>(coef.data());
+    for_each_voxel(block, static_cast<Out*>(out.data()), threads, [s, r](Out* target, const double* u, const Block& b) {
+        store(target, static_cast<double>(gr_affine_cubic_sample<Work>(s, b.source, b.pad, u)), r);
+    });
+}
+
+template <typename T>
+void label(const Volume& src, const Block& block, const Output& out, std::int64_t threads)
+{
+    const T* s = static_cast<const T*>(src.data());
+    for_each_voxel(block, static_cast<T*>(out.data()), threads, [s](T* target, const double* u, const Block& b) {
+        *target = gr_affine_label_sample(s, b.source, u);
+    });
+}
+
+bool same_dtype(const Volume& a, const Output& b)
+{
+    const auto x = a.dtype(), y = b.dtype();
+    const auto code = [](nb::dlpack::dtype d) {  // bool and uint8 are one element type here
+        return d.code == static_cast<std::uint8_t>(nb::dlpack::dtype_code::Bool)
+                   ? static_cast<std::uint8_t>(nb::dlpack::dtype_code::UInt)
+                   : d.code;
+    };
+    return code(x) == code(y) && x.bits == y.bits && x.lanes == y.lanes;
+}
+
+// ---------------------------------------------------------------------------------------
+// Entry points (the GIL is released while they run)
+// ---------------------------------------------------------------------------------------
+
+void affine_nearest(const Volume& src, const Matrix& m, const Triple& n_src, const Triple& first,
+                    std::int64_t j0_start, double band_atol, double fill, const Output& out, bool same,
+                    bool round_to_int, double lo, double hi, std::int64_t threads)
+{
+    const Block block = make_block("affine_nearest", src, m, n_src, first, nullptr, j0_start, band_atol, fill, out);
+    threads = resolve_threads(threads);
+    bool ok;
+    if (same) {
+        if (!same_dtype(src, out)) {
+            refuse("affine_nearest", "same_dtype asks for an output of the source's dtype");
+        }
+        ok = visit_dtype(src.dtype(), [&](auto t) { nearest_copy<typename decltype(t)::type>(src, block, out, threads); });
+    } else {
+        const Rounding r{round_to_int, lo, hi};
+        ok = visit_dtype(src.dtype(), [&](auto in) {
+            using In = typename decltype(in)::type;
+            if (!visit_dtype(out.dtype(), [&](auto o) {
+                    nearest_convert<In, typename decltype(o)::type>(src, block, out, r, threads);
+                })) {
+                refuse("affine_nearest", "no loop writes this output dtype");
+            }
+        });
+    }
+    if (!ok) {
+        refuse("affine_nearest", "no loop reads this source dtype");
+    }
+}
+
+void affine_linear(const Volume& src, const Matrix& m, const Triple& n_src, const Triple& first,
+                   std::int64_t j0_start, double band_atol, double fill, const Output& out, bool round_to_int,
+                   double lo, double hi, std::int64_t threads)
+{
+    const Block block = make_block("affine_linear", src, m, n_src, first, nullptr, j0_start, band_atol, fill, out);
+    threads = resolve_threads(threads);
+    const Rounding r{round_to_int, lo, hi};
+    const bool ok = visit_dtype(src.dtype(), [&](auto in) {
+        using In = typename decltype(in)::type;
+        if (!visit_dtype(out.dtype(), [&](auto o) { linear<In, typename decltype(o)::type>(src, block, out, r, threads); })) {
+            refuse("affine_linear", "no loop writes this output dtype");
+        }
+    });
+    if (!ok) {
+        refuse("affine_linear", "no loop reads this source dtype");
+    }
+}
+
+void affine_cubic(const Volume& coef, const Matrix& m, const Triple& n_src, const Triple& first, const Triple& pads,
+                  std::int64_t j0_start, double band_atol, double fill, const Output& out, bool round_to_int,
+                  double lo, double hi, std::int64_t threads)
+{
+    const Block block = make_block("affine_cubic", coef, m, n_src, first, &pads, j0_start, band_atol, fill, out);
+    threads = resolve_threads(threads);
+    const Rounding r{round_to_int, lo, hi};
+    const auto write = [&](auto work) {
+        using Work = typename decltype(work)::type;
+        if (!visit_dtype(out.dtype(), [&](auto o) { cubic<Work, typename decltype(o)::type>(coef, block, out, r, threads); })) {
+            refuse("affine_cubic", "no loop writes this output dtype");
+        }
+    };
+    const auto d = coef.dtype();
+    if (d == nb::dtype<float>()) {
+        write(tag<float>{});
+    } else if (d == nb::dtype<double>()) {
+        write(tag<double>{});
+    } else {
+        refuse("affine_cubic", "the coefficients must be float32 or float64");
+    }
+}
+
+void affine_label(const Volume& src, const Matrix& m, const Triple& n_src, const Triple& first,
+                  std::int64_t j0_start, double band_atol, double fill, const Output& out, std::int64_t threads)
+{
+    const Block block = make_block("affine_label", src, m, n_src, first, nullptr, j0_start, band_atol, fill, out);
+    threads = resolve_threads(threads);
+    if (!same_dtype(src, out)) {
+        refuse("affine_label", "labels are written in the source's dtype");
+    }
+    if (!visit_dtype(src.dtype(), [&](auto t) { label<typename decltype(t)::type>(src, block, out, threads); })) {
+        refuse("affine_label", "no loop reads this source dtype");
+    }
+}
+
+}  // namespace
+
+void bind_affine(nb::module_& m)
+{
+    using release = nb::call_guard<nb::gil_scoped_release>;
+#define GR_THREADS_DOC " threads: how many (0: the cores this process may run on)."
+    m.def(
+        "affine_nearest",
+        [](const Volume& src, const Matrix& mat, const Triple& n_src, const Triple& first, std::int64_t j0_start,
+           double band_atol, double fill, const Output& out, bool same, bool round_to_int, double lo, double hi,
+           std::int64_t threads) {
+            affine_nearest(src, mat, n_src, first, j0_start, band_atol, fill, out, same, round_to_int, lo, hi, threads);
+        },
+        "src"_a, "m"_a, "n_src"_a, "first"_a, "j0_start"_a, "band_atol"_a, "fill"_a, "out"_a, "same_dtype"_a,
+        "round_to_int"_a, "lo"_a, "hi"_a, nb::kw_only(), "threads"_a = 0, release(),
+        "Oblique nearest: the source voxel at floor(u + 0.5) per axis (clamped); values copied as "
+                     "they are when same_dtype, else through float64 (rint and clip to [lo, hi] when "
+                     "round_to_int)." GR_THREADS_DOC);
+    m.def(
+        "affine_linear",
+        [](const Volume& src, const Matrix& mat, const Triple& n_src, const Triple& first, std::int64_t j0_start,
+           double band_atol, double fill, const Output& out, bool round_to_int, double lo, double hi, nb::handle,
+           std::int64_t threads) {
+            affine_linear(src, mat, n_src, first, j0_start, band_atol, fill, out, round_to_int, lo, hi, threads);
+        },
+        "src"_a, "m"_a, "n_src"_a, "first"_a, "j0_start"_a, "band_atol"_a, "fill"_a, "out"_a, "round_to_int"_a,
+        "lo"_a, "hi"_a, "weights"_a = nb::none(), nb::kw_only(), "threads"_a = 0, release(),
+        "Oblique trilinear over the 2x2x2 taps (weights is accepted and unused)." GR_THREADS_DOC);
+    m.def(
+        "affine_cubic",
+        [](const Volume& coef, const Matrix& mat, const Triple& n_src, const Triple& first, const Triple& pads,
+           std::int64_t j0_start, double band_atol, double fill, const Output& out, bool round_to_int, double lo,
+           double hi, nb::handle, nb::handle, std::int64_t threads) {
+            affine_cubic(coef, mat, n_src, first, pads, j0_start, band_atol, fill, out, round_to_int, lo, hi, threads);
+        },
+        "coef"_a, "m"_a, "n_src"_a, "first"_a, "pads"_a, "j0_start"_a, "band_atol"_a, "fill"_a, "out"_a,
+        "round_to_int"_a, "lo"_a, "hi"_a, "weights"_a = nb::none(), "taps"_a = nb::none(), nb::kw_only(),
+        "threads"_a = 0, release(),
+        "Oblique cubic B-spline over the block's float32/float64 prefiltered coefficients (weights "
+                     "and taps are accepted and unused)." GR_THREADS_DOC);
+    m.def(
+        "affine_label",
+        [](const Volume& src, const Matrix& mat, const Triple& n_src, const Triple& first, std::int64_t j0_start,
+           double band_atol, double fill, const Output& out, nb::handle, nb::handle, std::int64_t threads) {
+            affine_label(src, mat, n_src, first, j0_start, band_atol, fill, out, threads);
+        },
+        "src"_a, "m"_a, "n_src"_a, "first"_a, "j0_start"_a, "band_atol"_a, "fill"_a, "out"_a,
+        "labels"_a = nb::none(), "scores"_a = nb::none(), nb::kw_only(), "threads"_a = 0, release(),
+        "Oblique labels: per-label float64 weights over the 2x2x2 taps, arg-max, ties to the lower "
+                     "label; out of the source's dtype." GR_THREADS_DOC);
+}
+#undef GR_THREADS_DOC
 
 }  // namespace gr
