@@ -41,26 +41,37 @@ __device__ __forceinline__ gr_affine_band gr_affine_band_of(const gr_offset* n, 
 {
     gr_affine_band band;
     band.low = -0.5 - band_atol;
-    for (int i = 0; i < 3; ++i) {
-        band.high[i] = gr_add(static_cast<double>(n[i]) - 0.5, band_atol);
-    }
+    band.high[0] = gr_add(static_cast<double>(n[0]) - 0.5, band_atol);
+    band.high[1] = gr_add(static_cast<double>(n[1]) - 0.5, band_atol);
+    band.high[2] = gr_add(static_cast<double>(n[2]) - 0.5, band_atol);
     return band;
 }
 
-// The first two terms of each axis's position, constant along output axis 2.
-__device__ __forceinline__ void gr_affine_line_start(const double* m, double J0, double J1, double* p)
+// The first two terms of axis i's position, constant along output axis 2. (The three axes
+// are written out, here and below, so that every compiler keeps them in registers.)
+__device__ __forceinline__ double gr_affine_line_term(const double* m, int i, double J0, double J1)
 {
-    for (int i = 0; i < 3; ++i) {
-        p[i] = gr_add(gr_mul(__ldg(m + 4 * i), J0), gr_mul(__ldg(m + 4 * i + 1), J1));
-    }
+    return gr_add(gr_mul(__ldg(m + 4 * i), J0), gr_mul(__ldg(m + 4 * i + 1), J1));
 }
 
-// The position of voxel J2 of the line whose start is p.
+__device__ __forceinline__ void gr_affine_line_start(const double* m, double J0, double J1, double* p)
+{
+    p[0] = gr_affine_line_term(m, 0, J0, J1);
+    p[1] = gr_affine_line_term(m, 1, J0, J1);
+    p[2] = gr_affine_line_term(m, 2, J0, J1);
+}
+
+// Axis i's position of voxel J2 of the line whose start (along axis i) is p.
+__device__ __forceinline__ double gr_affine_coordinate(const double* m, int i, double p, double J2)
+{
+    return gr_add(gr_add(p, gr_mul(__ldg(m + 4 * i + 2), J2)), __ldg(m + 4 * i + 3));
+}
+
 __device__ __forceinline__ void gr_affine_position(const double* m, const double* p, double J2, double* u)
 {
-    for (int i = 0; i < 3; ++i) {
-        u[i] = gr_add(gr_add(p[i], gr_mul(__ldg(m + 4 * i + 2), J2)), __ldg(m + 4 * i + 3));
-    }
+    u[0] = gr_affine_coordinate(m, 0, p[0], J2);
+    u[1] = gr_affine_coordinate(m, 1, p[1], J2);
+    u[2] = gr_affine_coordinate(m, 2, p[2], J2);
 }
 
 // Whether position u is sampled (inside the band on every axis).
@@ -70,33 +81,50 @@ __device__ __forceinline__ bool gr_affine_inside(const gr_affine_band& band, con
              u[2] < band.low || u[2] > band.high[2]);
 }
 
+// `Inner` marks positions a loop knows to lie in [0, n_i - 1) on every axis (so inside the
+// band): the clamping is skipped there, the numbers are the same.
+
 // Nearest: the element offset (in the block) of the source voxel nearest to u.
+template <bool Inner>
+__device__ __forceinline__ gr_offset gr_affine_nearest_term(const gr_affine_source& s, int i, double u)
+{
+    return ((Inner ? gr_nearest_row_inner(u) : gr_nearest_row(u, s.n[i])) - s.first[i]) * s.stride[i];
+}
+
+template <bool Inner = false>
 __device__ __forceinline__ gr_offset gr_affine_nearest_offset(const gr_affine_source& s, const double* u)
 {
-    return (gr_nearest_row(u[0], s.n[0]) - s.first[0]) * s.stride[0] +
-           (gr_nearest_row(u[1], s.n[1]) - s.first[1]) * s.stride[1] +
-           (gr_nearest_row(u[2], s.n[2]) - s.first[2]) * s.stride[2];
+    return gr_affine_nearest_term<Inner>(s, 0, u[0]) + gr_affine_nearest_term<Inner>(s, 1, u[1]) +
+           gr_affine_nearest_term<Inner>(s, 2, u[2]);
 }
 
 // Linear: the element offsets (in the block) of a, b along each axis, and b's fraction.
+template <bool Inner>
+__device__ __forceinline__ void gr_affine_linear_axis(const gr_affine_source& s, int i, double u, gr_offset* rows,
+                                                      double* frac)
+{
+    const gr_linear_tap tap = Inner ? gr_linear_taps_inner(u) : gr_linear_taps(u, s.n[i]);
+    rows[2 * i] = (tap.a - s.first[i]) * s.stride[i];
+    rows[2 * i + 1] = (tap.b - s.first[i]) * s.stride[i];
+    frac[i] = tap.frac;
+}
+
+template <bool Inner = false>
 __device__ __forceinline__ void gr_affine_linear_rows(const gr_affine_source& s, const double* u, gr_offset* rows,
                                                       double* frac)
 {
-    for (int i = 0; i < 3; ++i) {
-        const gr_linear_tap tap = gr_linear_taps(u[i], s.n[i]);
-        rows[2 * i] = (tap.a - s.first[i]) * s.stride[i];
-        rows[2 * i + 1] = (tap.b - s.first[i]) * s.stride[i];
-        frac[i] = tap.frac;
-    }
+    gr_affine_linear_axis<Inner>(s, 0, u[0], rows, frac);
+    gr_affine_linear_axis<Inner>(s, 1, u[1], rows, frac);
+    gr_affine_linear_axis<Inner>(s, 2, u[2], rows, frac);
 }
 
 // Trilinear over the 2 x 2 x 2 taps of u.
-template <typename Work, typename In>
+template <typename Work, bool Inner = false, typename In>
 __device__ __forceinline__ Work gr_affine_linear_sample(const In* src, const gr_affine_source& s, const double* u)
 {
     gr_offset r[6];
     double f[3];
-    gr_affine_linear_rows(s, u, r, f);
+    gr_affine_linear_rows<Inner>(s, u, r, f);
     Work w0[2], w1[2], w2[2];
     gr_linear_weights<Work>(f[0], w0);
     gr_linear_weights<Work>(f[1], w1);
@@ -144,12 +172,12 @@ __device__ __forceinline__ Work gr_affine_cubic_sample(const Work* src, const gr
 // Labels: the 2 x 2 x 2 taps of u in tap order (axis 0 slowest), each with its weight
 // (w0 * w1) * w2 in double; a label's score is its first tap's weight plus its later taps'
 // in order, the highest score wins, ties to the lower label. All taps one label: it wins.
-template <typename L>
+template <bool Inner = false, typename L>
 __device__ __forceinline__ L gr_affine_label_sample(const L* src, const gr_affine_source& s, const double* u)
 {
     gr_offset r[6];
     double f[3];
-    gr_affine_linear_rows(s, u, r, f);
+    gr_affine_linear_rows<Inner>(s, u, r, f);
     L label[8];
     bool same = true;
     for (int k = 0; k < 8; ++k) {

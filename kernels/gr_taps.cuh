@@ -54,6 +54,23 @@ __device__ __forceinline__ gr_linear_tap gr_linear_taps(double u, gr_offset n)
     return tap;
 }
 
+// gr_linear_taps for a position known to lie in [0, n - 1) (no clamping needed): the same
+// three numbers.
+__device__ __forceinline__ gr_linear_tap gr_linear_taps_inner(double u)
+{
+    gr_linear_tap tap;
+    tap.a = static_cast<gr_offset>(u);
+    tap.frac = u - static_cast<double>(tap.a);
+    tap.b = tap.frac != 0.0 ? tap.a + 1 : tap.a;
+    return tap;
+}
+
+// gr_nearest_row for a position known to lie in [0, n - 1] (no clamping needed).
+__device__ __forceinline__ gr_offset gr_nearest_row_inner(double u)
+{
+    return static_cast<gr_offset>(gr_add(u, 0.5));
+}
+
 // The two linear weights (of a, of b), computed in double and rounded to Work.
 template <typename Work>
 __device__ __forceinline__ void gr_linear_weights(double frac, Work* w)

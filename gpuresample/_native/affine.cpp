@@ -134,26 +134,75 @@ Block make_block(const char* function, const Volume& src, const Matrix& m, const
     return b;
 }
 
-// A float64 value written to Out: rint then clipped to [lo, hi] where asked (integer outputs).
+// A result written to Out: through float64, rint then clipped to [lo, hi] where asked
+// (integer outputs); without rounding a float result is stored as it is (float -> double ->
+// float is the identity).
 struct Rounding {
     bool round;
     double lo, hi;
 };
 
-template <typename Out>
-__forceinline__ void store(Out* target, double value, const Rounding& r)
+template <bool Round, typename Out, typename Work>
+__forceinline__ void store(Out* target, Work acc, const Rounding& r)
 {
-    if (r.round) {
-        value = std::rint(value);
+    if constexpr (Round) {
+        double value = std::rint(static_cast<double>(acc));
         value = value < r.lo ? r.lo : (value > r.hi ? r.hi : value);
+        *target = static_cast<Out>(value);
+    } else if constexpr (std::is_same_v<Out, Work>) {
+        *target = acc;
+    } else {
+        *target = static_cast<Out>(static_cast<double>(acc));
     }
-    *target = static_cast<Out>(value);
+}
+
+// fn(std::integral_constant<bool, round>).
+template <typename Fn>
+void with_rounding(bool round, Fn&& fn)
+{
+    if (round) {
+        fn(std::true_type{});
+    } else {
+        fn(std::false_type{});
+    }
 }
 
 // ---------------------------------------------------------------------------------------
 // The loop order: output rows j0 in items across threads; within an item, output lines
-// (j0, j1) with the line start computed once, voxels j2 along the line.
+// (j0, j1) with the line start computed once, voxels j2 along the line. Along a line, the
+// voxels whose position lies well inside [0, n_i - 1) on every axis (a per-line estimate)
+// skip the band test and the clamping, which would change nothing there.
 // ---------------------------------------------------------------------------------------
+
+// Positions at least this far (source voxels) inside [0, n - 1] by the per-line estimate
+// count as inner; the estimate's rounding is ~1e-13 voxels, far below.
+constexpr double interior_margin = 1e-6;
+
+// [start, stop) narrowed to the j where offset + slope * j lies in
+// [interior_margin, n - 1 - interior_margin] (estimated; the margin covers its rounding).
+inline void narrow_to_interior(double offset, double slope, gr_offset n, gr_offset& start, gr_offset& stop)
+{
+    const double lo_u = interior_margin;
+    const double hi_u = (static_cast<double>(n) - 1.0) - interior_margin;
+    if (slope == 0.0) {
+        if (!(lo_u <= offset && offset <= hi_u)) {
+            stop = start;
+        }
+        return;
+    }
+    // limited to [-1, stop + 1] before converting, so a tiny slope cannot overflow an integer
+    const double limit = static_cast<double>(stop) + 1.0;
+    const double a = std::min(std::max((lo_u - offset) / slope, -1.0), limit);
+    const double b = std::min(std::max((hi_u - offset) / slope, -1.0), limit);
+    const gr_offset first = std::max(start, static_cast<gr_offset>(std::ceil(std::min(a, b))));
+    const gr_offset last = std::min(stop, static_cast<gr_offset>(std::floor(std::max(a, b))) + 1);
+    if (first < last) {
+        start = first;
+        stop = last;
+    } else {
+        stop = start;
+    }
+}
 
 template <typename Out, typename Voxel>
 void for_each_voxel(const Block& block, Out* out, std::int64_t threads, const Voxel& voxel)
@@ -162,20 +211,37 @@ void for_each_voxel(const Block& block, Out* out, std::int64_t threads, const Vo
         const Block b = block;
         const Out fill = static_cast<Out>(b.fill);
         const double J0 = static_cast<double>(j0 + b.j0_start);
+        const gr_offset n2 = b.out_n[2], o2 = b.out_s[2];
         for (gr_offset j1 = 0; j1 < b.out_n[1]; ++j1) {
             double p[3];
             gr_affine_line_start(b.m, J0, static_cast<double>(j1), p);
             Out* line = out + j0 * b.out_s[0] + j1 * b.out_s[1];
-            for (gr_offset j2 = 0; j2 < b.out_n[2]; ++j2) {
+            gr_offset inner_start = 0, inner_stop = n2;
+            for (int i = 0; i < 3 && inner_start < inner_stop; ++i) {
+                narrow_to_interior(p[i] + b.m[4 * i + 3], b.m[4 * i + 2], b.source.n[i], inner_start, inner_stop);
+            }
+            if (inner_start >= inner_stop) {
+                inner_start = inner_stop = n2;
+            }
+            const auto edge = [&](gr_offset from, gr_offset to) {
+                for (gr_offset j2 = from; j2 < to; ++j2) {
+                    double u[3];
+                    gr_affine_position(b.m, p, static_cast<double>(j2), u);
+                    Out* target = line + j2 * o2;
+                    if (!gr_affine_inside(b.band, u)) {
+                        *target = fill;
+                        continue;
+                    }
+                    voxel(target, u, b, std::false_type{});
+                }
+            };
+            edge(0, inner_start);
+            for (gr_offset j2 = inner_start; j2 < inner_stop; ++j2) {
                 double u[3];
                 gr_affine_position(b.m, p, static_cast<double>(j2), u);
-                Out* target = line + j2 * b.out_s[2];
-                if (!gr_affine_inside(b.band, u)) {
-                    *target = fill;
-                    continue;
-                }
-                voxel(target, u, b);
+                voxel(line + j2 * o2, u, b, std::true_type{});
             }
+            edge(inner_stop, n2);
         }
     });
 }
@@ -188,8 +254,8 @@ template <typename T>
 void nearest_copy(const Volume& src, const Block& block, const Output& out, std::int64_t threads)
 {
     const T* s = static_cast<const T*>(src.data());
-    for_each_voxel(block, static_cast<T*>(out.data()), threads, [s](T* target, const double* u, const Block& b) {
-        *target = s[gr_affine_nearest_offset(b.source, u)];
+    for_each_voxel(block, static_cast<T*>(out.data()), threads, [s](T* target, const double* u, const Block& b, auto inner) {
+        *target = s[gr_affine_nearest_offset<decltype(inner)::value>(b.source, u)];
     });
 }
 
@@ -198,8 +264,10 @@ void nearest_convert(const Volume& src, const Block& block, const Output& out, c
                      std::int64_t threads)
 {
     const In* s = static_cast<const In*>(src.data());
-    for_each_voxel(block, static_cast<Out*>(out.data()), threads, [s, r](Out* target, const double* u, const Block& b) {
-        store(target, gr_load<double>(s + gr_affine_nearest_offset(b.source, u)), r);
+    with_rounding(r.round, [&](auto round) {
+        for_each_voxel(block, static_cast<Out*>(out.data()), threads, [s, r](Out* target, const double* u, const Block& b, auto inner) {
+            store<decltype(round)::value>(target, gr_load<double>(s + gr_affine_nearest_offset<decltype(inner)::value>(b.source, u)), r);
+        });
     });
 }
 
@@ -212,8 +280,10 @@ void linear(const Volume& src, const Block& block, const Output& out, const Roun
 {
     using Work = work_of<In>;
     const In* s = static_cast<const In*>(src.data());
-    for_each_voxel(block, static_cast<Out*>(out.data()), threads, [s, r](Out* target, const double* u, const Block& b) {
-        store(target, static_cast<double>(gr_affine_linear_sample<Work>(s, b.source, u)), r);
+    with_rounding(r.round, [&](auto round) {
+        for_each_voxel(block, static_cast<Out*>(out.data()), threads, [s, r](Out* target, const double* u, const Block& b, auto inner) {
+            store<decltype(round)::value>(target, gr_affine_linear_sample<Work, decltype(inner)::value>(s, b.source, u), r);
+        });
     });
 }
 
@@ -221,8 +291,10 @@ template <typename Work, typename Out>
 void cubic(const Volume& coef, const Block& block, const Output& out, const Rounding& r, std::int64_t threads)
 {
     const Work* s = static_cast<const Work*>(coef.data());
-    for_each_voxel(block, static_cast<Out*>(out.data()), threads, [s, r](Out* target, const double* u, const Block& b) {
-        store(target, static_cast<double>(gr_affine_cubic_sample<Work>(s, b.source, b.pad, u)), r);
+    with_rounding(r.round, [&](auto round) {
+        for_each_voxel(block, static_cast<Out*>(out.data()), threads, [s, r](Out* target, const double* u, const Block& b, auto) {
+            store<decltype(round)::value>(target, gr_affine_cubic_sample<Work>(s, b.source, b.pad, u), r);
+        });
     });
 }
 
@@ -230,8 +302,8 @@ template <typename T>
 void label(const Volume& src, const Block& block, const Output& out, std::int64_t threads)
 {
     const T* s = static_cast<const T*>(src.data());
-    for_each_voxel(block, static_cast<T*>(out.data()), threads, [s](T* target, const double* u, const Block& b) {
-        *target = gr_affine_label_sample(s, b.source, u);
+    for_each_voxel(block, static_cast<T*>(out.data()), threads, [s](T* target, const double* u, const Block& b, auto inner) {
+        *target = gr_affine_label_sample<decltype(inner)::value>(s, b.source, u);
     });
 }
 
