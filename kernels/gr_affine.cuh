@@ -118,17 +118,26 @@ __device__ __forceinline__ void gr_affine_linear_rows(const gr_affine_source& s,
     gr_affine_linear_axis<Inner>(s, 2, u[2], rows, frac);
 }
 
-// Trilinear over the 2 x 2 x 2 taps of u.
-template <typename Work, bool Inner = false, typename In>
-__device__ __forceinline__ Work gr_affine_linear_sample(const In* src, const gr_affine_source& s, const double* u)
+// Trilinear, in two steps a loop may pull apart: the 2 x 2 x 2 taps of u (element offsets
+// r[2i], r[2i+1] along axis i) with their weights w[2i], w[2i+1] rounded to Work, then their
+// weighted sum.
+template <typename Work, bool Inner = false>
+__device__ __forceinline__ void gr_affine_linear_taps(const gr_affine_source& s, const double* u, gr_offset* r,
+                                                      Work* w)
 {
-    gr_offset r[6];
     double f[3];
     gr_affine_linear_rows<Inner>(s, u, r, f);
-    Work w0[2], w1[2], w2[2];
-    gr_linear_weights<Work>(f[0], w0);
-    gr_linear_weights<Work>(f[1], w1);
-    gr_linear_weights<Work>(f[2], w2);
+    gr_linear_weights<Work>(f[0], w);
+    gr_linear_weights<Work>(f[1], w + 2);
+    gr_linear_weights<Work>(f[2], w + 4);
+}
+
+template <typename Work, typename In>
+__device__ __forceinline__ Work gr_affine_linear_sum(const In* src, const gr_offset* r, const Work* w)
+{
+    const Work* w0 = w;
+    const Work* w1 = w + 2;
+    const Work* w2 = w + 4;
     const Work x00 = gr_add(gr_mul(w0[0], gr_load<Work>(src + r[0] + r[2] + r[4])),
                             gr_mul(w0[1], gr_load<Work>(src + r[1] + r[2] + r[4])));
     const Work x10 = gr_add(gr_mul(w0[0], gr_load<Work>(src + r[0] + r[3] + r[4])),
@@ -140,6 +149,16 @@ __device__ __forceinline__ Work gr_affine_linear_sample(const In* src, const gr_
     const Work y0 = gr_add(gr_mul(w1[0], x00), gr_mul(w1[1], x10));
     const Work y1 = gr_add(gr_mul(w1[0], x01), gr_mul(w1[1], x11));
     return gr_add(gr_mul(w2[0], y0), gr_mul(w2[1], y1));
+}
+
+// Trilinear over the 2 x 2 x 2 taps of u.
+template <typename Work, bool Inner = false, typename In>
+__device__ __forceinline__ Work gr_affine_linear_sample(const In* src, const gr_affine_source& s, const double* u)
+{
+    gr_offset r[6];
+    Work w[6];
+    gr_affine_linear_taps<Work, Inner>(s, u, r, w);
+    return gr_affine_linear_sum(src, r, w);
 }
 
 // Cubic B-spline over the 4 x 4 x 4 prefiltered coefficients (src, in Work) around u;
@@ -154,11 +173,14 @@ __device__ __forceinline__ Work gr_affine_cubic_sample(const Work* src, const gr
     gr_cubic_taps<Work>(u[1], s.n[1], pad[1], s.first[1], s.stride[1], r1, w1);
     gr_cubic_taps<Work>(u[2], s.n[2], pad[2], s.first[2], s.stride[2], r2, w2);
     Work acc = Work(0);
+    GR_UNROLL
     for (int c = 0; c < GR_CUBIC_TAPS; ++c) {
         Work plane = Work(0);
+        GR_UNROLL
         for (int b = 0; b < GR_CUBIC_TAPS; ++b) {
             const Work* line = src + r1[b] + r2[c];
             Work x = gr_mul(w0[0], gr_load<Work>(line + r0[0]));
+            GR_UNROLL
             for (int a = 1; a < GR_CUBIC_TAPS; ++a) {
                 x = gr_add(x, gr_mul(w0[a], gr_load<Work>(line + r0[a])));
             }
@@ -180,6 +202,7 @@ __device__ __forceinline__ L gr_affine_label_sample(const L* src, const gr_affin
     gr_affine_linear_rows<Inner>(s, u, r, f);
     L label[8];
     bool same = true;
+    GR_UNROLL
     for (int k = 0; k < 8; ++k) {
         label[k] = __ldg(src + r[k >> 2] + r[2 + ((k >> 1) & 1)] + r[4 + (k & 1)]);
         same = same && gr_equal(label[k], label[0]);
@@ -189,6 +212,7 @@ __device__ __forceinline__ L gr_affine_label_sample(const L* src, const gr_affin
     }
     const double w[6] = {1.0 - f[0], f[0], 1.0 - f[1], f[1], 1.0 - f[2], f[2]};
     double weight[8];
+    GR_UNROLL
     for (int k = 0; k < 8; ++k) {
         weight[k] = gr_mul(gr_mul(w[k >> 2], w[2 + ((k >> 1) & 1)]), w[4 + (k & 1)]);
     }

@@ -12,6 +12,17 @@
 
 #include "gpuresample.cuh"
 
+// Full unrolling of a short loop of constant trip count, asked of every compiler that
+// builds these headers (nvcc and NVRTC, g++, clang), so the taps' weights and rows stay in
+// registers.
+#if defined(__CUDACC__) || defined(__clang__)
+#define GR_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define GR_UNROLL _Pragma("GCC unroll 16")
+#else
+#define GR_UNROLL
+#endif
+
 // Taps of the cubic B-spline along one axis.
 #define GR_CUBIC_TAPS 4
 
@@ -89,6 +100,7 @@ __device__ __forceinline__ void gr_cubic_taps(double u, gr_offset n, gr_offset p
 {
     const gr_offset n_ext = n + 2 * pad;
     if (n_ext == 1) {
+        GR_UNROLL
         for (int q = 0; q < GR_CUBIC_TAPS; ++q) {
             rows[q] = -first * stride;
             w[q] = Work(q == 0 ? 1 : 0);
@@ -103,6 +115,7 @@ __device__ __forceinline__ void gr_cubic_taps(double u, gr_offset n, gr_offset p
     w[1] = gr_cast<Work, double>::apply(gr_add(gr_mul(gr_mul(gr_mul(3.0, t), t), t - 2.0), 4.0) / 6.0);
     w[2] = gr_cast<Work, double>::apply(gr_add(gr_mul(gr_mul(gr_mul(3.0, s), s), s - 2.0), 4.0) / 6.0);
     w[3] = gr_cast<Work, double>::apply(gr_mul(gr_mul(t, t), t) / 6.0);
+    GR_UNROLL
     for (int q = 0; q < GR_CUBIC_TAPS; ++q) {
         rows[q] = (gr_clamp_row(b - 1 + q, n_ext) - first) * stride;
     }

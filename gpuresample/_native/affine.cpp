@@ -204,8 +204,21 @@ inline void narrow_to_interior(double offset, double slope, gr_offset n, gr_offs
     }
 }
 
-template <typename Out, typename Voxel>
-void for_each_voxel(const Block& block, Out* out, std::int64_t threads, const Voxel& voxel)
+// The inner voxels of a line one by one (what for_each_voxel does unless told otherwise).
+struct VoxelByVoxel {
+    template <typename Out, typename Voxel>
+    void operator()(const Block& b, const double* p, Out* line, gr_offset from, gr_offset to, const Voxel& voxel) const
+    {
+        for (gr_offset j2 = from; j2 < to; ++j2) {
+            double u[3];
+            gr_affine_position(b.m, p, static_cast<double>(j2), u);
+            voxel(line + j2 * b.out_s[2], u, b, std::true_type{});
+        }
+    }
+};
+
+template <typename Out, typename Voxel, typename Inner = VoxelByVoxel>
+void for_each_voxel(const Block& block, Out* out, std::int64_t threads, const Voxel& voxel, const Inner& inner = {})
 {
     parallel_for(block.out_n[0], threads, [&](std::int64_t j0, int) {
         const Block b = block;
@@ -236,11 +249,7 @@ void for_each_voxel(const Block& block, Out* out, std::int64_t threads, const Vo
                 }
             };
             edge(0, inner_start);
-            for (gr_offset j2 = inner_start; j2 < inner_stop; ++j2) {
-                double u[3];
-                gr_affine_position(b.m, p, static_cast<double>(j2), u);
-                voxel(line + j2 * o2, u, b, std::true_type{});
-            }
+            inner(b, p, line, inner_start, inner_stop, voxel);
             edge(inner_stop, n2);
         }
     });
@@ -281,9 +290,32 @@ void linear(const Volume& src, const Block& block, const Output& out, const Roun
     using Work = work_of<In>;
     const In* s = static_cast<const In*>(src.data());
     with_rounding(r.round, [&](auto round) {
-        for_each_voxel(block, static_cast<Out*>(out.data()), threads, [s, r](Out* target, const double* u, const Block& b, auto inner) {
-            store<decltype(round)::value>(target, gr_affine_linear_sample<Work, decltype(inner)::value>(s, b.source, u), r);
-        });
+        constexpr bool Round = decltype(round)::value;
+        // Inner voxels in runs: the taps and weights of a run first, then its sums, so that
+        // the loads of many voxels are in flight at once.
+        const auto runs = [s, r](const Block& b, const double* p, Out* line, gr_offset from, gr_offset to, const auto&) {
+            constexpr gr_offset run = 16;
+            gr_offset rows[run][6];
+            Work weights[run][6];
+            for (gr_offset j2 = from; j2 < to; j2 += run) {
+                const gr_offset count = std::min(run, to - j2);
+                for (gr_offset k = 0; k < count; ++k) {
+                    double u[3];
+                    gr_affine_position(b.m, p, static_cast<double>(j2 + k), u);
+                    gr_affine_linear_taps<Work, true>(b.source, u, rows[k], weights[k]);
+                }
+                Out* target = line + j2 * b.out_s[2];
+                for (gr_offset k = 0; k < count; ++k, target += b.out_s[2]) {
+                    store<Round>(target, gr_affine_linear_sum(s, rows[k], weights[k]), r);
+                }
+            }
+        };
+        for_each_voxel(
+            block, static_cast<Out*>(out.data()), threads,
+            [s, r](Out* target, const double* u, const Block& b, auto inner) {
+                store<Round>(target, gr_affine_linear_sample<Work, decltype(inner)::value>(s, b.source, u), r);
+            },
+            runs);
     });
 }
 
