@@ -4,7 +4,9 @@
 //   * at run time by CuPy (NVRTC) in gpuresample/backends/kernels.py,
 //   * to PTX by nvcc in tests/test_kernels_nvcc.py (sm_80, sm_90, warnings are errors),
 //   * as plain C++ by g++ in tests/harness/, with tests/harness/cuda_shim.h standing in for
-//     the CUDA built-ins, and compared with the CPU backend.
+//     the launch built-ins, and compared with the CPU backend;
+// and its inline functions are the CPU loops' arithmetic too (gpuresample/_native/*.cpp),
+// with gr_host.cuh defining the CUDA qualifiers away on the host.
 // So: no standard headers (NVRTC has none), no shared memory, no warp-synchronous code.
 //
 // Arithmetic contract (the same as gpuresample/backends/_cpu_loops.py, bit for bit):
@@ -16,6 +18,8 @@
 
 #ifndef GPURESAMPLE_CUH
 #define GPURESAMPLE_CUH
+
+#include "gr_host.cuh"
 
 // Element offsets: volumes beyond 2**31 voxels are routine (2560**3 is 1.7e10).
 typedef long long gr_offset;
