@@ -20,6 +20,7 @@
 #define GPURESAMPLE_GR_AFFINE_CUH
 
 #include "gpuresample.cuh"
+#include "gr_label.cuh"
 #include "gr_taps.cuh"
 
 // Where a block's source rows lie: the whole source's extents (the band and the clamping
@@ -192,8 +193,9 @@ __device__ __forceinline__ Work gr_affine_cubic_sample(const Work* src, const gr
 }
 
 // Labels: the 2 x 2 x 2 taps of u in tap order (axis 0 slowest), each with its weight
-// (w0 * w1) * w2 in double; a label's score is its first tap's weight plus its later taps'
-// in order, the highest score wins, ties to the lower label. All taps one label: it wins.
+// (w0 * w1) * w2 in double, and gr_label.cuh's vote (a label's score is its first tap's
+// weight plus its later taps' in order, the highest score wins, ties to the lower label).
+// All taps one label: it wins.
 template <bool Inner = false, typename L>
 __device__ __forceinline__ L gr_affine_label_sample(const L* src, const gr_affine_source& s, const double* u)
 {
@@ -216,30 +218,7 @@ __device__ __forceinline__ L gr_affine_label_sample(const L* src, const gr_affin
     for (int k = 0; k < 8; ++k) {
         weight[k] = gr_mul(gr_mul(w[k >> 2], w[2 + ((k >> 1) & 1)]), w[4 + (k & 1)]);
     }
-    L best_label = label[0];
-    double best_score = 0.0;
-    bool have_best = false;
-    for (int k = 0; k < 8; ++k) {
-        bool first = true;
-        for (int q = 0; q < k; ++q) {
-            first = first && !gr_equal(label[q], label[k]);
-        }
-        if (!first) {
-            continue;
-        }
-        double score = weight[k];
-        for (int q = k + 1; q < 8; ++q) {
-            if (gr_equal(label[q], label[k])) {
-                score = gr_add(score, weight[q]);
-            }
-        }
-        if (!have_best || score > best_score || (score == best_score && gr_less(label[k], best_label))) {
-            best_label = label[k];
-            best_score = score;
-            have_best = true;
-        }
-    }
-    return best_label;
+    return gr_pick_label(label, weight, 8);
 }
 
 #endif  // GPURESAMPLE_GR_AFFINE_CUH
