@@ -268,9 +268,11 @@ __device__ __forceinline__ void gr_store(Out* p, Work acc)
 // ---------------------------------------------------------------------------------------
 // Launch geometry shared by the per-voxel kernels: x over output axis 2 (contiguous, so
 // writes coalesce), y over axis 1 and z over axis 0, with grid-stride loops in y and z
-// because gridDim.y and gridDim.z stop at 65535.
+// because gridDim.y and gridDim.z stop at 65535. Only where the launch built-ins exist (a
+// CUDA compiler, or the harness's stand-ins); the CPU loops have their own loop order.
 // ---------------------------------------------------------------------------------------
 
+#if defined(__CUDACC__) || defined(__CUDACC_RTC__) || defined(GPURESAMPLE_CUDA_SHIM_H)
 __device__ __forceinline__ gr_offset gr_first_x() { return static_cast<gr_offset>(blockIdx.x) * blockDim.x + threadIdx.x; }
 __device__ __forceinline__ gr_offset gr_first_y() { return static_cast<gr_offset>(blockIdx.y) * blockDim.y + threadIdx.y; }
 __device__ __forceinline__ gr_offset gr_step_y() { return static_cast<gr_offset>(gridDim.y) * blockDim.y; }
@@ -282,5 +284,7 @@ __device__ __forceinline__ gr_offset gr_pick(int axis, gr_offset j0, gr_offset j
 {
     return axis == 0 ? j0 : (axis == 1 ? j1 : j2);
 }
+
+#endif  // launch built-ins
 
 #endif  // GPURESAMPLE_CUH
