@@ -49,6 +49,22 @@ inline float __uint_as_float(unsigned int u)
     return x;
 }
 
+// 1 + the index of the lowest set bit of x, 0 for x == 0.
+inline int __ffsll(long long x)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_ffsll(x);
+#else
+    unsigned long long u = static_cast<unsigned long long>(x);
+    for (int i = 0; i < 64; ++i) {
+        if (u & (1ull << i)) {
+            return i + 1;
+        }
+    }
+    return 0;
+#endif
+}
+
 using std::floor;
 using std::rint;
 using std::rintf;

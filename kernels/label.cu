@@ -58,7 +58,7 @@ __global__ void gr_label(const L* __restrict__ src, L* __restrict__ dst,
                 continue;
             }
             // Score each label over its taps (gr_label.cuh), the same vote as the CPU's.
-            const L best_label = gr_pick_label(label, weight, GR_LABEL_TAPS, valid);
+            const L best_label = gr_pick_label<GR_LABEL_TAPS>(label, weight, valid);
             dst[j0 * out_stride0 + j1 * out_stride1 + j2 * out_stride2] = best_label;
         }
     }

@@ -467,37 +467,47 @@ void separable3(const InArray& src_array, nb::handle i0_object, nb::handle w0_ob
 // The most taps a label voxel scores (2 x 2 x 2 for linear weights).
 constexpr i64 LABEL_TAPS = 64;
 
+// Everything one output plane reads, as values: the loop keeps them in registers (a store
+// through a char-sized label type could otherwise alias any field it reads from memory).
+struct LabelPlane {
+    const char* src;
+    i64 s0, s1, s2;
+    const i64 *i0, *i1, *i2;
+    const double *w0, *w1, *w2;
+    i64 t0, t1, t2, n1o, n2o;
+    char* out;
+    i64 o0, o1, o2;
+};
+
 template <typename TL>
-GR_CLONES void label_plane(const View& src, const Table<double>& a, const Table<double>& b, const Table<double>& c,
-                 const View& out, i64 j0)
+GR_CLONES void label_plane(const LabelPlane plane, i64 j0)
 {
+    const LabelPlane c = plane;
     TL taps[LABEL_TAPS];
     double weights[LABEL_TAPS];
-    const i64 t0 = a.taps, t1 = b.taps, t2 = c.taps;
-    for (i64 j1 = 0; j1 < b.n_out; j1++) {
-        for (i64 j2 = 0; j2 < c.n_out; j2++) {
+    for (i64 j1 = 0; j1 < c.n1o; j1++) {
+        for (i64 j2 = 0; j2 < c.n2o; j2++) {
             i64 t = 0;
             bool same = true;
-            for (i64 p = 0; p < t0; p++) {
-                for (i64 q = 0; q < t1; q++) {
-                    const char* line =
-                        src.data + a.index.data[j0 * t0 + p] * src.stride[0] + b.index.data[j1 * t1 + q] * src.stride[1];
-                    for (i64 k = 0; k < t2; k++, t++) {
-                        taps[t] = *reinterpret_cast<const TL*>(line + c.index.data[j2 * t2 + k] * src.stride[2]);
+            for (i64 p = 0; p < c.t0; p++) {
+                for (i64 q = 0; q < c.t1; q++) {
+                    const char* line = c.src + c.i0[j0 * c.t0 + p] * c.s0 + c.i1[j1 * c.t1 + q] * c.s1;
+                    for (i64 k = 0; k < c.t2; k++, t++) {
+                        taps[t] = *reinterpret_cast<const TL*>(line + c.i2[j2 * c.t2 + k] * c.s2);
                         same = same && gr_equal(taps[t], taps[0]);
                     }
                 }
             }
-            TL* target = reinterpret_cast<TL*>(out.data + j0 * out.stride[0] + j1 * out.stride[1] + j2 * out.stride[2]);
+            TL* target = reinterpret_cast<TL*>(c.out + j0 * c.o0 + j1 * c.o1 + j2 * c.o2);
             if (same) {  // one label among the taps (the common case inside a region): it wins
                 *target = taps[0];
                 continue;
             }
             t = 0;
-            for (i64 p = 0; p < t0; p++) {
-                for (i64 q = 0; q < t1; q++) {
-                    const double wab = gr_mul(a.weight.data[j0 * t0 + p], b.weight.data[j1 * t1 + q]);
-                    for (i64 k = 0; k < t2; k++, t++) weights[t] = gr_mul(wab, c.weight.data[j2 * t2 + k]);
+            for (i64 p = 0; p < c.t0; p++) {
+                for (i64 q = 0; q < c.t1; q++) {
+                    const double wab = gr_mul(c.w0[j0 * c.t0 + p], c.w1[j1 * c.t1 + q]);
+                    for (i64 k = 0; k < c.t2; k++, t++) weights[t] = gr_mul(wab, c.w2[j2 * c.t2 + k]);
                 }
             }
             *target = gr_pick_label(taps, weights, static_cast<int>(t));
@@ -526,8 +536,12 @@ void label3(const InArray& src_array, nb::handle i0_object, nb::handle w0_object
     threads = default_threads(threads);
     dispatch(bool_as_uint8(src.dtype), in_types(), function, "src", [&](auto t) {
         using TL = typename decltype(t)::type;
+        const LabelPlane plane{src.data,      src.stride[0], src.stride[1], src.stride[2], a.index.data,
+                               b.index.data,  c.index.data,  a.weight.data, b.weight.data, c.weight.data,
+                               a.taps,        b.taps,        c.taps,        b.n_out,       c.n_out,
+                               out.data,      out.stride[0], out.stride[1], out.stride[2]};
         nb::gil_scoped_release release;
-        parallel_for(a.n_out, threads, [&](i64 j0, int) { label_plane<TL>(src, a, b, c, out, j0); });
+        parallel_for(a.n_out, threads, [&](i64 j0, int) { label_plane<TL>(plane, j0); });
     });
 }
 
