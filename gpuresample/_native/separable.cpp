@@ -386,18 +386,33 @@ GR_CLONES void sep_pass1(const TW* plane, i64 n2, const i64* i1, const TW* w1, i
 }
 
 // Pass 2, axis 2, into the output: out[c, k] = store(sum_t w2[k, t] * plane2[c, i2[k, t]]).
-template <typename TW, typename TO>
-GR_CLONES void sep_pass2(const TW* plane2, i64 n2, i64 n1o, const i64* i2, const TW* w2, i64 n2o, i64 t2, char* out, i64 os1,
-               i64 os2)
+// TAPS: the table's taps when fixed at compile time (the short tap loop unrolls), else
+// GR_ANY_TAPS; the same sum either way.
+template <typename TW, typename TO, int TAPS>
+GR_CLONES void sep_pass2_taps(const TW* plane2, i64 n2, i64 n1o, const i64* i2, const TW* w2, i64 n2o, i64 t2,
+                              char* out, i64 os1, i64 os2)
 {
+    const int taps = TAPS > 0 ? TAPS : static_cast<int>(t2);
     for (i64 c = 0; c < n1o; c++) {
         const TW* row = plane2 + c * n2;
         char* line = out + c * os1;
         for (i64 k = 0; k < n2o; k++) {
             const i64* ik = i2 + k * t2;
-            const TW acc = gr_tap_sum<GR_ANY_TAPS>(w2 + k * t2, static_cast<int>(t2), [&](int t) { return row[ik[t]]; });
+            const TW acc = gr_tap_sum<TAPS>(w2 + k * t2, taps, [&](int t) { return row[ik[t]]; });
             gr_store(reinterpret_cast<TO*>(line + k * os2), acc);
         }
+    }
+}
+
+template <typename TW, typename TO>
+void sep_pass2(const TW* plane2, i64 n2, i64 n1o, const i64* i2, const TW* w2, i64 n2o, i64 t2, char* out, i64 os1,
+               i64 os2)
+{
+    switch (t2) {
+    case 1: sep_pass2_taps<TW, TO, 1>(plane2, n2, n1o, i2, w2, n2o, t2, out, os1, os2); break;
+    case 2: sep_pass2_taps<TW, TO, 2>(plane2, n2, n1o, i2, w2, n2o, t2, out, os1, os2); break;
+    case 4: sep_pass2_taps<TW, TO, 4>(plane2, n2, n1o, i2, w2, n2o, t2, out, os1, os2); break;
+    default: sep_pass2_taps<TW, TO, GR_ANY_TAPS>(plane2, n2, n1o, i2, w2, n2o, t2, out, os1, os2);
     }
 }
 
