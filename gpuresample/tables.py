@@ -48,16 +48,15 @@ CUBIC_POLE = math.sqrt(3.0) - 2.0
 def prefilter_constants(n_ext: int, pole: float = CUBIC_POLE) -> tuple:
     """``(gain, z_last)`` of the cubic prefilter over an extended line of ``n_ext`` rows.
 
-    ``z_last = pole ** (n_ext - 1)`` by square-and-multiply, as Numba, ``gr_int_power`` in
-    ``gpuresample/_native/grloops.h`` and the CUDA kernels compute it (a library ``pow``
-    may differ in the last bit), so every backend starts the recursion from the same value.
+    ``z_last = pole ** (n_ext - 1)`` by square-and-multiply for every length, as
+    ``gr_int_power`` in ``kernels/gr_spline.cuh`` computes it for the CPU loops and the CUDA
+    kernels (a library ``pow`` may differ in the last bit), so every backend starts the
+    recursion from the same value.
     """
     gain = (1.0 - pole) * (1.0 - 1.0 / pole) if n_ext > 1 else 1.0
     exponent = n_ext - 1
-    if exponent > 0x10000:
-        return gain, math.pow(pole, float(exponent))
     z_last, base = 1.0, pole
-    while exponent:
+    while exponent > 0:
         if exponent & 1:
             z_last *= base
         exponent >>= 1

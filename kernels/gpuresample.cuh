@@ -4,7 +4,9 @@
 //   * at run time by CuPy (NVRTC) in gpuresample/backends/kernels.py,
 //   * to PTX by nvcc in tests/test_kernels_nvcc.py (sm_80, sm_90, warnings are errors),
 //   * as plain C++ by g++ in tests/harness/, with tests/harness/cuda_shim.h standing in for
-//     the CUDA built-ins, and compared with the CPU backend.
+//     the launch built-ins, and compared with the CPU backend;
+// and its inline functions are the CPU loops' arithmetic too (gpuresample/_native/*.cpp),
+// with gr_host.cuh defining the CUDA qualifiers away on the host.
 // So: no standard headers (NVRTC has none), no shared memory, no warp-synchronous code.
 //
 // Arithmetic contract (the same as gpuresample/backends/_cpu_loops.py, bit for bit):
@@ -16,6 +18,8 @@
 
 #ifndef GPURESAMPLE_CUH
 #define GPURESAMPLE_CUH
+
+#include "gr_host.cuh"
 
 // Element offsets: volumes beyond 2**31 voxels are routine (2560**3 is 1.7e10).
 typedef long long gr_offset;
@@ -264,9 +268,11 @@ __device__ __forceinline__ void gr_store(Out* p, Work acc)
 // ---------------------------------------------------------------------------------------
 // Launch geometry shared by the per-voxel kernels: x over output axis 2 (contiguous, so
 // writes coalesce), y over axis 1 and z over axis 0, with grid-stride loops in y and z
-// because gridDim.y and gridDim.z stop at 65535.
+// because gridDim.y and gridDim.z stop at 65535. Only where the launch built-ins exist (a
+// CUDA compiler, or the harness's stand-ins); the CPU loops have their own loop order.
 // ---------------------------------------------------------------------------------------
 
+#if defined(__CUDACC__) || defined(__CUDACC_RTC__) || defined(GPURESAMPLE_CUDA_SHIM_H)
 __device__ __forceinline__ gr_offset gr_first_x() { return static_cast<gr_offset>(blockIdx.x) * blockDim.x + threadIdx.x; }
 __device__ __forceinline__ gr_offset gr_first_y() { return static_cast<gr_offset>(blockIdx.y) * blockDim.y + threadIdx.y; }
 __device__ __forceinline__ gr_offset gr_step_y() { return static_cast<gr_offset>(gridDim.y) * blockDim.y; }
@@ -278,5 +284,7 @@ __device__ __forceinline__ gr_offset gr_pick(int axis, gr_offset j0, gr_offset j
 {
     return axis == 0 ? j0 : (axis == 1 ? j1 : j2);
 }
+
+#endif  // launch built-ins
 
 #endif  // GPURESAMPLE_CUH

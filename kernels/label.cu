@@ -2,13 +2,13 @@
 // ties to the lower label. One thread per output voxel; only the labels present among the
 // voxel's taps are scored, so nothing is allocated per label.
 //
-// Same arithmetic as label3 in gpuresample/backends/_cpu_loops.py: tap weights are the
+// Same arithmetic as label3 of the CPU loops (the vote is gr_pick_label in gr_label.cuh): tap weights are the
 // float64 products (w0 * w1) * w2 with taps in (axis 0, axis 1, axis 2) order, a label's
 // score is the sum of its taps' weights in tap order, starting from its first tap.
 // The host maps bool to unsigned char and float16 to unsigned short (labels compare by bit
 // pattern), as the CPU backend does with its views.
 
-#include "gpuresample.cuh"
+#include "gr_label.cuh"
 
 // Taps per axis of a label table (linear weights); a 2-D dummy axis has 1.
 #define GR_LABEL_AXIS_TAPS 2
@@ -57,33 +57,8 @@ __global__ void gr_label(const L* __restrict__ src, L* __restrict__ dst,
                 dst[j0 * out_stride0 + j1 * out_stride1 + j2 * out_stride2] = label[0];
                 continue;
             }
-            // Score each label at its first tap: that tap's weight plus later equal taps'.
-            L best_label = label[0];
-            double best_score = 0.0;
-            bool have_best = false;
-#pragma unroll
-            for (int k = 0; k < GR_LABEL_TAPS; ++k) {
-                bool first = valid[k];
-#pragma unroll
-                for (int q = 0; q < k; ++q) {
-                    first = first && !(valid[q] && gr_equal(label[q], label[k]));
-                }
-                if (!first) {
-                    continue;
-                }
-                double score = weight[k];
-#pragma unroll
-                for (int q = k + 1; q < GR_LABEL_TAPS; ++q) {
-                    if (valid[q] && gr_equal(label[q], label[k])) {
-                        score = gr_add(score, weight[q]);
-                    }
-                }
-                if (!have_best || score > best_score || (score == best_score && gr_less(label[k], best_label))) {
-                    best_label = label[k];
-                    best_score = score;
-                    have_best = true;
-                }
-            }
+            // Score each label over its taps (gr_label.cuh), the same vote as the CPU's.
+            const L best_label = gr_pick_label<GR_LABEL_TAPS>(label, weight, valid);
             dst[j0 * out_stride0 + j1 * out_stride1 + j2 * out_stride2] = best_label;
         }
     }

@@ -9,7 +9,8 @@
 //     p1  = sum over A taps of wA * x,
 //
 // every product and sum in `Work`, each sum started from its first product and added left
-// to right, so the rounding is the CPU's, pass by pass.
+// to right (gr_tap_sum in gr_separable.cuh, whose steps the CPU passes use too), so the
+// rounding is the CPU's, pass by pass.
 //
 // What each thread does. A thread owns one output column: x (threadIdx.x) runs along output
 // axis 2, so loads and stores of neighbouring threads coalesce; y is the remaining output
@@ -42,7 +43,7 @@
 // In is the source element type (the working type for cubic coefficients), Work the working
 // type, Out the output type, TAPS the interpolation's taps per axis.
 
-#include "gpuresample.cuh"
+#include "gr_separable.cuh"
 
 // Which slot a thread marches along (the host's choice: kernels.py, march_plan).
 #define GR_MARCH_B 1
@@ -69,14 +70,7 @@ __device__ __forceinline__ void gr_taps_at(const Index* __restrict__ offsets, co
 template <typename Work, typename In, typename Index, int TAPS>
 __device__ __forceinline__ Work gr_sum_a(const In* line, const Index* off_a, const Work* w_a, int taps_a)
 {
-    Work p1 = gr_mul(w_a[0], gr_load<Work>(line + off_a[0]));
-#pragma unroll
-    for (int ta = 1; ta < TAPS; ++ta) {
-        if (ta < taps_a) {
-            p1 = gr_add(p1, gr_mul(w_a[ta], gr_load<Work>(line + off_a[ta])));
-        }
-    }
-    return p1;
+    return gr_tap_sum<TAPS>(w_a, taps_a, [&](int ta) { return gr_load<Work>(line + off_a[ta]); });
 }
 
 // p2: the B-pass sum of A-pass sums at C offset off_c (GR_MARCH_C's cached value).
@@ -84,15 +78,9 @@ template <typename Work, typename In, typename Index, int TAPS>
 __device__ __forceinline__ Work gr_sum_ab(const In* src, Index off_c, const Index* off_a, const Work* w_a, int taps_a,
                                           const Index* off_b, const Work* w_b, int taps_b)
 {
-    Work p2 = Work(0);
-#pragma unroll
-    for (int tb = 0; tb < TAPS; ++tb) {
-        if (tb < taps_b) {
-            const Work p1 = gr_sum_a<Work, In, Index, TAPS>(src + off_c + off_b[tb], off_a, w_a, taps_a);
-            p2 = (tb == 0) ? gr_mul(w_b[0], p1) : gr_add(p2, gr_mul(w_b[tb], p1));
-        }
-    }
-    return p2;
+    return gr_tap_sum<TAPS>(w_b, taps_b, [&](int tb) {
+        return gr_sum_a<Work, In, Index, TAPS>(src + off_c + off_b[tb], off_a, w_a, taps_a);
+    });
 }
 
 // One run of outputs [begin, end) along slot C, the thread's A and B outputs fixed.
@@ -134,13 +122,7 @@ __device__ __forceinline__ void gr_march_c(const In* __restrict__ src, Out* __re
                 }
             }
         }
-        Work acc = gr_mul(w_c[0], p2[0]);
-#pragma unroll
-        for (int t = 1; t < TAPS; ++t) {
-            if (t < taps_c) {
-                acc = gr_add(acc, gr_mul(w_c[t], p2[t]));
-            }
-        }
+        const Work acc = gr_tap_sum<TAPS>(w_c, taps_c, [&](int t) { return p2[t]; });
         gr_store(dst + out_base + j * out_stride_m, acc);
 #pragma unroll
         for (int t = 0; t < TAPS; ++t) {
@@ -201,20 +183,9 @@ __device__ __forceinline__ void gr_march_b(const In* __restrict__ src, Out* __re
                 }
             }
         }
-        Work acc = Work(0);
-#pragma unroll
-        for (int tc = 0; tc < TAPS; ++tc) {
-            if (tc < taps_c) {
-                Work p2 = gr_mul(w_b[0], p1[0][tc]);
-#pragma unroll
-                for (int tb = 1; tb < TAPS; ++tb) {
-                    if (tb < taps_b) {
-                        p2 = gr_add(p2, gr_mul(w_b[tb], p1[tb][tc]));
-                    }
-                }
-                acc = (tc == 0) ? gr_mul(w_c[0], p2) : gr_add(acc, gr_mul(w_c[tc], p2));
-            }
-        }
+        const Work acc = gr_tap_sum<TAPS>(w_c, taps_c, [&](int tc) {
+            return gr_tap_sum<TAPS>(w_b, taps_b, [&](int tb) { return p1[tb][tc]; });
+        });
         gr_store(dst + out_base + j * out_stride_m, acc);
 #pragma unroll
         for (int t = 0; t < TAPS; ++t) {

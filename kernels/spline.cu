@@ -12,7 +12,7 @@
 // For a float32 working type the last axis's pass writes its results as float32 into a
 // separate array instead (the coefficients the separable kernel reads: half the bytes).
 
-#include "gpuresample.cuh"
+#include "gr_spline.cuh"
 
 // coef[j0, j1, j2] = src[map0[j0], map1[j1], map2[j2]] as float64 (exact for every input
 // type: float16 and float32 widen, integers up to 32 bits fit in a double). coef is
@@ -38,24 +38,6 @@ __global__ void gr_gather_coefficients(const In* __restrict__ src, double* __res
     }
 }
 
-// z ** n by repeated squaring, as Numba evaluates a float to an integer power.
-__device__ __forceinline__ double gr_power(double z, int n)
-{
-    if (n > 0x10000) {
-        return pow(z, static_cast<double>(n));
-    }
-    double result = 1.0;
-    double base = z;
-    while (n != 0) {
-        if (n & 1) {
-            result *= base;
-        }
-        n >>= 1;
-        base *= base;
-    }
-    return result;
-}
-
 // One line of the extended line being filtered: where its kept rows are and what the pad
 // rows hold. Row r of the extended line is coefficient row r - first when kept.
 struct gr_spline_line {
@@ -78,7 +60,7 @@ struct gr_spline_line {
         if (r >= data_end) {
             return edge_last;
         }
-        return p[(r - first) * stride] * gain;
+        return gr_spline_scaled(p[(r - first) * stride], gain);
     }
 };
 
@@ -126,8 +108,8 @@ extern "C" __global__ void gr_spline_prefilter(double* __restrict__ coef, float*
         return;
     }
     const double z = pole;
-    const double gain = (1.0 - z) * (1.0 - 1.0 / z);
-    const double z_last = gr_power(z, n_ext - 1);
+    const double gain = gr_spline_gain(n_ext, z);
+    const double z_last = gr_spline_z_last(n_ext, z);
     for (gr_offset l = static_cast<gr_offset>(blockIdx.x) * blockDim.x + threadIdx.x; l < n_lines; l += step) {
         gr_spline_line line;
         const gr_offset base = (l / n_inner) * stride_outer + (l % n_inner) * stride_inner;
@@ -139,17 +121,17 @@ extern "C" __global__ void gr_spline_prefilter(double* __restrict__ coef, float*
         line.data_begin = pad_before;
         line.data_end = pad_before + length;
         line.gain = gain;
-        line.edge_first = line.p[(pad_before - first) * stride_line] * gain;
-        line.edge_last = line.p[(pad_before + length - 1 - first) * stride_line] * gain;
+        line.edge_first = gr_spline_scaled(line.p[(pad_before - first) * stride_line], gain);
+        line.edge_last = gr_spline_scaled(line.p[(pad_before + length - 1 - first) * stride_line], gain);
 
         // Causal initial value for mirror boundaries, over the whole extended line.
-        double acc = line.initial(0) + z_last * line.initial(n_ext - 1);
+        double acc = gr_causal_sum_start(line.initial(0), line.initial(n_ext - 1), z_last);
         double z_i = z;
         for (int i = 1; i < n_ext - 1; ++i) {
-            acc = acc + z_i * (line.initial(i) + z_last * line.initial(n_ext - 1 - i));
+            acc = gr_causal_sum_add(acc, z_i, line.initial(i), line.initial(n_ext - 1 - i), z_last);
             z_i = z_i * z;
         }
-        double causal = acc / (1.0 - z_last * z_last);
+        double causal = gr_causal_start(acc, z_last);
 
         // Causal pass. Kept rows take the causal value in place; the row before the first
         // kept one and the unkept trailing rows are remembered for the anti-causal pass.
@@ -162,7 +144,7 @@ extern "C" __global__ void gr_spline_prefilter(double* __restrict__ coef, float*
             line.p[0] = causal;
         }
         for (int i = 1; i < n_ext; ++i) {
-            causal = line.initial(i) + z * causal;
+            causal = gr_causal_step(line.initial(i), z, causal);
             if (i < first) {
                 if (i == first - 1) {
                     before_first = causal;
@@ -179,13 +161,13 @@ extern "C" __global__ void gr_spline_prefilter(double* __restrict__ coef, float*
         const int r = n_ext - 2;
         const double before_last = r >= line.stop ? tail[r - line.stop]
                                    : (r >= first ? line.p[(r - first) * stride_line] : before_first);
-        double anti = (z * before_last + last) * z / (z * z - 1.0);
+        double anti = gr_anticausal_start(z, before_last, last);
         if (n_ext - 1 < line.stop) {
             gr_spline_store(line.p, out, (n_ext - 1 - first) * stride_line, anti, round_to_float, narrow_out);
         }
         for (int i = n_ext - 2; i >= first; --i) {
             const double c_i = i >= line.stop ? tail[i - line.stop] : line.p[(i - first) * stride_line];
-            anti = z * (anti - c_i);
+            anti = gr_anticausal_step(z, anti, c_i);
             if (i < line.stop) {
                 gr_spline_store(line.p, out, (i - first) * stride_line, anti, round_to_float, narrow_out);
             }
@@ -209,7 +191,7 @@ extern "C" __global__ void gr_spline_prefilter_cut(double* __restrict__ coef, fl
                                                    int narrow_out)
 {
     const double z = pole;
-    const double gain = (1.0 - z) * (1.0 - 1.0 / z);
+    const double gain = gr_spline_pole_gain(z);  // a cut line is part of a longer one (n_ext > 1)
     const gr_offset step = static_cast<gr_offset>(gridDim.x) * blockDim.x;
     for (gr_offset l = static_cast<gr_offset>(blockIdx.x) * blockDim.x + threadIdx.x; l < n_lines; l += step) {
         const gr_offset base = (l / n_inner) * stride_outer + (l % n_inner) * stride_inner;
@@ -219,7 +201,7 @@ extern "C" __global__ void gr_spline_prefilter_cut(double* __restrict__ coef, fl
         double causal = causal_first[l];
         p[0] = causal;
         for (int i = 1; i < n_rows; ++i) {
-            causal = p[i * stride_line] * gain + z * causal;
+            causal = gr_causal_step(gr_spline_scaled(p[i * stride_line], gain), z, causal);
             p[i * stride_line] = causal;
         }
         // Anti-causal pass from the state at the last row (reads each causal value before
@@ -227,7 +209,7 @@ extern "C" __global__ void gr_spline_prefilter_cut(double* __restrict__ coef, fl
         double anti = anticausal_last[l];
         gr_spline_store(p, out, (n_rows - 1) * stride_line, anti, round_to_float, narrow_out);
         for (int i = n_rows - 2; i >= 0; --i) {
-            anti = z * (anti - p[i * stride_line]);
+            anti = gr_anticausal_step(z, anti, p[i * stride_line]);
             gr_spline_store(p, out, i * stride_line, anti, round_to_float, narrow_out);
         }
     }

@@ -10,16 +10,25 @@ when nvcc is not on PATH.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
-
 from helpers import ALL_DTYPES
-from gpuresample.backends.kernels import (COMPILE_OPTIONS, KERNEL_FILES, PREFILTER_CUT_NAME, PREFILTER_NAME,
-                                          kernel_names,
-                                          kernel_source_dir, module_source)
+
+from gpuresample.backends.kernels import (
+    COMPILE_OPTIONS,
+    KERNEL_FILES,
+    PREFILTER_CUT_NAME,
+    PREFILTER_NAME,
+    kernel_names,
+    kernel_source_dir,
+    module_source,
+)
 
 NVCC = shutil.which("nvcc")
 pytestmark = pytest.mark.skipif(NVCC is None, reason="nvcc is not on PATH")
@@ -119,3 +128,42 @@ def test_module_text_compiles_and_holds_every_kernel(tmp_path):
         assert "fma." not in body and ".ftz" not in body, entry.split("(")[0]
     for entry in separable:
         assert "mul.rn.f" in entry.split("\n}\n")[0]
+
+
+_ENTRY = re.compile(r"Compiling entry function '([^']+)' for '(sm_\d+)'")
+_USED = re.compile(r"Used (\d+) registers")
+_FRAME = re.compile(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads")
+
+
+def separable_register_usage(kernel_dir, arch: str = "sm_90") -> list:
+    """``(mangled name, registers, (stack frame, spill stores, spill loads))`` of every separable
+    instantiation, as ``ptxas -v`` reports them for ``arch`` (benchmarks/ptxas_registers.py)."""
+    names = [n for n in instantiations() if n.startswith("gr_separable")]
+    with tempfile.TemporaryDirectory() as tmp:
+        unit = Path(tmp) / "separable_all.cu"
+        unit.write_text(wrapper("separable.cu", names))
+        command = [NVCC, f"-arch={arch}", *COMPILE_OPTIONS, "-Xptxas", "-v", "-cubin", f"-I{kernel_dir}", str(unit),
+                   "-o", str(Path(tmp) / "separable.cubin")]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=NVCC_TIMEOUT_S)
+    assert result.returncode == 0, f"{' '.join(command)}\n{result.stderr}"
+    rows, current = [], None
+    for line in result.stderr.splitlines():
+        entry = _ENTRY.search(line)
+        if entry:
+            current = [entry.group(1), None, None]
+            rows.append(current)
+        elif current is not None and _FRAME.search(line):
+            current[2] = tuple(int(v) for v in _FRAME.search(line).groups())
+        elif current is not None and _USED.search(line):
+            current[1] = int(_USED.search(line).group(1))
+    return [tuple(r) for r in rows]
+
+
+def test_separable_kernels_do_not_spill_on_sm_90():
+    """ptxas's register counts per separable instantiation (printed; recorded in
+    benchmarks/results/ptxas-registers.md): none spills or needs a stack frame."""
+    usage = separable_register_usage(kernel_source_dir())
+    assert len(usage) == len([n for n in instantiations() if n.startswith("gr_separable")])
+    for name, registers, frame in sorted(usage, key=lambda row: -row[1]):
+        print(f"{registers:4d} registers, frame/spills {frame}: {name}")
+        assert registers is not None and frame == (0, 0, 0), (name, registers, frame)

@@ -1,8 +1,11 @@
-"""The ahead-of-time CPU loops (``gpuresample/_native``) give Numba's loops' results bit for bit,
-and are found, built and chosen as ``gpuresample/backends/_native.py`` says."""
+"""The compiled CPU loops (``gpuresample._core``, C++ over the arithmetic of ``kernels/*.cuh``)
+give the Numba loops' results bit for bit, check their arguments at the border, and are
+found (or reported missing) as ``gpuresample/backends/_native.py`` says."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -21,37 +24,41 @@ from gpuresample.job import build_job
 from gpuresample.tables import CUBIC_POLE, prefilter_constants
 
 INTERPOLATIONS = ["nearest", "linear", "cubic", "label"]
+#: Numba's loops, while they exist: the reference the compiled loops are held to.
+HAVE_NUMBA_LOOPS = importlib.util.find_spec("gpuresample.backends._cpu_loops") is not None
 
 
 @pytest.fixture
 def use_loops(monkeypatch):
-    """``use_loops("native" | "baseline" | "numba")`` picks the CPU loops for the calls that
-    follow (``baseline``: the native library built without CPU-specific instructions)."""
-    runs_here = _native._runs_here
-
+    """``use_loops("native" | "numba")`` picks the CPU loops for the calls that follow."""
     def use(choice):
-        baseline_only = lambda feature: feature is None  # noqa: E731
-        monkeypatch.setattr(_native, "_runs_here", baseline_only if choice == "baseline" else runs_here)
-        monkeypatch.setenv(_native.LOOPS_VARIABLE, "native" if choice == "baseline" else choice)
         backends.clear_caches()
+        if choice == "native":
+            module = _native
+            assert _native.library() is not None, _native.unavailable_reason()
+        else:
+            from gpuresample.backends import _cpu_loops as module
+        monkeypatch.setattr(_loops, "_current", module)
     yield use
-    monkeypatch.setattr(_native, "_runs_here", runs_here)
-    monkeypatch.delenv(_native.LOOPS_VARIABLE, raising=False)
     backends.clear_caches()
 
 
 def both(use_loops, run):
-    """``run()`` with the native loops, then Numba's; the native baseline build must agree too."""
+    """``run()`` with the compiled loops, then Numba's."""
+    if not HAVE_NUMBA_LOOPS:
+        pytest.skip("Numba's loops are gone: tests/test_golden.py holds the compiled loops to the recorded results")
     use_loops("native")
     native = run()
     assert _loops.is_native()
-    use_loops("baseline")
-    assert_same_bits(native, run())
-    assert Path(_native.library()._name).name == _native._build_module().library_name()
     use_loops("numba")
     numba = run()
     assert not _loops.is_native()
     return native, numba
+
+
+def needs_oblique_loops():
+    if not hasattr(_native.library(), "affine_nearest"):
+        pytest.skip("gpuresample._core has no oblique loops in this build")
 
 
 def assert_same_bits(a, b):
@@ -60,14 +67,14 @@ def assert_same_bits(a, b):
         a.astype(np.float64) - b.astype(np.float64)).max()
 
 
-def test_the_library_loads_here():
-    """CI machines have a C compiler: the native loops must be there, not silently Numba's, and
-    built by the install (the wheel's build hook writes them next to their sources; a library
-    found only in the cache would mean the hook failed and the first use built it)."""
+def test_the_module_loads_here():
+    """Test machines build the extension: the compiled loops must be there, inside the package."""
     library = _native.library()
-    assert library is not None
-    assert Path(library._name).parent == _native._SOURCE_DIR, (
-        f"{library._name} was not built by pip install (hatch_build.py); run pip install . again")
+    assert library is not None, _native.unavailable_reason()
+    assert _native.unavailable_reason() is None
+    assert Path(library.__file__).parent == Path(gr.__file__).parent
+    for name in _native.LOOPS[:10]:
+        assert callable(getattr(_native, name))
 
 
 @pytest.mark.parametrize("interpolation", INTERPOLATIONS)
@@ -139,8 +146,9 @@ def tilted(degrees: float) -> np.ndarray:
 @pytest.mark.parametrize("interpolation", INTERPOLATIONS)
 @pytest.mark.parametrize("dtype", ["float32", "float64", "uint8", "int16", "uint64", "float16", "bool"])
 def test_oblique_targets_agree_with_numba(use_loops, dtype, interpolation):
-    """The oblique loops (a position per voxel, SPEC section 8), every output dtype kind,
-    a fill, chunked and strided inputs."""
+    """The oblique loops (a position per voxel), every output dtype kind, a fill, chunked
+    and strided inputs."""
+    needs_oblique_loops()
     x = random_volume((22, 19, 17), dtype, seed=7)
     grid = gr.Grid(x.shape, (1.0, 1.2, 1.4))
     target = gr.Grid((20, 21, 15), (1.1, 1.0, 1.3), origin=(2.0, -3.0, 1.0), direction=tilted(20.0))
@@ -180,17 +188,39 @@ def test_thread_count_does_not_change_results(use_loops, monkeypatch):
             _native.threads()
 
 
-def test_unknown_loops_choice_is_refused(use_loops):
-    use_loops("fortran")
-    with pytest.raises(ValueError, match="GPURESAMPLE_CPU_LOOPS"):
-        gr.resample(np.zeros((4, 4, 4), np.float32), (1, 1, 1), target_shape=(5, 5, 5), backend="cpu")
+def square_and_multiply(z: float, n: int) -> float:
+    result, base = 1.0, z
+    while n > 0:
+        if n & 1:
+            result *= base
+        n >>= 1
+        base *= base
+    return result
 
 
-def test_prefilter_constants_are_numbas():
+@pytest.mark.skipif(not HAVE_NUMBA_LOOPS, reason="Numba's loops are gone")
+def test_prefilter_constants_are_numbas_up_to_65537_rows():
     from gpuresample.backends._cpu_loops import prefilter_constants as numba_constants
 
-    for n_ext in (1, 2, 3, 7, 64, 1000, 70_000):
+    for n_ext in (1, 2, 3, 7, 64, 1000, 65_537):
         assert prefilter_constants(n_ext, CUBIC_POLE) == numba_constants(n_ext, CUBIC_POLE)
+
+
+@pytest.mark.parametrize("n_ext", [65_538, 70_001, 1_000_003])
+def test_z_last_is_square_and_multiply_beyond_65536_rows(n_ext):
+    """z ** (n_ext - 1) is square-and-multiply for every length, in tables.py and in the
+    compiled loops (kernels/gr_spline.cuh: gr_int_power); a library pow could differ in the
+    last bit. A pole near -1 keeps z_last away from 0, so the bits say something."""
+    pole = -0.999999
+    _, z_last = prefilter_constants(n_ext, pole)
+    assert z_last == square_and_multiply(pole, n_ext - 1) and 0.3 < abs(z_last) < 1.0
+    # The compiled recursion's row 0 is acc / (1 - z_last**2) with its own z_last.
+    source = np.ones((1, 3), np.float64)
+    acc = np.array([1.0, 2.0, -3.0])
+    c_out = np.empty(3)
+    lines = np.empty((1, 1, 3))
+    _native.causal_segment(source, np.array([0]), 0, n_ext, pole, acc, acc, c_out, lines, 3)
+    assert c_out.tobytes() == (acc / (1.0 - z_last * z_last)).tobytes()
 
 
 def test_empty_and_thin_outputs(use_loops):
@@ -202,72 +232,93 @@ def test_empty_and_thin_outputs(use_loops):
             assert_same_bits(native, numba)
 
 
-# ---------------------------------------------------------------------------------------
-# Finding and building the library
-# ---------------------------------------------------------------------------------------
+def test_loops_check_their_arguments():
+    """Bad arguments raise TypeError or ValueError at the border; nothing runs on them."""
+    src = np.zeros((4, 5, 6), np.float32)
+    index, weight = np.zeros((3, 1), np.int64), np.ones((3, 1), np.float32)
+    out = np.zeros((3, 3, 3), np.float32)
+    planes, planes2 = np.zeros((1, 5, 6), np.float32), np.zeros((1, 3, 6), np.float32)
+
+    def separable(**change):
+        a = dict(src=src, i0=index, w0=weight, i1=index, w1=weight, i2=index, w2=weight, out=out,
+                 round_to_int=False, lo=0.0, hi=0.0, planes=planes, planes2=planes2)
+        a.update(change)
+        _native.separable3(*a.values())
+
+    separable()
+    assert not out.any()
+    with pytest.raises(ValueError, match="outside"):
+        separable(i0=np.full((3, 1), 4))
+    with pytest.raises(ValueError, match="outside"):
+        separable(i2=np.full((3, 1), -1))
+    with pytest.raises(ValueError, match="same shape"):
+        separable(w1=np.ones((3, 2), np.float32))
+    with pytest.raises(TypeError, match="working dtype"):
+        separable(planes=np.zeros((1, 5, 6)))
+    with pytest.raises(ValueError, match="planes"):
+        separable(planes=np.zeros((1, 5, 5), np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        separable(out=np.zeros((3, 3, 4), np.float32))
+    with pytest.raises(ValueError, match="rounded"):
+        separable(out=np.zeros((3, 3, 3), np.uint16))
+    with pytest.raises(ValueError, match="dimensions"):
+        separable(src=src[0])
+    with pytest.raises(TypeError, match="float16"):
+        separable(src=src.astype(np.float16))
+    read_only = np.zeros((3, 3, 3), np.float32)
+    read_only.flags.writeable = False
+    with pytest.raises(TypeError):
+        separable(out=read_only)
+    labels = np.zeros((4, 5, 6), np.uint8)
+    wide = np.zeros((3, 5), np.int64), np.full((3, 5), 0.2)
+    with pytest.raises(ValueError, match="at most 64"):
+        _native.label3(labels, *wide, *wide, *wide, np.zeros((3, 3, 3), np.uint8))
+    with pytest.raises(TypeError, match="labels' dtype"):
+        _native.label3(labels, index, weight, index, weight, index, weight, np.zeros((3, 3, 3), np.int8))
+    coef, lines = np.zeros((6, 4, 5)), np.zeros((1, 30, 5))
+    _native.spline_filter_axis0(coef, 12, 12, 6, 12, CUBIC_POLE, np.zeros((1, 31, 5)))
+    with pytest.raises(ValueError, match="lines"):
+        _native.spline_filter_axis0(coef, 12, 12, 6, 12, CUBIC_POLE, lines)
+    with pytest.raises(ValueError, match="extended line"):
+        _native.spline_filter_axis0(coef, 12, 12, 7, 12, CUBIC_POLE, np.zeros((1, 40, 5)))
+    with pytest.raises(TypeError, match="float64"):
+        _native.spline_filter_axis0(coef, 12, 12, 6, 12, CUBIC_POLE, np.zeros((1, 31, 5), np.float32))
 
 
-@pytest.fixture
-def source_copy(tmp_path, monkeypatch):
-    """The library's sources copied to a folder without a built library; the cache in tmp_path."""
-    sources = tmp_path / "src"
-    sources.mkdir()
-    for name in _native._build_module().SOURCES + ("build.py",):
-        shutil.copy(_native._SOURCE_DIR / name, sources / name)
-    monkeypatch.setattr(_native, "_SOURCE_DIR", sources)
-    monkeypatch.setenv(_native.CACHE_VARIABLE, str(tmp_path / "cache"))
-    monkeypatch.delenv(_native.LOOPS_VARIABLE, raising=False)
-    _native.library.cache_clear()
-    yield sources
-    _native.library.cache_clear()
-    backends.clear_caches()
-
-
-def test_built_at_first_use_once_then_loaded(source_copy, capfd):
-    assert _native.library() is not None
-    assert capfd.readouterr().err.count("building the CPU loops") == 1
-    built = list((source_copy.parent / "cache").glob("native-*/libgrloops*"))
-    assert len(built) == 1
-    _native.library.cache_clear()
-    assert _native.library() is not None
-    assert capfd.readouterr().err == ""  # found in the cache
-    with open(source_copy / "grloops.h", "a") as f:  # other sources: that library is not loaded
-        f.write("\n/* changed */\n")
-    _native.library.cache_clear()
-    assert _native.library() is not None
-    assert "building the CPU loops" in capfd.readouterr().err
-    assert len(list((source_copy.parent / "cache").glob("native-*/libgrloops*"))) == 2
-    with open(source_copy / "build.py", "a") as f:  # another build recipe (flags): not loaded either
-        f.write("\n# changed\n")
-    _native.library.cache_clear()
-    assert _native.library() is not None
-    assert "building the CPU loops" in capfd.readouterr().err
-    assert len(list((source_copy.parent / "cache").glob("native-*/libgrloops*"))) == 3
-
-
-def test_without_a_compiler(source_copy, monkeypatch, capfd):
-    build = _native._build_module()
-    build.compiler = lambda: None
-    monkeypatch.setattr(_native, "_build_module", lambda: build)
-    assert _native.library() is None  # auto: Numba's loops, with a line saying why
-    assert "not available (no C compiler was found); using Numba's" in capfd.readouterr().err
-    monkeypatch.setenv(_native.LOOPS_VARIABLE, "native")
-    _native.library.cache_clear()
-    with pytest.raises(RuntimeError, match="no C compiler"):
-        _native.library()
+@pytest.mark.parametrize("keep", ["none", "header", "half"])
+def test_a_damaged_module_is_reported_not_fatal(tmp_path, keep):
+    """A truncated extension gives library() None and a one-line reason in a fresh process:
+    an ImportError, never a signal (a file cut short can still pass the loader's header checks
+    and fault when a page past its end is touched)."""
+    package = Path(gr.__file__).parent
+    shutil.copytree(package, tmp_path / "gpuresample", ignore=shutil.ignore_patterns("__pycache__"))
+    (built,) = (tmp_path / "gpuresample").glob("_core.*")
+    size = {"none": 0, "header": 200, "half": built.stat().st_size // 2}[keep]
+    with open(built, "r+b") as file:
+        file.truncate(size)
+    script = ("from gpuresample.backends import _native\n"
+              "print(_native.library() is None)\n"
+              "print(_native.unavailable_reason())\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=str(tmp_path)))
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    none, reason = done.stdout.splitlines()
+    assert none == "True" and reason.startswith("gpuresample._core does not load:"), reason
+    assert str(tmp_path) in reason
 
 
 def test_a_process_using_the_native_loops_never_imports_numba():
     script = """
-import sys, numpy as np, gpuresample as gr
+import sys, numpy as np, gpuresample as gr, gpuresample._core
 x = np.random.default_rng(0).random((12, 14, 16)).astype(np.float32)
 for interpolation in ("nearest", "linear", "cubic"):
     gr.resample(x, (1, 1, 1), target_shape=(20, 9, 17), interpolation=interpolation)
 gr.resample((x > 0.5).astype(np.uint8), (1, 1, 1), target_shape=(20, 9, 17), interpolation="label")
 gr.resample(x, (1, 1, 1), target_shape=(20, 9, 17), interpolation="cubic", max_memory="300KB")
-tilted = gr.Grid((12, 14, 16), (1, 1, 1), direction=[[1, 0, 0], [0, 0.8, -0.6], [0, 0.6, 0.8]])
-for interpolation in ("nearest", "linear", "cubic", "label"):
-    gr.resample(x, (1, 1, 1), target=tilted, interpolation=interpolation)
+if hasattr(gr._core, "affine_nearest"):
+    tilted = gr.Grid((12, 14, 16), (1, 1, 1), direction=[[1, 0, 0], [0, 0.8, -0.6], [0, 0.6, 0.8]])
+    for interpolation in ("nearest", "linear", "cubic", "label"):
+        gr.resample(x, (1, 1, 1), target=tilted, interpolation=interpolation)
 print("numba" in sys.modules)
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)

@@ -14,6 +14,16 @@
 #include <thread>
 #include <vector>
 
+// The hot loops are built twice on x86-64 Linux, for the baseline and for AVX2, and the loader
+// picks one for the CPU it runs on (GCC/Clang function multi-versioning). Both are the same
+// IEEE operations in the same order (AVX2 has no fused multiply-add; -ffp-contract=off), so
+// the same bits; AVX2 only widens the vectors of the row loops.
+#if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
+#define GR_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define GR_CLONES
+#endif
+
 namespace gr {
 
 // Each translation unit adds its functions to the module.

@@ -115,19 +115,45 @@ def kernel_source_dir() -> Path | None:
     return None
 
 
-_INCLUDE_HEADER = re.compile(r'^\s*#\s*include\s+"' + re.escape(KERNEL_HEADER) + r'"\s*$', re.MULTILINE)
+#: A quoted include of a file next to the sources (``#include "gr_label.cuh"``).
+_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]+"([^"]+)"[ \t]*$', re.MULTILINE)
+
+
+def _inlined(directory: Path, name: str, seen: set) -> str:
+    """``name``'s text with every quoted include replaced by that file's text, recursively;
+    a file already inlined (``seen``) is not repeated. ``#line`` directives keep compiler
+    messages pointing at the original files and lines."""
+    text = (directory / name).read_text()
+    parts = [f'#line 1 "{name}"\n']
+    position = 0
+    for match in _INCLUDE.finditer(text):
+        parts.append(text[position:match.start()])
+        line = text.count("\n", 0, match.start()) + 1
+        header = match.group(1)
+        if header in seen:
+            parts.append(f"// {header} is inlined above")
+        else:
+            if not (directory / header).is_file():
+                raise FileNotFoundError(f"{directory / name}:{line}: included file {header} not found")
+            seen.add(header)
+            parts.append(_inlined(directory, header, seen) + f'\n#line {line + 1} "{name}"')
+        position = match.end()
+    parts.append(text[position:])
+    return "".join(parts)
 
 
 def module_source(directory: Path) -> str:
     """The text CuPy compiles: the header, then every kernel file, includes resolved.
 
-    The header is inlined (not found through an include path) so CuPy's on-disk cache,
-    keyed by this text, never serves a binary built from an older header.
+    Every ``#include "x.cuh"`` of a kernel file or header is inlined, once (not found
+    through an include path), so CuPy's on-disk cache, keyed by this text, never serves a
+    binary built from an older header.
     """
-    parts = [f'#line 1 "{KERNEL_HEADER}"\n' + (directory / KERNEL_HEADER).read_text()]
+    seen = {KERNEL_HEADER}
+    parts = [_inlined(directory, KERNEL_HEADER, seen)]
     for name in KERNEL_FILES:
-        text = _INCLUDE_HEADER.sub(f"// {KERNEL_HEADER} is inlined above", (directory / name).read_text())
-        parts.append(f'#line 1 "{name}"\n' + text)
+        seen.add(name)
+        parts.append(_inlined(directory, name, seen))
     return "\n".join(parts)
 
 
