@@ -1,5 +1,6 @@
-"""CPU speed on oblique targets: the oblique loops of ``gpuresample._core`` vs the C library they
-replace vs SimpleITK ``Resample`` vs PyTorch ``grid_sample``, all on the same threads.
+"""CPU speed on oblique targets: the oblique loops of ``gpuresample._core`` vs the Numba loops
+(``backends/_affine_loops.py``) vs SimpleITK ``Resample`` vs PyTorch ``grid_sample``, all on the
+same threads.
 
 Usage::
 
@@ -11,9 +12,11 @@ centred on it and rotated (a) 20 degrees about array axis 0 and (b) 45 degrees a
 oblique axis (1, 1, 1)/sqrt(3), with nearest, linear and cubic interpolation. Through the
 public API: ``gr.resample(x, grid, target=rotated_grid, interpolation=..., fill=-100,
 backend="cpu")`` (docs/design.md §1 "Onto another grid"); the backend's oblique loops are
-switched between the extension module's (``_core``, on ``THREADS`` threads) and the C
-library's through ctypes (``_native``, ``GPURESAMPLE_NUM_THREADS=THREADS``). Both must give
-the same bits (checked). SimpleITK's ``ResampleImageFilter`` with a reference image of the
+switched between the extension module's (``_core``, on ``THREADS`` threads) and Numba's
+(``numba.set_num_threads(THREADS)``; skipped where Numba is not installed). Both must give
+the same bits (checked). (benchmarks/results/cpu-oblique-core-vs-c.md is this script's run
+against the ahead-of-time C library the extension replaced, before it left the tree.)
+SimpleITK's ``ResampleImageFilter`` with a reference image of the
 target grid (nearest, linear, ``sitkBSpline``), ``SetNumberOfThreads(THREADS)``; PyTorch's
 ``affine_grid`` + ``grid_sample`` (``align_corners=True``, nearest and trilinear; PyTorch has
 no cubic for volumes), ``torch.set_num_threads(THREADS)``. Calls run round-robin (one of
@@ -44,7 +47,7 @@ FILL = -100.0
 #: The goal for the extension's loops: at least this speed-up over SimpleITK (linear, axis 0 case).
 GOAL = 1.5
 
-os.environ.setdefault("GPURESAMPLE_NUM_THREADS", str(THREADS))  # the C library and the cubic prefilter
+os.environ.setdefault("GPURESAMPLE_NUM_THREADS", str(THREADS))  # the cubic prefilter's loops
 sys.path.insert(0, str(HERE))
 
 
@@ -155,15 +158,25 @@ def torch_version():
     return torch.__version__
 
 
-def run(size: int, repeats: int) -> dict:
-    from gpuresample.backends import _native
+def numba_loops():
+    """Numba's oblique loops on THREADS threads, or None where Numba is not installed."""
+    try:
+        import numba
+    except ImportError:
+        return None
+    from gpuresample.backends import _affine_loops
 
+    numba.set_num_threads(min(THREADS, numba.config.NUMBA_NUM_THREADS))
+    return _affine_loops
+
+
+def run(size: int, repeats: int) -> dict:
     if torch_version() is not None:
         import torch
 
         torch.set_num_threads(THREADS)
     new = core_loops()
-    old = _native if _native.library() is not None else None
+    old = numba_loops()
     results = {}
     for case, degrees, axis in CASES:
         source, target = grids(size, degrees, axis)
@@ -172,7 +185,7 @@ def run(size: int, repeats: int) -> dict:
         for interpolation in INTERPOLATIONS:
             calls = {"gpuresample (_core)": gpuresample_call(volume, source, target, interpolation, new)}
             if old is not None:
-                calls["C library (ctypes)"] = gpuresample_call(volume, source, target, interpolation, old)
+                calls["Numba loops"] = gpuresample_call(volume, source, target, interpolation, old)
             sitk, sitk_array = sitk_call(volume, source, target, interpolation)
             calls["SimpleITK"] = sitk
             torch_fn = None
@@ -182,8 +195,8 @@ def run(size: int, repeats: int) -> dict:
                 calls["torch grid_sample"] = torch_fn
             ours = calls["gpuresample (_core)"]()
             if old is not None:
-                reference = calls["C library (ctypes)"]()
-                assert ours.tobytes() == reference.tobytes(), f"{case} {interpolation}: _core differs from the C library"
+                reference = calls["Numba loops"]()
+                assert ours.tobytes() == reference.tobytes(), f"{case} {interpolation}: _core differs from the Numba loops"
             inside = ours != FILL
             agreement = {"SimpleITK": np.abs(ours - sitk_array(sitk()))[inside].max() / scale}
             if torch_fn is not None:
@@ -206,12 +219,12 @@ def report(results: dict, size: int, repeats: int, load_before, load_after, othe
 
     from cpu_bench import cpu_model
 
-    lines = ["# CPU, oblique targets: the extension module's loops vs the C library, SimpleITK and PyTorch", "",
+    lines = ["# CPU, oblique targets: the extension module's loops vs the Numba loops, SimpleITK and PyTorch", "",
              f"Written by `benchmarks/oblique_bench.py` (repeats per timing: {repeats}, medians shown; calls "
              "round-robin, one of each per repeat). A float32 cube of "
              f"{size}^3 voxels (spacing 1 mm) onto the same grid rotated about its centre (the corners fall "
              f"outside: fill {FILL:g} there), through `gr.resample(x, grid, target=rotated, backend=\"cpu\")`; "
-             f"every implementation on {THREADS} threads. `_core` and the C library give the same bits "
+             f"every implementation on {THREADS} threads. `_core` and the Numba loops give the same bits "
              "(checked in the run).", "",
              "## Machine", "",
              f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores, shared with other developers' builds and "
@@ -224,16 +237,16 @@ def report(results: dict, size: int, repeats: int, load_before, load_after, othe
              f"- Other processes used {others[0]:.0f} CPU-seconds during the {others[1]:.0f} s run "
              f"({others[0] / (others[1] * os.cpu_count()):.0%} of the machine); all columns were measured "
              "side by side under the same load, so compare ratios, not absolute times", ""]
-    names = ["gpuresample (_core)", "C library (ctypes)", "SimpleITK", "torch grid_sample"]
+    names = ["gpuresample (_core)", "Numba loops", "SimpleITK", "torch grid_sample"]
     lines += ["## Medians", "",
-              "| case | interpolation | " + " | ".join(names) + " | SimpleITK / _core | C library / _core | "
+              "| case | interpolation | " + " | ".join(names) + " | SimpleITK / _core | Numba / _core | "
               "_core min-max |", "|---|---|" + "---|" * (len(names) + 3)]
     for (case, interpolation), r in results.items():
         median = {name: statistics.median(t) for name, t in r["times"].items()}
         cells = [f"{median[n] * 1e3:.1f} ms" if n in median else "n/a" for n in names]
         ours = median["gpuresample (_core)"]
         ratio_sitk = f"{median['SimpleITK'] / ours:.2f}x"
-        ratio_old = f"{median['C library (ctypes)'] / ours:.2f}x" if "C library (ctypes)" in median else "n/a"
+        ratio_old = f"{median['Numba loops'] / ours:.2f}x" if "Numba loops" in median else "n/a"
         t = r["times"]["gpuresample (_core)"]
         lines.append(f"| {case} | {interpolation} | " + " | ".join(cells) +
                      f" | {ratio_sitk} | {ratio_old} | {min(t) * 1e3:.1f} - {max(t) * 1e3:.1f} ms |")
