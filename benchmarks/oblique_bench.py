@@ -76,14 +76,14 @@ def index_matrix(source, target) -> np.ndarray:
     return np.linalg.inv(np.asarray(source.affine)) @ np.asarray(target.affine)
 
 
-def core_loops():
-    """The extension module's oblique loops with the backend's signatures, on THREADS threads."""
+def core_loops(threads: int = THREADS):
+    """The extension module's oblique loops with the backend's signatures, on ``threads`` threads."""
     from gpuresample import _core
 
     class Loops:
         def __getattr__(self, name):
             function = getattr(_core, name)
-            return lambda *args: function(*args, threads=THREADS)
+            return lambda *args: function(*args, threads=threads)
     return Loops()
 
 
@@ -101,7 +101,7 @@ def gpuresample_call(volume, source, target, interpolation, loops):
     return call
 
 
-def sitk_call(volume, source, target, interpolation):
+def sitk_call(volume, source, target, interpolation, threads: int = THREADS):
     import SimpleITK as sitk
     from cpu_bench import sitk_image
 
@@ -116,7 +116,7 @@ def sitk_call(volume, source, target, interpolation):
     resampler.SetInterpolator({"nearest": sitk.sitkNearestNeighbor, "linear": sitk.sitkLinear,
                                "cubic": sitk.sitkBSpline}[interpolation])
     resampler.SetDefaultPixelValue(FILL)
-    resampler.SetNumberOfThreads(THREADS)
+    resampler.SetNumberOfThreads(threads)
     return lambda: resampler.Execute(image), lambda image: sitk.GetArrayFromImage(image).transpose(2, 1, 0)
 
 
@@ -207,7 +207,17 @@ def run(size: int, repeats: int) -> dict:
                     start = time.perf_counter()
                     call()
                     times[name].append(time.perf_counter() - start)
-            results[(case, interpolation)] = {"times": times, "agreement": agreement,
+            # CPU seconds of the process per call on one thread each (other processes on the
+            # machine delay a call but add little to its CPU time)
+            cpu_calls = {"gpuresample (_core)": gpuresample_call(volume, source, target, interpolation, core_loops(1)),
+                         "SimpleITK": sitk_call(volume, source, target, interpolation, threads=1)[0]}
+            cpu = {name: [] for name in cpu_calls}
+            for _ in range(repeats):
+                for name, call in cpu_calls.items():
+                    start = time.process_time()
+                    call()
+                    cpu[name].append(time.process_time() - start)
+            results[(case, interpolation)] = {"times": times, "agreement": agreement, "cpu": cpu,
                                               "outside": float(np.mean(~inside))}
             line = "  ".join(f"{name} {statistics.median(t) * 1e3:7.1f} ms" for name, t in times.items())
             print(f"{case:30s} {interpolation:8s} {line}", flush=True)
@@ -258,6 +268,15 @@ def report(results: dict, size: int, repeats: int, load_before, load_after, othe
         cells = [f"{fastest[n] * 1e3:.1f} ms" if n in fastest else "n/a" for n in names]
         lines.append(f"| {case} | {interpolation} | " + " | ".join(cells) +
                      f" | {fastest['SimpleITK'] / fastest['gpuresample (_core)']:.2f}x |")
+    lines += ["", "## CPU time on one thread", "",
+              "CPU seconds of the process per call (fastest of the repeats), gpuresample's oblique loops and "
+              "SimpleITK each on one thread (the cubic prefilter on its own threads, counted too): what a "
+              "call costs, whatever else the machine runs.", "",
+              "| case | interpolation | gpuresample (_core) | SimpleITK | SimpleITK / _core |", "|---|---|---|---|---|"]
+    for (case, interpolation), r in results.items():
+        cpu = {name: min(t) for name, t in r["cpu"].items()}
+        lines.append(f"| {case} | {interpolation} | {cpu['gpuresample (_core)'] * 1e3:.1f} ms | "
+                     f"{cpu['SimpleITK'] * 1e3:.1f} ms | {cpu['SimpleITK'] / cpu['gpuresample (_core)']:.2f}x |")
     headline = results.get((CASES[0][0], "linear"))
     if headline is not None:
         median = {name: statistics.median(t) for name, t in headline["times"].items()}
