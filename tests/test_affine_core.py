@@ -402,7 +402,7 @@ def test_backend_2d_as_numba(backend_with, interpolation):
 def test_arguments_are_checked():
     block, sampling = inputs("tilted", "float32", "linear")
     m, n_src, first, _ = sampling.as_3d()
-    out = np.empty(sampling.output_shape, np.float32)
+    out = np.zeros(sampling.output_shape, np.float32)
     args = (n_src, first, 0, BAND_ATOL_VOXELS, 0.0)
     with pytest.raises(TypeError):  # a 2-D source
         core.affine_linear(block[0], m, *args, out, False, 0.0, 0.0)
