@@ -1,5 +1,6 @@
-"""CPU speed on oblique targets: the oblique loops of ``gpuresample._core`` vs the C library they
-replace vs SimpleITK ``Resample`` vs PyTorch ``grid_sample``, all on the same threads.
+"""CPU speed on oblique targets: the oblique loops of ``gpuresample._core`` vs the Numba loops
+(``backends/_affine_loops.py``) vs SimpleITK ``Resample`` vs PyTorch ``grid_sample``, all on the
+same threads.
 
 Usage::
 
@@ -11,9 +12,11 @@ centred on it and rotated (a) 20 degrees about array axis 0 and (b) 45 degrees a
 oblique axis (1, 1, 1)/sqrt(3), with nearest, linear and cubic interpolation. Through the
 public API: ``gr.resample(x, grid, target=rotated_grid, interpolation=..., fill=-100,
 backend="cpu")`` (docs/design.md §1 "Onto another grid"); the backend's oblique loops are
-switched between the extension module's (``_core``, on ``THREADS`` threads) and the C
-library's through ctypes (``_native``, ``GPURESAMPLE_NUM_THREADS=THREADS``). Both must give
-the same bits (checked). SimpleITK's ``ResampleImageFilter`` with a reference image of the
+switched between the extension module's (``_core``, on ``THREADS`` threads) and Numba's
+(``numba.set_num_threads(THREADS)``; skipped where Numba is not installed). Both must give
+the same bits (checked). (benchmarks/results/cpu-oblique-core-vs-c.md is this script's run
+against the ahead-of-time C library the extension replaced, before it left the tree.)
+SimpleITK's ``ResampleImageFilter`` with a reference image of the
 target grid (nearest, linear, ``sitkBSpline``), ``SetNumberOfThreads(THREADS)``; PyTorch's
 ``affine_grid`` + ``grid_sample`` (``align_corners=True``, nearest and trilinear; PyTorch has
 no cubic for volumes), ``torch.set_num_threads(THREADS)``. Calls run round-robin (one of
@@ -44,7 +47,7 @@ FILL = -100.0
 #: The goal for the extension's loops: at least this speed-up over SimpleITK (linear, axis 0 case).
 GOAL = 1.5
 
-os.environ.setdefault("GPURESAMPLE_NUM_THREADS", str(THREADS))  # the C library and the cubic prefilter
+os.environ.setdefault("GPURESAMPLE_NUM_THREADS", str(THREADS))  # the cubic prefilter's loops
 sys.path.insert(0, str(HERE))
 
 
@@ -73,14 +76,14 @@ def index_matrix(source, target) -> np.ndarray:
     return np.linalg.inv(np.asarray(source.affine)) @ np.asarray(target.affine)
 
 
-def core_loops():
-    """The extension module's oblique loops with the backend's signatures, on THREADS threads."""
+def core_loops(threads: int = THREADS):
+    """The extension module's oblique loops with the backend's signatures, on ``threads`` threads."""
     from gpuresample import _core
 
     class Loops:
         def __getattr__(self, name):
             function = getattr(_core, name)
-            return lambda *args: function(*args, threads=THREADS)
+            return lambda *args: function(*args, threads=threads)
     return Loops()
 
 
@@ -98,7 +101,7 @@ def gpuresample_call(volume, source, target, interpolation, loops):
     return call
 
 
-def sitk_call(volume, source, target, interpolation):
+def sitk_call(volume, source, target, interpolation, threads: int = THREADS):
     import SimpleITK as sitk
     from cpu_bench import sitk_image
 
@@ -113,7 +116,7 @@ def sitk_call(volume, source, target, interpolation):
     resampler.SetInterpolator({"nearest": sitk.sitkNearestNeighbor, "linear": sitk.sitkLinear,
                                "cubic": sitk.sitkBSpline}[interpolation])
     resampler.SetDefaultPixelValue(FILL)
-    resampler.SetNumberOfThreads(THREADS)
+    resampler.SetNumberOfThreads(threads)
     return lambda: resampler.Execute(image), lambda image: sitk.GetArrayFromImage(image).transpose(2, 1, 0)
 
 
@@ -155,15 +158,25 @@ def torch_version():
     return torch.__version__
 
 
-def run(size: int, repeats: int) -> dict:
-    from gpuresample.backends import _native
+def numba_loops():
+    """Numba's oblique loops on THREADS threads, or None where Numba is not installed."""
+    try:
+        import numba
+    except ImportError:
+        return None
+    from gpuresample.backends import _affine_loops
 
+    numba.set_num_threads(min(THREADS, numba.config.NUMBA_NUM_THREADS))
+    return _affine_loops
+
+
+def run(size: int, repeats: int) -> dict:
     if torch_version() is not None:
         import torch
 
         torch.set_num_threads(THREADS)
     new = core_loops()
-    old = _native if _native.library() is not None else None
+    old = numba_loops()
     results = {}
     for case, degrees, axis in CASES:
         source, target = grids(size, degrees, axis)
@@ -172,7 +185,7 @@ def run(size: int, repeats: int) -> dict:
         for interpolation in INTERPOLATIONS:
             calls = {"gpuresample (_core)": gpuresample_call(volume, source, target, interpolation, new)}
             if old is not None:
-                calls["C library (ctypes)"] = gpuresample_call(volume, source, target, interpolation, old)
+                calls["Numba loops"] = gpuresample_call(volume, source, target, interpolation, old)
             sitk, sitk_array = sitk_call(volume, source, target, interpolation)
             calls["SimpleITK"] = sitk
             torch_fn = None
@@ -182,8 +195,8 @@ def run(size: int, repeats: int) -> dict:
                 calls["torch grid_sample"] = torch_fn
             ours = calls["gpuresample (_core)"]()
             if old is not None:
-                reference = calls["C library (ctypes)"]()
-                assert ours.tobytes() == reference.tobytes(), f"{case} {interpolation}: _core differs from the C library"
+                reference = calls["Numba loops"]()
+                assert ours.tobytes() == reference.tobytes(), f"{case} {interpolation}: _core differs from the Numba loops"
             inside = ours != FILL
             agreement = {"SimpleITK": np.abs(ours - sitk_array(sitk()))[inside].max() / scale}
             if torch_fn is not None:
@@ -194,7 +207,17 @@ def run(size: int, repeats: int) -> dict:
                     start = time.perf_counter()
                     call()
                     times[name].append(time.perf_counter() - start)
-            results[(case, interpolation)] = {"times": times, "agreement": agreement,
+            # CPU seconds of the process per call on one thread each (other processes on the
+            # machine delay a call but add little to its CPU time)
+            cpu_calls = {"gpuresample (_core)": gpuresample_call(volume, source, target, interpolation, core_loops(1)),
+                         "SimpleITK": sitk_call(volume, source, target, interpolation, threads=1)[0]}
+            cpu = {name: [] for name in cpu_calls}
+            for _ in range(repeats):
+                for name, call in cpu_calls.items():
+                    start = time.process_time()
+                    call()
+                    cpu[name].append(time.process_time() - start)
+            results[(case, interpolation)] = {"times": times, "agreement": agreement, "cpu": cpu,
                                               "outside": float(np.mean(~inside))}
             line = "  ".join(f"{name} {statistics.median(t) * 1e3:7.1f} ms" for name, t in times.items())
             print(f"{case:30s} {interpolation:8s} {line}", flush=True)
@@ -206,12 +229,12 @@ def report(results: dict, size: int, repeats: int, load_before, load_after, othe
 
     from cpu_bench import cpu_model
 
-    lines = ["# CPU, oblique targets: the extension module's loops vs the C library, SimpleITK and PyTorch", "",
+    lines = ["# CPU, oblique targets: the extension module's loops vs the Numba loops, SimpleITK and PyTorch", "",
              f"Written by `benchmarks/oblique_bench.py` (repeats per timing: {repeats}, medians shown; calls "
              "round-robin, one of each per repeat). A float32 cube of "
              f"{size}^3 voxels (spacing 1 mm) onto the same grid rotated about its centre (the corners fall "
              f"outside: fill {FILL:g} there), through `gr.resample(x, grid, target=rotated, backend=\"cpu\")`; "
-             f"every implementation on {THREADS} threads. `_core` and the C library give the same bits "
+             f"every implementation on {THREADS} threads. `_core` and the Numba loops give the same bits "
              "(checked in the run).", "",
              "## Machine", "",
              f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores, shared with other developers' builds and "
@@ -224,16 +247,16 @@ def report(results: dict, size: int, repeats: int, load_before, load_after, othe
              f"- Other processes used {others[0]:.0f} CPU-seconds during the {others[1]:.0f} s run "
              f"({others[0] / (others[1] * os.cpu_count()):.0%} of the machine); all columns were measured "
              "side by side under the same load, so compare ratios, not absolute times", ""]
-    names = ["gpuresample (_core)", "C library (ctypes)", "SimpleITK", "torch grid_sample"]
+    names = ["gpuresample (_core)", "Numba loops", "SimpleITK", "torch grid_sample"]
     lines += ["## Medians", "",
-              "| case | interpolation | " + " | ".join(names) + " | SimpleITK / _core | C library / _core | "
+              "| case | interpolation | " + " | ".join(names) + " | SimpleITK / _core | Numba / _core | "
               "_core min-max |", "|---|---|" + "---|" * (len(names) + 3)]
     for (case, interpolation), r in results.items():
         median = {name: statistics.median(t) for name, t in r["times"].items()}
         cells = [f"{median[n] * 1e3:.1f} ms" if n in median else "n/a" for n in names]
         ours = median["gpuresample (_core)"]
         ratio_sitk = f"{median['SimpleITK'] / ours:.2f}x"
-        ratio_old = f"{median['C library (ctypes)'] / ours:.2f}x" if "C library (ctypes)" in median else "n/a"
+        ratio_old = f"{median['Numba loops'] / ours:.2f}x" if "Numba loops" in median else "n/a"
         t = r["times"]["gpuresample (_core)"]
         lines.append(f"| {case} | {interpolation} | " + " | ".join(cells) +
                      f" | {ratio_sitk} | {ratio_old} | {min(t) * 1e3:.1f} - {max(t) * 1e3:.1f} ms |")
@@ -245,6 +268,15 @@ def report(results: dict, size: int, repeats: int, load_before, load_after, othe
         cells = [f"{fastest[n] * 1e3:.1f} ms" if n in fastest else "n/a" for n in names]
         lines.append(f"| {case} | {interpolation} | " + " | ".join(cells) +
                      f" | {fastest['SimpleITK'] / fastest['gpuresample (_core)']:.2f}x |")
+    lines += ["", "## CPU time on one thread", "",
+              "CPU seconds of the process per call (fastest of the repeats), gpuresample's oblique loops and "
+              "SimpleITK each on one thread (the cubic prefilter on its own threads, counted too): what a "
+              "call costs, whatever else the machine runs.", "",
+              "| case | interpolation | gpuresample (_core) | SimpleITK | SimpleITK / _core |", "|---|---|---|---|---|"]
+    for (case, interpolation), r in results.items():
+        cpu = {name: min(t) for name, t in r["cpu"].items()}
+        lines.append(f"| {case} | {interpolation} | {cpu['gpuresample (_core)'] * 1e3:.1f} ms | "
+                     f"{cpu['SimpleITK'] * 1e3:.1f} ms | {cpu['SimpleITK'] / cpu['gpuresample (_core)']:.2f}x |")
     headline = results.get((CASES[0][0], "linear"))
     if headline is not None:
         median = {name: statistics.median(t) for name, t in headline["times"].items()}

@@ -15,7 +15,7 @@
 // Full unrolling of a short loop of constant trip count, asked of every compiler that
 // builds these headers (nvcc and NVRTC, g++, clang), so the taps' weights and rows stay in
 // registers.
-#if defined(__CUDACC__) || defined(__clang__)
+#if defined(__CUDACC__) || defined(__CUDACC_RTC__) || defined(__clang__)
 #define GR_UNROLL _Pragma("unroll")
 #elif defined(__GNUC__)
 #define GR_UNROLL _Pragma("GCC unroll 16")

@@ -1,12 +1,13 @@
 """The oblique loops of the extension module (``gpuresample._core``: ``_native/affine.cpp`` over
 ``kernels/gr_affine.cuh``) give the results of the loops they replace bit for bit.
 
-References: the ahead-of-time C library through ctypes (``backends/_native.py``) and the Numba
-loops (``backends/_affine_loops.py``) where they are there, and an independent NumPy
-evaluation of the arithmetic of docs/design.md §2 (last paragraph) for nearest and linear.
-Cases: every dtype the loops read, output dtypes with rounding and clipping, fills, slabs
-(first rows and j0_start), strided sources and outputs, thread counts, and the whole CPU
-backend (float16, bool, 2-D data, chunked runs) with its oblique loops swapped for these.
+References: an independent NumPy evaluation of the arithmetic of docs/design.md §2 (last
+paragraph) for every interpolation (elementwise IEEE operations in the same order), and the
+Numba loops (``backends/_affine_loops.py``) where Numba is installed; the golden corpus
+(tests/test_golden.py) holds the ahead-of-time C library's results of the backend's oblique
+cases. Cases: every dtype the loops read, output dtypes with rounding and clipping, fills,
+slabs (first rows and j0_start), strided sources and outputs, thread counts, and the whole CPU
+backend (float16, bool, 2-D data, chunked runs) against the Numba loops.
 """
 
 from __future__ import annotations
@@ -106,16 +107,6 @@ def assert_same_bits(a, b):
 
 
 @pytest.fixture(scope="module")
-def native():
-    """The ahead-of-time C library's loops (ctypes), or a skip where it cannot be had."""
-    from gpuresample.backends import _native
-
-    if getattr(_native, "library", None) is None or _native.library() is None:
-        pytest.skip("the ctypes library of the C loops is not available")
-    return _native
-
-
-@pytest.fixture(scope="module")
 def numba_loops():
     pytest.importorskip("numba")
     from gpuresample.backends import _affine_loops
@@ -149,18 +140,157 @@ def numba_call(loops, interpolation, block, sampling, out):
 
 
 # ---------------------------------------------------------------------------------------
-# Against the C library and the Numba loops
+# The arithmetic itself, in NumPy (elementwise IEEE operations, in the loops' order)
+# ---------------------------------------------------------------------------------------
+
+def reference_positions(sampling):
+    """u per output voxel and axis: ((m0 J0 + m1 J1) + m2 J2) + m3 in float64, and the band mask."""
+    m, n_src, _, _ = sampling.as_3d()
+    shape = sampling.output_shape + (1,) * (3 - len(sampling.output_shape))
+    J0, J1, J2 = np.meshgrid(*(np.arange(n, dtype=np.float64) for n in shape), indexing="ij")
+    J0 = J0 + sampling.out_start
+    u = [((m[i, 0] * J0 + m[i, 1] * J1) + m[i, 2] * J2) + m[i, 3] for i in range(3)]
+    inside = np.ones(shape, bool)
+    for i in range(3):
+        inside &= (u[i] >= -0.5 - BAND_ATOL_VOXELS) & (u[i] <= (n_src[i] - 0.5) + BAND_ATOL_VOXELS)
+    return u, inside, n_src
+
+
+def linear_taps(sampling):
+    """Per axis: block rows (a, b) and b's fraction, the position clamped to [0, n - 1], b = a
+    where the fraction is 0."""
+    u, inside, n_src = reference_positions(sampling)
+    _, _, first, _ = sampling.as_3d()
+    rows, fracs = [], []
+    for i in range(3):
+        clamped = np.minimum(np.maximum(u[i], 0.0), n_src[i] - 1.0)
+        base = np.floor(clamped)
+        frac = clamped - base
+        a = base.astype(np.int64)
+        b = np.where((a + 1 < n_src[i]) & (frac != 0.0), a + 1, a)
+        rows.append((a - first[i], b - first[i]))
+        fracs.append(frac)
+    return rows, fracs, inside
+
+
+def stored(value, fill, inside, out_dtype):
+    """A result written to out_dtype as the loops write it (rint and clip for integers)."""
+    out_dtype = np.dtype(out_dtype)
+    round_to_int, lo, hi = integer_limits(out_dtype)
+    value = value.astype(np.float64)
+    if round_to_int:
+        value = np.clip(np.rint(value), lo, hi)
+    return np.where(inside, value.astype(out_dtype), out_dtype.type(fill))
+
+
+def reference_linear(block, sampling, out_dtype):
+    """Trilinear in the working dtype: weights from float64, axis 0 summed first, then 1, then 2."""
+    rows, fracs, inside = linear_taps(sampling)
+    work = np.float32 if block.dtype == np.float32 else np.float64
+    weights = [((1.0 - f).astype(work), f.astype(work)) for f in fracs]
+    x = block.astype(work)
+
+    def at(p, q, r):
+        return x[rows[0][p], rows[1][q], rows[2][r]]
+
+    w0, w1, w2 = weights
+    x00 = w0[0] * at(0, 0, 0) + w0[1] * at(1, 0, 0)
+    x10 = w0[0] * at(0, 1, 0) + w0[1] * at(1, 1, 0)
+    x01 = w0[0] * at(0, 0, 1) + w0[1] * at(1, 0, 1)
+    x11 = w0[0] * at(0, 1, 1) + w0[1] * at(1, 1, 1)
+    value = w2[0] * (w1[0] * x00 + w1[1] * x10) + w2[1] * (w1[0] * x01 + w1[1] * x11)
+    return stored(value, sampling.fill, inside, out_dtype)
+
+
+def reference_nearest(block, sampling, out_dtype):
+    u, inside, n_src = reference_positions(sampling)
+    _, _, first, _ = sampling.as_3d()
+    index = [np.clip(np.floor(u[i] + 0.5), 0, n_src[i] - 1).astype(np.int64) - first[i] for i in range(3)]
+    values = block[tuple(index)]
+    if np.dtype(out_dtype) == block.dtype:  # copied as they are
+        return np.where(inside, values, block.dtype.type(sampling.fill))
+    return stored(values.astype(np.float64), sampling.fill, inside, out_dtype)
+
+
+def reference_cubic(coef, sampling, out_dtype):
+    """Cubic B-spline: per axis four clamped taps of the extended line, weights in float64
+    rounded to the coefficients' dtype (tap 3 redirected to tap 1 where t is 0), sums along
+    axis 0 first (left to right), then 1, then 2."""
+    u, inside, n_src = reference_positions(sampling)
+    _, _, first, pads = sampling.as_3d()
+    work = coef.dtype.type
+    rows, weights = [], []
+    for i in range(3):
+        n_ext = n_src[i] + 2 * pads[i]
+        if n_ext == 1:
+            rows.append([np.full(u[i].shape, -first[i])] * 4)
+            weights.append([np.full(u[i].shape, work(q == 0)) for q in range(4)])
+            continue
+        padded = u[i] + float(pads[i])
+        base = np.floor(padded)
+        t = padded - base
+        s = 1.0 - t
+        w = [s * s * s / 6.0, (3.0 * t * t * (t - 2.0) + 4.0) / 6.0, (3.0 * s * s * (s - 2.0) + 4.0) / 6.0,
+             t * t * t / 6.0]
+        r = [np.clip(base.astype(np.int64) - 1 + q, 0, n_ext - 1) - first[i] for q in range(4)]
+        r[3] = np.where(t == 0.0, r[1], r[3])
+        rows.append(r)
+        weights.append([x.astype(work) for x in w])
+    acc = None
+    for c in range(4):
+        plane = None
+        for b in range(4):
+            x = weights[0][0] * coef[rows[0][0], rows[1][b], rows[2][c]]
+            for a in range(1, 4):
+                x = x + weights[0][a] * coef[rows[0][a], rows[1][b], rows[2][c]]
+            plane = weights[1][b] * x if b == 0 else plane + weights[1][b] * x
+        acc = weights[2][c] * plane if c == 0 else acc + weights[2][c] * plane
+    return stored(acc, sampling.fill, inside, out_dtype)
+
+
+def reference_label(block, sampling):
+    """The vote: taps in (axis 0, 1, 2) order with float64 weights (w0 * w1) * w2; each label
+    scores its first tap's weight plus its later taps' in order; highest score, then lower label."""
+    rows, fracs, inside = linear_taps(sampling)
+    w = [(1.0 - f, f) for f in fracs]
+    labels, weights = [], []
+    for a in range(2):
+        for b in range(2):
+            for c in range(2):
+                labels.append(block[rows[0][a], rows[1][b], rows[2][c]])
+                weights.append((w[0][a] * w[1][b]) * w[2][c])
+    best, best_score = labels[0].copy(), np.full(labels[0].shape, -1.0)
+    for k in range(8):
+        first = np.ones(best.shape, bool)
+        for q in range(k):
+            first &= labels[q] != labels[k]
+        score = weights[k].copy()
+        for q in range(k + 1, 8):
+            score = np.where(labels[q] == labels[k], score + weights[q], score)
+        wins = first & ((score > best_score) | ((score == best_score) & (labels[k] < best)))
+        best = np.where(wins, labels[k], best)
+        best_score = np.where(wins, score, best_score)
+    return np.where(inside, best, block.dtype.type(sampling.fill))
+
+
+def reference(interpolation, block, sampling, out_dtype):
+    if interpolation == "label":
+        return reference_label(block, sampling)
+    return {"nearest": reference_nearest, "linear": reference_linear,
+            "cubic": reference_cubic}[interpolation](block, sampling, out_dtype)
+
+
+# ---------------------------------------------------------------------------------------
+# Against the arithmetic, the Numba loops and themselves
 # ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("interpolation", INTERPOLATIONS)
-def test_same_bits_as_the_c_library(native, interpolation, dtype, case):
+def test_the_arithmetic_of_the_design(interpolation, dtype, case):
     block, sampling = inputs(case, dtype, interpolation, seed=len(case))
     result = run_core(interpolation, block, sampling, dtype)
-    expected = np.full(sampling.output_shape, 99, dtype)
-    call(native, interpolation, block, sampling, expected)
-    assert_same_bits(result, expected)
+    assert_same_bits(result, reference(interpolation, block, sampling, dtype))
     assert (result == 3).any() and np.unique(result).size > 2  # some voxels filled, most sampled
 
 
@@ -168,26 +298,23 @@ def test_same_bits_as_the_c_library(native, interpolation, dtype, case):
 @pytest.mark.parametrize("in_dtype,out_dtype", [("float32", "uint8"), ("float32", "int16"), ("float64", "float32"),
                                                 ("uint16", "float32"), ("int64", "uint64"), ("float32", "float64"),
                                                 ("int16", "uint8"), ("float64", "int64")])
-def test_output_dtypes_as_the_c_library(native, interpolation, in_dtype, out_dtype):
+def test_output_dtypes(interpolation, in_dtype, out_dtype):
     block, sampling = inputs("tilted", in_dtype, interpolation, seed=3)
     if block.dtype.kind == "f":
         block = block * 700  # beyond uint8 and int16: clipping happens
     result = run_core(interpolation, block, sampling, out_dtype)
-    expected = np.full(sampling.output_shape, 99, out_dtype)
-    call(native, interpolation, block, sampling, expected)
-    assert_same_bits(result, expected)
+    assert_same_bits(result, reference(interpolation, block, sampling, out_dtype))
 
 
 @pytest.mark.parametrize("interpolation", INTERPOLATIONS)
-def test_strided_sources_and_outputs(native, interpolation):
+def test_strided_sources_and_outputs(interpolation):
     block, sampling = inputs("slab", "float32", interpolation, seed=4)
     strided = np.asfortranarray(block[:, ::-1])[:, ::-1]  # same values, other strides
     assert not strided.flags.c_contiguous and np.array_equal(strided, block)
     out = np.full(sampling.output_shape[::-1], 99, np.float32).transpose(2, 1, 0)
     call(core, interpolation, strided, sampling, out)
-    expected = np.full(sampling.output_shape, 99, np.float32)
-    call(native, interpolation, block, sampling, expected)
-    assert_same_bits(out, expected)
+    assert_same_bits(out, run_core(interpolation, block, sampling, np.float32))
+    assert_same_bits(out, reference(interpolation, block, sampling, np.float32))
 
 
 @pytest.mark.parametrize("interpolation", INTERPOLATIONS)
@@ -209,74 +336,6 @@ def test_same_bits_as_the_numba_loops(numba_loops, interpolation, dtype):
 
 
 # ---------------------------------------------------------------------------------------
-# Against the arithmetic itself (NumPy, no compiled loops)
-# ---------------------------------------------------------------------------------------
-
-def reference_positions(sampling):
-    """u per output voxel and axis: ((m0 J0 + m1 J1) + m2 J2) + m3 in float64, and the band mask."""
-    m, n_src, _, _ = sampling.as_3d()
-    shape = sampling.output_shape + (1,) * (3 - len(sampling.output_shape))
-    J0, J1, J2 = np.meshgrid(*(np.arange(n, dtype=np.float64) for n in shape), indexing="ij")
-    J0 = J0 + sampling.out_start
-    u = [((m[i, 0] * J0 + m[i, 1] * J1) + m[i, 2] * J2) + m[i, 3] for i in range(3)]
-    inside = np.ones(shape, bool)
-    for i in range(3):
-        inside &= (u[i] >= -0.5 - BAND_ATOL_VOXELS) & (u[i] <= (n_src[i] - 0.5) + BAND_ATOL_VOXELS)
-    return u, inside, n_src
-
-
-def reference_linear(block, sampling):
-    """Trilinear in the working dtype: weights from float64, axis 0 summed first, then 1, then 2."""
-    u, inside, n_src = reference_positions(sampling)
-    _, _, first, _ = sampling.as_3d()
-    work = np.float32 if block.dtype == np.float32 else np.float64
-    rows, weights = [], []
-    for i in range(3):
-        clamped = np.minimum(np.maximum(u[i], 0.0), n_src[i] - 1.0)
-        base = np.floor(clamped)
-        frac = clamped - base
-        a = base.astype(np.int64)
-        b = np.where((a + 1 < n_src[i]) & (frac != 0.0), a + 1, a)
-        rows.append((a - first[i], b - first[i]))
-        weights.append(((1.0 - frac).astype(work), frac.astype(work)))
-    x = block.astype(work)
-
-    def at(p, q, r):
-        return x[rows[0][p], rows[1][q], rows[2][r]]
-
-    w0, w1, w2 = weights
-    x00 = w0[0] * at(0, 0, 0) + w0[1] * at(1, 0, 0)
-    x10 = w0[0] * at(0, 1, 0) + w0[1] * at(1, 1, 0)
-    x01 = w0[0] * at(0, 0, 1) + w0[1] * at(1, 0, 1)
-    x11 = w0[0] * at(0, 1, 1) + w0[1] * at(1, 1, 1)
-    value = w2[0] * (w1[0] * x00 + w1[1] * x10) + w2[1] * (w1[0] * x01 + w1[1] * x11)
-    return np.where(inside, value, work(sampling.fill)).astype(work)
-
-
-def reference_nearest(block, sampling):
-    u, inside, n_src = reference_positions(sampling)
-    _, _, first, _ = sampling.as_3d()
-    index = [np.clip(np.floor(u[i] + 0.5), 0, n_src[i] - 1).astype(np.int64) - first[i] for i in range(3)]
-    return np.where(inside, block[tuple(index)], block.dtype.type(sampling.fill))
-
-
-@pytest.mark.parametrize("case", list(CASES))
-@pytest.mark.parametrize("dtype", ["float32", "float64", "int16"])
-def test_linear_is_the_arithmetic_of_the_design(case, dtype):
-    block, sampling = inputs(case, dtype, "linear", seed=7)
-    work = np.float32 if dtype == "float32" else np.float64
-    result = run_core("linear", block, sampling, work)
-    assert_same_bits(result, reference_linear(block, sampling))
-
-
-@pytest.mark.parametrize("case", list(CASES))
-@pytest.mark.parametrize("dtype", ["float32", "uint64", "int8"])
-def test_nearest_is_the_arithmetic_of_the_design(case, dtype):
-    block, sampling = inputs(case, dtype, "nearest", seed=8)
-    assert_same_bits(run_core("nearest", block, sampling, dtype), reference_nearest(block, sampling))
-
-
-# ---------------------------------------------------------------------------------------
 # The whole CPU backend with these loops
 # ---------------------------------------------------------------------------------------
 
@@ -285,19 +344,22 @@ def tilted(degrees: float) -> np.ndarray:
 
 
 @pytest.fixture
-def core_loops(monkeypatch, native):
-    """``run(fn)``: fn() with the CPU backend's oblique loops being _core's, then the C library's."""
+def backend_with(monkeypatch, numba_loops):
+    """``run(fn)``: fn() with the CPU backend's oblique loops being _core's, then Numba's."""
     def run(fn):
         with monkeypatch.context() as patch:
             patch.setattr(_loops, "affine", lambda: core)
             mine = fn()
-        return mine, fn()
+        with monkeypatch.context() as patch:
+            patch.setattr(_loops, "affine", lambda: numba_loops)
+            theirs = fn()
+        return mine, theirs
     return run
 
 
 @pytest.mark.parametrize("interpolation", INTERPOLATIONS)
 @pytest.mark.parametrize("dtype", ["float32", "float16", "uint8", "int16", "uint64", "bool"])
-def test_backend_results_unchanged(core_loops, dtype, interpolation):
+def test_backend_results_as_numba(backend_with, dtype, interpolation):
     """As the backend calls them: views for float16 and bool, fills, output dtypes, slabs, strides."""
     from gpuresample.job import build_job
 
@@ -312,23 +374,23 @@ def test_backend_results_unchanged(core_loops, dtype, interpolation):
     for kwargs in runs:
         if "dtype" in kwargs and (interpolation == "label" or (interpolation == "nearest" and dtype != "float32")):
             continue
-        mine, theirs = core_loops(lambda: gr.resample(x, grid, target=target, interpolation=interpolation,
-                                                      backend="cpu", **kwargs))
+        mine, theirs = backend_with(lambda: gr.resample(x, grid, target=target, interpolation=interpolation,
+                                                        backend="cpu", **kwargs))
         assert_same_bits(mine, theirs)
     strided = np.asfortranarray(x)[:, ::-1]
-    mine, theirs = core_loops(lambda: gr.resample(strided, grid, target=target, interpolation=interpolation,
-                                                  backend="cpu"))
+    mine, theirs = backend_with(lambda: gr.resample(strided, grid, target=target, interpolation=interpolation,
+                                                    backend="cpu"))
     assert_same_bits(mine, theirs)
 
 
 @pytest.mark.parametrize("interpolation", INTERPOLATIONS)
-def test_backend_2d_unchanged(core_loops, interpolation):
+def test_backend_2d_as_numba(backend_with, interpolation):
     x = random_volume((19, 23), "float32", seed=5)
     a = np.deg2rad(25.0)
     target = gr.Grid((20, 21), (1.1, 1.0), origin=(1.0, -2.0),
                      direction=[[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-    mine, theirs = core_loops(lambda: gr.resample(x, gr.Grid(x.shape, (1.0, 1.0)), target=target,
-                                                  interpolation=interpolation, fill=-1.0, backend="cpu"))
+    mine, theirs = backend_with(lambda: gr.resample(x, gr.Grid(x.shape, (1.0, 1.0)), target=target,
+                                                    interpolation=interpolation, fill=-1.0, backend="cpu"))
     assert_same_bits(mine, theirs)
     assert (mine == -1).any()
 
@@ -340,7 +402,7 @@ def test_backend_2d_unchanged(core_loops, interpolation):
 def test_arguments_are_checked():
     block, sampling = inputs("tilted", "float32", "linear")
     m, n_src, first, _ = sampling.as_3d()
-    out = np.empty(sampling.output_shape, np.float32)
+    out = np.zeros(sampling.output_shape, np.float32)
     args = (n_src, first, 0, BAND_ATOL_VOXELS, 0.0)
     with pytest.raises(TypeError):  # a 2-D source
         core.affine_linear(block[0], m, *args, out, False, 0.0, 0.0)

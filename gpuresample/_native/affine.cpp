@@ -1,14 +1,15 @@
 // gpuresample._core: the CPU loops of oblique targets (docs/design.md §1 "Onto another grid",
 // §2 last paragraph). The per-voxel body (position, band test, taps, weights, sums) is
 // kernels/gr_affine.cuh's, the same text the CUDA kernels in kernels/affine.cu run; this
-// file holds the CPU loop order only: the line start hoisted out of output axis 2, output
-// lines walked in tiles, threads per call (gr::parallel_for), the GIL released.
+// file holds the CPU loop order only: output rows across threads (gr::parallel_for), the
+// line start hoisted out of output axis 2, the inner voxels of a line without the band test
+// and the clamping (linear: in runs, taps first, then sums), the GIL released.
 //
 // The functions take the arguments of the oblique loops the CPU backend calls
 // (gpuresample/backends/_cpu_affine.py): a source block (3-D, any strides), the 3x4 matrix,
 // the whole source's shape, the block's first rows (and cubic pads), the block's first
 // output row j0_start, the band's slack, the fill and the output block (3-D, any strides).
-#include "affine_host.hpp"
+#include "gr_affine.cuh"
 #include "core.hpp"
 
 #include <nanobind/ndarray.h>
