@@ -169,6 +169,27 @@ __device__ __forceinline__ bool gr_equal(T a, T b) { return a == b; }
 template <typename T>
 __device__ __forceinline__ bool gr_less(T a, T b) { return a < b; }
 
+// Labels compare as values: NaN labels are one label whatever their payload, and come after
+// every number, so a tie between NaN and a number goes to the number (docs/design.md §9).
+template <typename T>
+__device__ __forceinline__ bool gr_label_equal(T a, T b) { return gr_equal(a, b); }
+template <typename T>
+__device__ __forceinline__ bool gr_label_less(T a, T b) { return gr_less(a, b); }
+template <>
+__device__ __forceinline__ bool gr_label_equal(float a, float b)
+{
+    return gr_equal(a, b) || (!gr_equal(a, a) && !gr_equal(b, b));
+}
+template <>
+__device__ __forceinline__ bool gr_label_less(float a, float b)
+{
+    return gr_less(a, b) || (gr_equal(a, a) && !gr_equal(b, b));
+}
+template <>
+__device__ __forceinline__ bool gr_label_equal(double a, double b) { return a == b || (a != a && b != b); }
+template <>
+__device__ __forceinline__ bool gr_label_less(double a, double b) { return a < b || (a == a && b != b); }
+
 // Value conversion; float <-> double through the IEEE helpers.
 template <typename To, typename From>
 struct gr_cast {
@@ -182,6 +203,27 @@ template <>
 struct gr_cast<float, double> {
     __device__ __forceinline__ static float apply(double x) { return gr_narrow(x); }
 };
+
+// ---------------------------------------------------------------------------------------
+// One tap of a weighted sum (docs/design.md section 2). A tap whose weight is zero does not
+// contribute at all: no 0 * inf = NaN, and an identity resample returns its input bit for
+// bit (-0 and inf included). The weight is the same for a whole row on the CPU and for a
+// whole output column on the GPU, so the test costs a uniform branch, not a voxel's work.
+// ---------------------------------------------------------------------------------------
+
+// The sum of the first tap: w * x (0 where w is 0; a table's first tap never has weight 0).
+template <typename Work>
+__device__ __forceinline__ Work gr_tap_first(Work w, Work x)
+{
+    return gr_equal(w, Work(0)) ? Work(0) : gr_mul(w, x);
+}
+
+// The sum so far plus the next tap: acc + w * x, or acc where w is 0.
+template <typename Work>
+__device__ __forceinline__ Work gr_tap_next(Work acc, Work w, Work x)
+{
+    return gr_equal(w, Work(0)) ? acc : gr_add(acc, gr_mul(w, x));
+}
 
 // ---------------------------------------------------------------------------------------
 // Loading an element into the working type, storing a result into the output type.

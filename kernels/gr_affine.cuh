@@ -139,17 +139,22 @@ __device__ __forceinline__ Work gr_affine_linear_sum(const In* src, const gr_off
     const Work* w0 = w;
     const Work* w1 = w + 2;
     const Work* w2 = w + 4;
-    const Work x00 = gr_add(gr_mul(w0[0], gr_load<Work>(src + r[0] + r[2] + r[4])),
-                            gr_mul(w0[1], gr_load<Work>(src + r[1] + r[2] + r[4])));
-    const Work x10 = gr_add(gr_mul(w0[0], gr_load<Work>(src + r[0] + r[3] + r[4])),
-                            gr_mul(w0[1], gr_load<Work>(src + r[1] + r[3] + r[4])));
-    const Work x01 = gr_add(gr_mul(w0[0], gr_load<Work>(src + r[0] + r[2] + r[5])),
-                            gr_mul(w0[1], gr_load<Work>(src + r[1] + r[2] + r[5])));
-    const Work x11 = gr_add(gr_mul(w0[0], gr_load<Work>(src + r[0] + r[3] + r[5])),
-                            gr_mul(w0[1], gr_load<Work>(src + r[1] + r[3] + r[5])));
-    const Work y0 = gr_add(gr_mul(w1[0], x00), gr_mul(w1[1], x10));
-    const Work y1 = gr_add(gr_mul(w1[0], x01), gr_mul(w1[1], x11));
-    return gr_add(gr_mul(w2[0], y0), gr_mul(w2[1], y1));
+    // along axis 0 at axis-1 tap b and axis-2 tap c; a pair's second weight may be 0 (its
+    // first never is), and such a tap is neither read nor added
+    auto x = [&](int b, int c) {
+        const Work first = gr_tap_first(w0[0], gr_load<Work>(src + r[0] + r[2 + b] + r[4 + c]));
+        return gr_equal(w0[1], Work(0)) ? first : gr_tap_next(first, w0[1], gr_load<Work>(src + r[1] + r[2 + b] + r[4 + c]));
+    };
+    const Work x00 = x(0, 0);
+    const Work x10 = gr_equal(w1[1], Work(0)) ? Work(0) : x(1, 0);
+    const Work y0 = gr_tap_next(gr_tap_first(w1[0], x00), w1[1], x10);
+    if (gr_equal(w2[1], Work(0))) {
+        return gr_tap_first(w2[0], y0);
+    }
+    const Work x01 = x(0, 1);
+    const Work x11 = gr_equal(w1[1], Work(0)) ? Work(0) : x(1, 1);
+    const Work y1 = gr_tap_next(gr_tap_first(w1[0], x01), w1[1], x11);
+    return gr_tap_next(gr_tap_first(w2[0], y0), w2[1], y1);
 }
 
 // Trilinear over the 2 x 2 x 2 taps of u.
@@ -180,14 +185,14 @@ __device__ __forceinline__ Work gr_affine_cubic_sample(const Work* src, const gr
         GR_UNROLL
         for (int b = 0; b < GR_CUBIC_TAPS; ++b) {
             const Work* line = src + r1[b] + r2[c];
-            Work x = gr_mul(w0[0], gr_load<Work>(line + r0[0]));
+            Work x = gr_tap_first(w0[0], gr_load<Work>(line + r0[0]));
             GR_UNROLL
             for (int a = 1; a < GR_CUBIC_TAPS; ++a) {
-                x = gr_add(x, gr_mul(w0[a], gr_load<Work>(line + r0[a])));
+                x = gr_tap_next(x, w0[a], gr_load<Work>(line + r0[a]));
             }
-            plane = (b == 0) ? gr_mul(w1[0], x) : gr_add(plane, gr_mul(w1[b], x));
+            plane = (b == 0) ? gr_tap_first(w1[0], x) : gr_tap_next(plane, w1[b], x);
         }
-        acc = (c == 0) ? gr_mul(w2[0], plane) : gr_add(acc, gr_mul(w2[c], plane));
+        acc = (c == 0) ? gr_tap_first(w2[0], plane) : gr_tap_next(acc, w2[c], plane);
     }
     return acc;
 }
@@ -207,7 +212,7 @@ __device__ __forceinline__ L gr_affine_label_sample(const L* src, const gr_affin
     GR_UNROLL
     for (int k = 0; k < 8; ++k) {
         label[k] = __ldg(src + r[k >> 2] + r[2 + ((k >> 1) & 1)] + r[4 + (k & 1)]);
-        same = same && gr_equal(label[k], label[0]);
+        same = same && gr_label_equal(label[k], label[0]);
     }
     if (same) {
         return label[0];

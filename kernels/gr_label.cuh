@@ -3,7 +3,7 @@
 //
 // Each label among the voxel's taps scores the sum of its taps' float64 weights, in tap
 // order, starting from its first tap; the highest score wins, ties go to the lower label.
-// Labels compare with gr_equal / gr_less (float32 through the IEEE helpers; the callers
+// Labels compare with gr_label_equal / gr_label_less (NaN is one label, after every number; the callers
 // pass integer views of float and bool labels, as the CPU backend does).
 
 #ifndef GR_LABEL_CUH
@@ -38,12 +38,12 @@ __device__ __forceinline__ T gr_vote(const T* taps, const double* weights, int n
         double score = weights[k];
 #pragma unroll
         for (int q = k + 1; q < n; ++q) {
-            if (!scored[q] && gr_equal(taps[q], taps[k])) {
+            if (!scored[q] && gr_label_equal(taps[q], taps[k])) {
                 score = gr_add(score, weights[q]);
                 scored[q] = true;
             }
         }
-        if (!have_best || score > best_score || (score == best_score && gr_less(taps[k], best_label))) {
+        if (!have_best || score > best_score || (score == best_score && gr_label_less(taps[k], best_label))) {
             best_label = taps[k];
             best_score = score;
             have_best = true;
@@ -80,12 +80,12 @@ __device__ __forceinline__ T gr_pick_label(const T* taps, const double* weights,
         while (rest != 0) {
             const int q = __ffsll(static_cast<long long>(rest)) - 1;
             rest &= rest - 1ull;
-            if (gr_equal(taps[q], taps[k])) {
+            if (gr_label_equal(taps[q], taps[k])) {
                 score = gr_add(score, weights[q]);
                 pending &= ~(1ull << q);
             }
         }
-        if (!have_best || score > best_score || (score == best_score && gr_less(taps[k], best_label))) {
+        if (!have_best || score > best_score || (score == best_score && gr_label_less(taps[k], best_label))) {
             best_label = taps[k];
             best_score = score;
             have_best = true;

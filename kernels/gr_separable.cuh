@@ -16,20 +16,6 @@
 // antialiasing kernels included).
 #define GR_ANY_TAPS 0
 
-// The sum of the first tap: w * x.
-template <typename Work>
-__device__ __forceinline__ Work gr_tap_first(Work w, Work x)
-{
-    return gr_mul(w, x);
-}
-
-// The sum so far plus the next tap: acc + w * x.
-template <typename Work>
-__device__ __forceinline__ Work gr_tap_next(Work acc, Work w, Work x)
-{
-    return gr_add(acc, gr_mul(w, x));
-}
-
 // sum over t < taps of w[t] * value(t), left to right (taps >= 1). MAX_TAPS > 0: taps is at
 // most MAX_TAPS and the loop unrolls; GR_ANY_TAPS: any number of taps.
 template <int MAX_TAPS, typename Work, typename Value>

@@ -51,7 +51,7 @@ __global__ void gr_label(const L* __restrict__ src, L* __restrict__ dst,
             bool same = true;
 #pragma unroll
             for (int k = 1; k < GR_LABEL_TAPS; ++k) {
-                same = same && (!valid[k] || gr_equal(label[k], label[0]));
+                same = same && (!valid[k] || gr_label_equal(label[k], label[0]));
             }
             if (same) {
                 dst[j0 * out_stride0 + j1 * out_stride1 + j2 * out_stride2] = label[0];

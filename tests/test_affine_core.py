@@ -3,11 +3,11 @@
 
 References: an independent NumPy evaluation of the arithmetic of docs/design.md §2 (last
 paragraph) for every interpolation (elementwise IEEE operations in the same order), and the
-Numba loops (``backends/_affine_loops.py``) where Numba is installed; the golden corpus
-(tests/test_golden.py) holds the ahead-of-time C library's results of the backend's oblique
-cases. Cases: every dtype the loops read, output dtypes with rounding and clipping, fills,
-slabs (first rows and j0_start), strided sources and outputs, thread counts, and the whole CPU
-backend (float16, bool, 2-D data, chunked runs) against the Numba loops.
+array path (``backends/_affine_xp.py``, 2-D data through the whole CPU backend; 3-D in
+tests/test_native.py); the golden corpus (tests/test_golden.py) holds the previous library's
+results of the backend's oblique cases. Cases: every dtype the loops read, output dtypes with
+rounding and clipping, fills, slabs (first rows and j0_start), strided sources and outputs,
+thread counts.
 """
 
 from __future__ import annotations
@@ -104,39 +104,6 @@ def run_core(interpolation, block, sampling, out_dtype, **threads):
 def assert_same_bits(a, b):
     assert a.dtype == b.dtype and a.shape == b.shape
     assert np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes()
-
-
-@pytest.fixture(scope="module")
-def numba_loops():
-    pytest.importorskip("numba")
-    from gpuresample.backends import _affine_loops
-
-    return _affine_loops
-
-
-def numba_call(loops, interpolation, block, sampling, out):
-    """The Numba loops take their per-thread scratch as arguments."""
-    import numba
-
-    threads = numba.get_num_threads()
-    m, n_src, first, pads = sampling.as_3d()
-    j0, fill = sampling.out_start, sampling.fill
-    work = np.float32 if block.dtype == np.float32 else np.float64
-    if interpolation == "label":
-        loops.affine_label(block, m, n_src, first, j0, BAND_ATOL_VOXELS, fill, out,
-                           np.empty((threads, 8), block.dtype), np.empty((threads, 8)))
-        return
-    round_to_int, lo, hi = integer_limits(out.dtype)
-    if interpolation == "nearest":
-        same = block.dtype == out.dtype
-        loops.affine_nearest(block, m, n_src, first, j0, BAND_ATOL_VOXELS, fill, out, same, round_to_int and not same,
-                             lo, hi)
-    elif interpolation == "linear":
-        loops.affine_linear(block, m, n_src, first, j0, BAND_ATOL_VOXELS, fill, out, round_to_int, lo, hi,
-                            np.empty((threads, 6), work))
-    else:
-        loops.affine_cubic(block, m, n_src, first, pads, j0, BAND_ATOL_VOXELS, fill, out, round_to_int, lo, hi,
-                           np.empty((threads, 12), block.dtype), np.empty((threads, 12), np.int64))
 
 
 # ---------------------------------------------------------------------------------------
@@ -281,7 +248,7 @@ def reference(interpolation, block, sampling, out_dtype):
 
 
 # ---------------------------------------------------------------------------------------
-# Against the arithmetic, the Numba loops and themselves
+# Against the arithmetic and themselves
 # ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -325,16 +292,6 @@ def test_thread_counts_give_the_same_bits(interpolation):
         assert_same_bits(one, run_core(interpolation, block, sampling, np.float64, threads=count))
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64", "int16", "uint8"])
-@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
-def test_same_bits_as_the_numba_loops(numba_loops, interpolation, dtype):
-    block, sampling = inputs("slab", dtype, interpolation, seed=6)
-    result = run_core(interpolation, block, sampling, dtype)
-    expected = np.full(sampling.output_shape, 99, dtype)
-    numba_call(numba_loops, interpolation, block, sampling, expected)
-    assert_same_bits(result, expected)
-
-
 # ---------------------------------------------------------------------------------------
 # The whole CPU backend with these loops
 # ---------------------------------------------------------------------------------------
@@ -344,47 +301,24 @@ def tilted(degrees: float) -> np.ndarray:
 
 
 @pytest.fixture
-def backend_with(monkeypatch, numba_loops):
-    """``run(fn)``: fn() with the CPU backend's oblique loops being _core's, then Numba's."""
+def backend_with(monkeypatch):
+    """``run(fn)``: fn() with the CPU backend on the compiled loops, then on the array path."""
+    from gpuresample import backends
+
     def run(fn):
-        with monkeypatch.context() as patch:
-            patch.setattr(_loops, "affine", lambda: core)
-            mine = fn()
-        with monkeypatch.context() as patch:
-            patch.setattr(_loops, "affine", lambda: numba_loops)
-            theirs = fn()
-        return mine, theirs
+        results = []
+        for choice in ("native", "array"):
+            with monkeypatch.context() as patch:
+                backends.clear_caches()
+                patch.setenv(_loops.LOOPS_VARIABLE, choice)
+                results.append(fn())
+        backends.clear_caches()
+        return results
     return run
 
 
 @pytest.mark.parametrize("interpolation", INTERPOLATIONS)
-@pytest.mark.parametrize("dtype", ["float32", "float16", "uint8", "int16", "uint64", "bool"])
-def test_backend_results_as_numba(backend_with, dtype, interpolation):
-    """As the backend calls them: views for float16 and bool, fills, output dtypes, slabs, strides."""
-    from gpuresample.job import build_job
-
-    x = random_volume((22, 19, 17), dtype, seed=7)
-    grid = gr.Grid(x.shape, (1.0, 1.2, 1.4))
-    target = gr.Grid((20, 21, 15), (1.1, 1.0, 1.3), origin=(2.0, -3.0, 1.0), direction=tilted(20.0))
-    fill = 1 if dtype == "bool" else 7
-    runs = [{}, {"fill": fill}, {"dtype": np.float32}, {"dtype": np.int16}]
-    if interpolation != "cubic":
-        peak = build_job(x, grid, onto=target, interpolation=interpolation).chunking.peak_bytes
-        runs.append({"max_memory": int(peak * 0.6)})
-    for kwargs in runs:
-        if "dtype" in kwargs and (interpolation == "label" or (interpolation == "nearest" and dtype != "float32")):
-            continue
-        mine, theirs = backend_with(lambda: gr.resample(x, grid, target=target, interpolation=interpolation,
-                                                        backend="cpu", **kwargs))
-        assert_same_bits(mine, theirs)
-    strided = np.asfortranarray(x)[:, ::-1]
-    mine, theirs = backend_with(lambda: gr.resample(strided, grid, target=target, interpolation=interpolation,
-                                                    backend="cpu"))
-    assert_same_bits(mine, theirs)
-
-
-@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
-def test_backend_2d_as_numba(backend_with, interpolation):
+def test_backend_2d_as_the_array_path(backend_with, interpolation):
     x = random_volume((19, 23), "float32", seed=5)
     a = np.deg2rad(25.0)
     target = gr.Grid((20, 21), (1.1, 1.0), origin=(1.0, -2.0),

@@ -1,5 +1,6 @@
 """The compiled CPU loops (``gpuresample._core``, C++ over the arithmetic of ``kernels/*.cuh``)
-give the Numba loops' results bit for bit, check their arguments at the border, and are
+give the array path's results bit for bit (the other implementation of the same arithmetic),
+check their arguments at the border, and are
 found (or reported missing) as ``gpuresample/backends/_native.py`` says."""
 
 from __future__ import annotations
@@ -24,36 +25,29 @@ from gpuresample.job import build_job
 from gpuresample.tables import CUBIC_POLE, prefilter_constants
 
 INTERPOLATIONS = ["nearest", "linear", "cubic", "label"]
-#: Numba's loops, while they exist: the reference the compiled loops are held to.
-HAVE_NUMBA_LOOPS = importlib.util.find_spec("gpuresample.backends._cpu_loops") is not None
-
-
 @pytest.fixture
 def use_loops(monkeypatch):
-    """``use_loops("native" | "numba")`` picks the CPU loops for the calls that follow."""
+    """``use_loops("native" | "array")`` picks the compiled loops or the NumPy/SciPy array path
+    for the calls that follow."""
     def use(choice):
         backends.clear_caches()
+        monkeypatch.setenv(_loops.LOOPS_VARIABLE, choice)
         if choice == "native":
-            module = _native
             assert _native.library() is not None, _native.unavailable_reason()
-        else:
-            from gpuresample.backends import _cpu_loops as module
-        monkeypatch.setattr(_loops, "_current", module)
     yield use
     backends.clear_caches()
 
 
 def both(use_loops, run):
-    """``run()`` with the compiled loops, then Numba's."""
-    if not HAVE_NUMBA_LOOPS:
-        pytest.skip("Numba's loops are gone: tests/test_golden.py holds the compiled loops to the recorded results")
+    """``run()`` with the compiled loops, then with the array path (the other implementation of
+    the same arithmetic: docs/design.md §2)."""
     use_loops("native")
     native = run()
-    assert _loops.is_native()
-    use_loops("numba")
-    numba = run()
-    assert not _loops.is_native()
-    return native, numba
+    assert _loops.is_compiled()
+    use_loops("array")
+    array = run()
+    assert not _loops.is_compiled()
+    return native, array
 
 
 def needs_oblique_loops():
@@ -79,12 +73,12 @@ def test_the_module_loads_here():
 
 @pytest.mark.parametrize("interpolation", INTERPOLATIONS)
 @pytest.mark.parametrize("dtype", ["float32", "float64", "uint8", "int16", "uint64", "float16", "bool"])
-def test_resample_agrees_with_numba(use_loops, dtype, interpolation):
+def test_resample_agrees_with_the_array_path(use_loops, dtype, interpolation):
     x = random_volume((20, 23, 17), dtype, seed=1)
     for shape in [(31, 12, 40), (7, 50, 9)]:
-        native, numba = both(use_loops, lambda: gr.resample(x, (1.0, 0.8, 1.3), target_shape=shape,
+        native, array = both(use_loops, lambda: gr.resample(x, (1.0, 0.8, 1.3), target_shape=shape,
                                                             interpolation=interpolation, backend="cpu"))
-        assert_same_bits(native, numba)
+        assert_same_bits(native, array)
 
 
 @pytest.mark.parametrize("interpolation", ["linear", "cubic"])
@@ -92,9 +86,9 @@ def test_strided_input_other_output_dtype_and_antialias(use_loops, interpolation
     x = random_volume((30, 26, 40), "float32", seed=2)[::-1, :, ::2].transpose(1, 0, 2)  # no contiguous axis
     for kwargs in [{"target_shape": (17, 44, 9)}, {"target_shape": (11, 12, 7), "antialias": True},
                    {"target_shape": (17, 44, 9), "dtype": np.uint8}, {"target_shape": (17, 44, 9), "dtype": np.int64}]:
-        native, numba = both(use_loops, lambda: gr.resample(x, (1, 1, 1), interpolation=interpolation,
+        native, array = both(use_loops, lambda: gr.resample(x, (1, 1, 1), interpolation=interpolation,
                                                             backend="cpu", **kwargs))
-        assert_same_bits(native, numba)
+        assert_same_bits(native, array)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "int16"])
@@ -125,11 +119,15 @@ def test_chunked_cubic_from_states_agrees(use_loops, dtype, antialias):
     def run():
         return gr.resample(x, (1, 1, 1), max_memory=budget, **kwargs)
 
-    native, numba = both(use_loops, run)
-    assert_same_bits(native, numba)
+    native, array = both(use_loops, run)
+    assert_same_bits(native, array)
     use_loops("native")
     assert_same_bits(native, gr.resample(x, (1, 1, 1), target_shape=shape, interpolation="cubic", backend="cpu",
                                          antialias=antialias))
+
+
+#: Stands for "a budget that splits the job into slabs", worked out per loop set.
+CHUNKED = object()
 
 
 def tilted(degrees: float) -> np.ndarray:
@@ -145,7 +143,7 @@ def tilted(degrees: float) -> np.ndarray:
 
 @pytest.mark.parametrize("interpolation", INTERPOLATIONS)
 @pytest.mark.parametrize("dtype", ["float32", "float64", "uint8", "int16", "uint64", "float16", "bool"])
-def test_oblique_targets_agree_with_numba(use_loops, dtype, interpolation):
+def test_oblique_targets_agree_with_the_array_path(use_loops, dtype, interpolation):
     """The oblique loops (a position per voxel), every output dtype kind, a fill, chunked
     and strided inputs."""
     needs_oblique_loops()
@@ -155,19 +153,26 @@ def test_oblique_targets_agree_with_numba(use_loops, dtype, interpolation):
     fill = 1 if dtype == "bool" else 7
     runs = [{}, {"fill": fill}, {"dtype": np.float32}, {"dtype": np.int16}]
     if interpolation != "cubic":  # (cubic slabs keep axis 0's whole line: no smaller budget)
-        peak = build_job(x, grid, onto=target, interpolation=interpolation).chunking.peak_bytes
-        assert build_job(x, grid, onto=target, interpolation=interpolation, max_memory=int(peak * 0.6)).chunking.count > 1
-        runs.append({"max_memory": int(peak * 0.6)})
+        runs.append({"max_memory": CHUNKED})
     for kwargs in runs:
         if "dtype" in kwargs and (interpolation == "label" or (interpolation == "nearest" and dtype != "float32")):
             continue  # labels keep their dtype; nearest refuses values another dtype cannot hold
-        native, numba = both(use_loops, lambda: gr.resample(x, grid, target=target, interpolation=interpolation,
-                                                            backend="cpu", **kwargs))
-        assert_same_bits(native, numba)
+
+        def run():
+            given = dict(kwargs)
+            if given.get("max_memory") is CHUNKED:  # 60 % of this loop set's own one-slab peak: slabs
+                peak = build_job(x, grid, onto=target, interpolation=interpolation).chunking.peak_bytes
+                given["max_memory"] = int(peak * 0.6)
+                assert build_job(x, grid, onto=target, interpolation=interpolation,
+                                 max_memory=given["max_memory"]).chunking.count > 1
+            return gr.resample(x, grid, target=target, interpolation=interpolation, backend="cpu", **given)
+
+        native, array = both(use_loops, run)
+        assert_same_bits(native, array)
     strided = np.asfortranarray(x)[:, ::-1]
-    native, numba = both(use_loops, lambda: gr.resample(strided, grid, target=target, interpolation=interpolation,
+    native, array = both(use_loops, lambda: gr.resample(strided, grid, target=target, interpolation=interpolation,
                                                         backend="cpu"))
-    assert_same_bits(native, numba)
+    assert_same_bits(native, array)
 
 
 def test_thread_count_does_not_change_results(use_loops, monkeypatch):
@@ -198,14 +203,6 @@ def square_and_multiply(z: float, n: int) -> float:
     return result
 
 
-@pytest.mark.skipif(not HAVE_NUMBA_LOOPS, reason="Numba's loops are gone")
-def test_prefilter_constants_are_numbas_up_to_65537_rows():
-    from gpuresample.backends._cpu_loops import prefilter_constants as numba_constants
-
-    for n_ext in (1, 2, 3, 7, 64, 1000, 65_537):
-        assert prefilter_constants(n_ext, CUBIC_POLE) == numba_constants(n_ext, CUBIC_POLE)
-
-
 @pytest.mark.parametrize("n_ext", [65_538, 70_001, 1_000_003])
 def test_z_last_is_square_and_multiply_beyond_65536_rows(n_ext):
     """z ** (n_ext - 1) is square-and-multiply for every length, in tables.py and in the
@@ -227,9 +224,9 @@ def test_empty_and_thin_outputs(use_loops):
     x = random_volume((5, 6, 7), "float32", seed=6)
     for shape in [(1, 1, 1), (1, 9, 1), (2, 1, 13)]:
         for interpolation in INTERPOLATIONS:
-            native, numba = both(use_loops, lambda: gr.resample(x, (1, 1, 1), target_shape=shape,
+            native, array = both(use_loops, lambda: gr.resample(x, (1, 1, 1), target_shape=shape,
                                                                 interpolation=interpolation, backend="cpu"))
-            assert_same_bits(native, numba)
+            assert_same_bits(native, array)
 
 
 def test_loops_check_their_arguments():

@@ -509,7 +509,7 @@ GR_CLONES void label_plane(const LabelPlane plane, i64 j0)
                     const char* line = c.src + c.i0[j0 * c.t0 + p] * c.s0 + c.i1[j1 * c.t1 + q] * c.s1;
                     for (i64 k = 0; k < c.t2; k++, t++) {
                         taps[t] = *reinterpret_cast<const TL*>(line + c.i2[j2 * c.t2 + k] * c.s2);
-                        same = same && gr_equal(taps[t], taps[0]);
+                        same = same && gr_label_equal(taps[t], taps[0]);
                     }
                 }
             }

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..interpolation import Interpolation, working_dtype
 from ..onto import BAND_ATOL_VOXELS, AffineSampling
-from ._array import arg_max_label, spline_coefficients
+from ._array import arg_max_label, spline_coefficients, tap_first, tap_next
 from ._common import integer_limits, kept_coefficient_rows, label_view_dtype
 
 #: Output voxels computed per step: bounds the per-voxel temporaries (positions, taps,
@@ -113,12 +113,12 @@ def _linear(xp, values, u, n_src, first, work):
     w = [((1.0 - f).astype(work), f.astype(work)) for _, _, f in taps]
 
     def x(b, c):  # along axis 0 first, at axis-1 tap b and axis-2 tap c
-        return (w[0][0] * values[rows[0][0], rows[1][b], rows[2][c]].astype(work)
-                + w[0][1] * values[rows[0][1], rows[1][b], rows[2][c]].astype(work))
+        return tap_next(xp, tap_first(xp, w[0][0], values[rows[0][0], rows[1][b], rows[2][c]].astype(work)),
+                        w[0][1], values[rows[0][1], rows[1][b], rows[2][c]].astype(work))
 
-    y0 = w[1][0] * x(0, 0) + w[1][1] * x(1, 0)
-    y1 = w[1][0] * x(0, 1) + w[1][1] * x(1, 1)
-    return w[2][0] * y0 + w[2][1] * y1
+    y0 = tap_next(xp, tap_first(xp, w[1][0], x(0, 0)), w[1][1], x(1, 0))
+    y1 = tap_next(xp, tap_first(xp, w[1][0], x(0, 1)), w[1][1], x(1, 1))
+    return tap_next(xp, tap_first(xp, w[2][0], y0), w[2][1], y1)
 
 
 def _cubic_taps(xp, u, n: int, pad: int, first: int, work) -> tuple:
@@ -147,11 +147,11 @@ def _cubic(xp, coef, u, n_src, first, pads, work):
     for c in range(4):
         plane = None
         for b in range(4):
-            line = w0[0] * coef[r0[0], r1[b], r2[c]]
+            line = tap_first(xp, w0[0], coef[r0[0], r1[b], r2[c]])
             for a in range(1, 4):
-                line = line + w0[a] * coef[r0[a], r1[b], r2[c]]
-            plane = w1[0] * line if b == 0 else plane + w1[b] * line
-        acc = w2[0] * plane if c == 0 else acc + w2[c] * plane
+                line = tap_next(xp, line, w0[a], coef[r0[a], r1[b], r2[c]])
+            plane = tap_first(xp, w1[0], line) if b == 0 else tap_next(xp, plane, w1[b], line)
+        acc = tap_first(xp, w2[0], plane) if c == 0 else tap_next(xp, acc, w2[c], plane)
     return acc
 
 

@@ -52,13 +52,25 @@ def _along(vector, axis: int):
     return vector.reshape(shape)
 
 
+def tap_first(xp, w, x):
+    """The first tap of a weighted sum, ``w * x``; 0 where ``w`` is 0 (``gr_tap_first``)."""
+    return xp.where(w == 0, xp.zeros((), dtype=w.dtype), w * x)
+
+
+def tap_next(xp, acc, w, x):
+    """``acc + w * x``, or ``acc`` where ``w`` is 0: a zero-weight tap never contributes
+    (``gr_tap_next``; no 0 * inf)."""
+    return xp.where(w == 0, acc, acc + w * x)
+
+
 def separable_pass(xp, values, table, axis: int, work):
-    """One pass: ``sum_t w[:, t] * values[index[:, t]]`` along ``axis``, taps left to right."""
+    """One pass: ``sum_t w[:, t] * values[index[:, t]]`` along ``axis``, taps left to right,
+    zero-weight taps left out."""
     index = xp.asarray(table.index)
     weight = xp.asarray(np.ascontiguousarray(table.weight, dtype=work))
-    acc = _along(weight[:, 0], axis) * xp.take(values, index[:, 0], axis=axis)
+    acc = tap_first(xp, _along(weight[:, 0], axis), xp.take(values, index[:, 0], axis=axis))
     for t in range(1, table.taps):
-        acc += _along(weight[:, t], axis) * xp.take(values, index[:, t], axis=axis)
+        acc = tap_next(xp, acc, _along(weight[:, t], axis), xp.take(values, index[:, t], axis=axis))
     return acc
 
 
@@ -175,6 +187,20 @@ def label_block(xp, src3, axes, out3) -> None:
         out3[start:stop] = arg_max_label(xp, labels, weights)
 
 
+def _label_equal(xp, a, b):
+    """Labels compare as values; NaN labels are one label (``gr_label_equal``)."""
+    if a.dtype.kind != "f":
+        return a == b
+    return (a == b) | (xp.isnan(a) & xp.isnan(b))
+
+
+def _label_less(xp, a, b):
+    """``a < b`` with NaN after every number (``gr_label_less``)."""
+    if a.dtype.kind != "f":
+        return a < b
+    return (a < b) | (~xp.isnan(a) & xp.isnan(b))
+
+
 def arg_max_label(xp, labels, weights):
     """Per voxel, the label of the highest score (``labels[k]`` scored ``weights[k]`` plus the
     later equal labels' weights); ties to the lower label."""
@@ -182,14 +208,14 @@ def arg_max_label(xp, labels, weights):
     for k, label in enumerate(labels):
         first = xp.ones(label.shape, dtype=bool)
         for q in range(k):
-            first &= labels[q] != label
+            first &= ~_label_equal(xp, labels[q], label)
         score = weights[k]
         for q in range(k + 1, len(labels)):
-            score = score + xp.where(labels[q] == label, weights[q], 0.0)
+            score = score + xp.where(_label_equal(xp, labels[q], label), weights[q], 0.0)
         if best_label is None:
             best_label, best_score, have = label.copy(), score, first
             continue
-        better = first & (~have | (score > best_score) | ((score == best_score) & (label < best_label)))
+        better = first & (~have | (score > best_score) | ((score == best_score) & _label_less(xp, label, best_label)))
         best_label = xp.where(better, label, best_label)
         best_score = xp.where(better, score, best_score)
         have = have | first
