@@ -331,11 +331,12 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    import numba
     import scipy
+
+    from gpuresample.backends import _loops
+    loops = "compiled CPU loops" if _loops.is_compiled() else "CPU array path (no compiled module)"
     return (f"{cpu}, {__import__('os').cpu_count()} cores; Python {platform.python_version()}, "
-            f"NumPy {np.__version__}, SciPy {scipy.__version__}, Numba {numba.__version__}, "
-            f"gpuresample {gr.__version__}")
+            f"NumPy {np.__version__}, SciPy {scipy.__version__}, gpuresample {gr.__version__}, {loops}")
 
 
 def main(argv=None) -> int:

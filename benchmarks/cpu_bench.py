@@ -14,8 +14,8 @@ checks that they agree (values, and which voxels get the fill value).
 For each case (float32 volumes, spacing 1, resampled by dimensions) and each
 interpolation, in one run on this machine:
 
-* gpuresample (``backend="cpu"``, the CPU backend: its native loops, unless they are not
-  built, on every core),
+* gpuresample (``backend="cpu"``, the CPU backend: its compiled loops, ``gpuresample._core``,
+  unless the module is missing, on every core),
 * SimpleITK's ``ResampleImageFilter`` with its default number of threads, identity
   transform and an output grid (origin, spacing, size) that samples the very positions
   gpuresample samples; interpolators ``sitkNearestNeighbor``, ``sitkLinear`` and
@@ -26,7 +26,8 @@ are timed round-robin (one call of each per repeat, so load on the machine hits 
 three alike); the table shows medians. Each call allocates its result, as a user's call
 does (1 GiB of pages is touched and freed first, see ``WARM_PAGES_BYTES``). Every
 implementation is called once before the timed repeats; gpuresample's first call in this process
-and in a fresh process (with an empty Numba cache, for the Numba fallback) are reported apart.
+and in a fresh process (importing the compiled module; nothing is compiled at run time) are
+reported apart.
 
 Agreement is checked on the outputs: gpuresample against SciPy (the reference the
 tests use) and against SimpleITK, as the largest absolute difference over the data's
@@ -49,7 +50,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -99,8 +99,8 @@ y = gr.resample(x, (1, 1, 1), target_shape=(n_out,) * 3, interpolation=interpola
 print(json.dumps({"rise": status("VmHWM:") - before, "output": y.nbytes}))
 """
 
-# Runs in a fresh interpreter (an empty NUMBA_CACHE_DIR, for the Numba fallback): first-call times.
-COMPILE_CHILD = r"""
+# Runs in a fresh interpreter: first-call times.
+FIRST_CALL_CHILD = r"""
 import json, sys, time, numpy as np, gpuresample as gr
 n_in, n_out = int(sys.argv[1]), int(sys.argv[2])
 x = np.random.default_rng(0).standard_normal((n_in,) * 3).astype(np.float32)
@@ -142,13 +142,12 @@ def cpu_model() -> str:
 
 
 def versions() -> dict:
-    import numba
     import scipy
     import SimpleITK as sitk
 
     import gpuresample as gr
     return {"Python": platform.python_version(), "NumPy": np.__version__, "SciPy": scipy.__version__,
-            "Numba": numba.__version__, "SimpleITK": sitk.Version_VersionString(),
+            "SimpleITK": sitk.Version_VersionString(),
             "gpuresample": gr.__version__}
 
 
@@ -213,12 +212,10 @@ def transient_rss(n_in: int, n_out: int, interpolation: str) -> int | None:
     return report["rise"] - report["output"]
 
 
-def compile_times(n_in: int, n_out: int) -> dict:
-    """First-call seconds per interpolation in a fresh process with an empty Numba cache."""
-    with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-        proc = subprocess.run([sys.executable, "-c", COMPILE_CHILD, str(n_in), str(n_out), *INTERPOLATIONS],
-                              capture_output=True, text=True, env=env)
+def first_call_times(n_in: int, n_out: int) -> dict:
+    """First-call seconds per interpolation in a fresh process."""
+    proc = subprocess.run([sys.executable, "-c", FIRST_CALL_CHILD, str(n_in), str(n_out), *INTERPOLATIONS],
+                          capture_output=True, text=True)
     if proc.returncode != 0:
         print(proc.stderr, file=sys.stderr)
         return {}
@@ -294,9 +291,9 @@ def loops_description() -> str:
     """Which CPU loops ran, on how many threads."""
     from gpuresample.backends import _loops, _native
 
-    if _loops.is_native():
-        return f"CPU loops: native library `{Path(_native.library()._name).name}`, {_loops.threads()} threads"
-    return f"CPU loops: Numba's (fallback), {_loops.threads()} threads"
+    if _loops.is_compiled():
+        return f"CPU loops: compiled module `{Path(_native.library().__file__).name}`, {_loops.threads()} threads"
+    return f"CPU loops: the NumPy/SciPy array path (no compiled module), {_loops.threads()} thread"
 
 
 def machine_section(sitk_threads: str, load_before, load_after, others: tuple, load_note: str = "",
@@ -359,9 +356,8 @@ def report(all_results: dict, compiled: dict, load_before, load_after, repeats: 
             cold = compiled.get(case, {}).get(interpolation)
             lines.append(f"| {case} | {interpolation} | {ms(results[interpolation]['first_call'])} | "
                          f"{'n/a' if cold is None else ms(cold)} |")
-    lines += ["", "Interpolations run in the order nearest, linear, cubic in one process. With the native loops "
-              "nothing compiles; with the Numba fallback a fresh process compiles each loop it needs (nearest and "
-              "linear share one).", ""]
+    lines += ["", "Interpolations run in the order nearest, linear, cubic in one process. Nothing compiles at run "
+              "time: a fresh process imports the compiled module.", ""]
     lines += ["## Memory of gpuresample (beyond input and output)", "",
               "| case | interpolation | input | output | tracemalloc peak - output | RSS high-water rise - output "
               "(fresh process) | planner's predicted peak (input + output + scratch) |",
@@ -419,13 +415,11 @@ def sitk_image(array: np.ndarray, grid):
 
 
 def run_oblique(repeats: int) -> dict:
-    import numba
     import SimpleITK as sitk
 
     import gpuresample as gr
 
-    numba.set_num_threads(min(OBLIQUE_THREADS, numba.config.NUMBA_NUM_THREADS))  # the Numba fallback, if it runs
-    os.environ["GPURESAMPLE_NUM_THREADS"] = str(OBLIQUE_THREADS)  # the native loops (cubic coefficients)
+    os.environ["GPURESAMPLE_NUM_THREADS"] = str(OBLIQUE_THREADS)  # the compiled loops
     interpolators = {"nearest": sitk.sitkNearestNeighbor, "linear": sitk.sitkLinear}
     results = {}
     for n_in, n_out, degrees in OBLIQUE_CASES:
@@ -526,7 +520,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=9, help="timed calls per implementation (median)")
     parser.add_argument("--output", type=Path, default=RESULTS / "cpu.md")
     parser.add_argument("--no-compile-times", action="store_true",
-                        help="skip the fresh-process runs with an empty Numba cache")
+                        help="skip the first calls in fresh processes")
     parser.add_argument("--oblique", action="store_true",
                         help="time targets rotated about axis 0 against SimpleITK instead "
                              "(default output: results/cpu-oblique.md)")
@@ -543,7 +537,7 @@ def main(argv=None) -> int:
     for n_in, n_out in CASES:
         case = f"{n_in}^3 -> {n_out}^3"
         if not args.no_compile_times:
-            compiled[case] = compile_times(n_in, n_out)
+            compiled[case] = first_call_times(n_in, n_out)
         all_results[case] = run_case(n_in, n_out, args.repeats)
     load_after = os.getloadavg()
     others = (busy_cpu_seconds() - start_busy - (own_cpu_seconds() - start_own), time.perf_counter() - start_wall)

@@ -1,23 +1,22 @@
-"""First-call cost of the CPU backend: the native (ahead-of-time) loops and the Numba fallback.
+"""First-call cost of the CPU backend: the compiled module ``gpuresample._core`` and the array path.
 
 Usage::
 
     python benchmarks/first_call.py                  # writes benchmarks/results/first-call.md
     python benchmarks/first_call.py --repeats 1      # quicker, noisier
+    python benchmarks/first_call.py --python /tmp/venv/bin/python   # an installed package
 
 Measured in fresh interpreters, for each interpolation, float32 64³ → 96³ (label: uint8),
 from process start to the first result:
 
-* **native, installed**: the library built at install time (``pip install``: the wheel's
-  build hook) — every process of an installed package;
-* **native, built at first use**: a copy of the package without a built library and an
-  empty ``GPURESAMPLE_CACHE_DIR`` (a source checkout run in place): the first process
-  compiles the library (once per environment);
-* **Numba, cold / warm cache**: ``GPURESAMPLE_CPU_LOOPS=numba`` with an empty
-  ``NUMBA_CACHE_DIR``, then the cache that run filled.
+* **compiled module**: ``gpuresample._core`` imported, nothing built at run time. By default
+  the checkout with ``_core`` built in place (a CMake build of ``CMakeLists.txt``, then
+  ``cmake --install build/dev --prefix . --component core``);
+  with ``--python``, that interpreter's installed package (``pip install .``);
+* **array path (checkout without the module)**: a copy of the package without ``_core``, run
+  in place: the NumPy/SciPy array path, with its one line on stderr.
 
-Also timed: building the library (``gpuresample/_native/build.py``, every variant, in
-parallel). Each row gives medians over ``--repeats`` fresh processes.
+Each row gives medians over ``--repeats`` fresh processes.
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,16 +53,16 @@ t3 = time.perf_counter()
 gr.resample(x, (1, 1, 1), target_shape=(96, 96, 96), interpolation=interpolation)
 t4 = time.perf_counter()
 from gpuresample.backends import _loops
-assert gr.__file__.startswith(sys.argv[2]), gr.__file__
+assert sys.argv[2] == "-" or gr.__file__.startswith(sys.argv[2]), gr.__file__
 print(json.dumps({"numpy": t1 - t0, "gpuresample": t2 - t1, "first call": t4 - t3, "total": (t2 - t0) + (t4 - t3),
-                  "native": _loops.is_native(), "numba imported": "numba" in sys.modules}))
+                  "compiled": _loops.is_compiled()}))
 """
 
 
-def fresh(args, env=None) -> dict:
+def fresh(args, env=None, python=None) -> dict:
     """FIRST_CALL in a fresh interpreter started outside the checkout (``-c`` puts the working
     folder first on ``sys.path``, which would shadow ``PYTHONPATH``)."""
-    done = subprocess.run([sys.executable, "-c", FIRST_CALL, *map(str, args)], env={**os.environ, **(env or {})},
+    done = subprocess.run([python or sys.executable, "-c", FIRST_CALL, *map(str, args)], env={**os.environ, **(env or {})},
                           capture_output=True, text=True, check=True, cwd=tempfile.gettempdir())
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -72,11 +70,11 @@ def fresh(args, env=None) -> dict:
 def median_rows(runs: list) -> dict:
     return {key: statistics.median(float(r[key]) for r in runs) for key in ("numpy", "gpuresample", "first call",
                                                                               "total")} | {
-        "native": all(r["native"] for r in runs), "numba imported": any(r["numba imported"] for r in runs)}
+        "compiled": all(r["compiled"] for r in runs)}
 
 
 def unbuilt_copy(folder: Path) -> Path:
-    """A copy of the package without any built library (a checkout run in place)."""
+    """A copy of the package without the compiled module (a checkout run in place)."""
     shutil.copytree(ROOT / "gpuresample", folder / "gpuresample",
                     ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.dylib"))
     return folder
@@ -85,58 +83,48 @@ def unbuilt_copy(folder: Path) -> Path:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--python", help="an interpreter with the package installed (default: this checkout, "
+                                          "with _core built in place)")
     parser.add_argument("--output", type=Path, default=RESULTS / "first-call.md")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT))
-    from gpuresample.backends import _native
+    if args.python is None:
+        sys.path.insert(0, str(ROOT))
+        from gpuresample.backends import _native
 
-    assert _native.library() is not None, "build the library first: python gpuresample/_native/build.py"
+        assert _native.library() is not None, ("build gpuresample._core in place first (cmake, see CMakeLists.txt) "
+                                               "or give --python")
+        compiled_env, compiled_args = {"PYTHONPATH": str(ROOT)}, [ROOT]
+        compiled_how = "compiled module (checkout, built in place)"
+    else:
+        compiled_env, compiled_args = {"PYTHONPATH": ""}, ["-"]
+        compiled_how = "compiled module (installed)"
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
-        base = {"PYTHONPATH": str(ROOT), "GPURESAMPLE_CPU_LOOPS": "auto"}
         for interpolation in INTERPOLATIONS:
-            installed, first_use, cold, warm = [], [], [], []
+            compiled, array = [], []
             for r in range(args.repeats):
-                installed.append(fresh([interpolation, ROOT], base))
+                compiled.append(fresh([interpolation, *compiled_args], {**compiled_env, "GPURESAMPLE_CPU_LOOPS": "native"},
+                                      python=args.python))
                 copy = unbuilt_copy(scratch / f"copy-{interpolation}-{r}")
-                first_use.append(fresh([interpolation, copy], {**base, "PYTHONPATH": str(copy),
-                                                               "GPURESAMPLE_CACHE_DIR": str(copy / "cache")}))
-                numba = {**base, "GPURESAMPLE_CPU_LOOPS": "numba", "NUMBA_CACHE_DIR": str(scratch / f"nb-{interpolation}-{r}")}
-                cold.append(fresh([interpolation, ROOT], numba))
-                warm.append(fresh([interpolation, ROOT], numba))
-            rows += [(interpolation, "native, installed", median_rows(installed)),
-                     (interpolation, "native, built at first use", median_rows(first_use)),
-                     (interpolation, "Numba, cold cache", median_rows(cold)),
-                     (interpolation, "Numba, warm cache", median_rows(warm))]
-        builds = []
-        build = _native._build_module()
-        for r in range(args.repeats):
-            start = time.perf_counter()
-            build.build(scratch / f"build-{r}")
-            builds.append(time.perf_counter() - start)
+                array.append(fresh([interpolation, copy], {"PYTHONPATH": str(copy), "GPURESAMPLE_CPU_LOOPS": "auto"}))
+            rows += [(interpolation, compiled_how, median_rows(compiled)),
+                     (interpolation, "array path (checkout without the module)", median_rows(array))]
     load = os.getloadavg()
     lines = [
-        "# First call of the CPU backend: native (ahead-of-time) loops and the Numba fallback",
+        "# First call of the CPU backend: the compiled module gpuresample._core and the array path",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; load average "
         f"{load[0]:.1f} at the end. float32 64³ → 96³ (label: uint8); seconds from process start, medians of "
-        f"{args.repeats} fresh processes. Goals: cold ≤ {COLD_GOAL_S} s, warm ≤ {WARM_GOAL_S} s.",
+        f"{args.repeats} fresh processes. Goals: cold ≤ {COLD_GOAL_S} s, warm ≤ {WARM_GOAL_S} s. Nothing is "
+        "compiled at run time: the module is built with the package (`pip install .`, `pip wheel .`).",
         "",
-        "| interpolation | how | import numpy | import gpuresample | first call | total | Numba imported |",
+        "| interpolation | how | import numpy | import gpuresample | first call | total | compiled loops ran |",
         "|---|---|---|---|---|---|---|",
     ]
     for interpolation, how, r in rows:
         lines.append(f"| {interpolation} | {how} | {r['numpy']:.2f} | {r['gpuresample']:.2f} | {r['first call']:.2f} "
-                     f"| {r['total']:.2f} | {'yes' if r['numba imported'] else 'no'} |")
-    variants = ", ".join(build.library_name(s) for s, _, _ in build.variants())
-    lines += [
-        "",
-        f"Building the library ({variants}; `gpuresample/_native/build.py`, in parallel): median "
-        f"{statistics.median(builds):.2f} s, paid once by an install (the wheel's build hook). A checkout run in "
-        "place builds only the variant its CPU runs (both translation units in parallel) in its first process: "
-        "the \"built at first use\" rows.",
-    ]
+                     f"| {r['total']:.2f} | {'yes' if r['compiled'] else 'no'} |")
     text = "\n".join(lines) + "\n"
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)
