@@ -500,7 +500,7 @@ def resample_chunk(pieces, layout, crops, tables: SamplingTables, out_dtype, bac
     check_values(block, on_gpu, block.dtype, out_dtype, tables.interpolation)  # as gpuresample.resample, per chunk
     chosen = choose_backend(backend, on_gpu, tables.interpolation)
     out = chosen.empty(tables.output_shape, out_dtype)
-    chosen.resample_block(block, tables, out)  # the CPU backend serialises itself where Numba must
+    chosen.resample_block(block, tables, out)  # calls from several threads run side by side (docs/design.md §9)
     if fill is not None and isinstance(tables, SamplingTables):
         apply_fill(out, replace(tables, output_axes=None), fill)
     return out

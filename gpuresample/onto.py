@@ -10,7 +10,8 @@ Output voxel ``j`` samples the source at ``u = source.affine⁻¹ @ target.affin
   is just decreasing positions) and ``output_axes`` says which target axis each fills:
   the output is written through a transposed view. Every backend runs them unchanged.
 * **oblique**: an :class:`AffineSampling` carries the 3x4 matrix; backends compute a
-  position per voxel (see ``backends/_affine_loops.py``).
+  position per voxel (``kernels/gr_affine.cuh``, in the CPU loops and ``kernels/affine.cu``;
+  ``backends/_affine_xp.py`` for the array path).
 
 Either way a voxel whose position lies outside ``[-0.5, n - 0.5]`` on any axis gets
 ``fill``. For tables the outside output indices are carried per axis

@@ -1,9 +1,9 @@
 """Cubic across slabs, exactly: the prefilter's recursion states at slab edges.
 
 The cubic B-spline prefilter along an axis is one recursion over the whole extended
-line (causal initial sum, causal pass, anti-causal pass, see
-``gpuresample/backends/_cpu_loops.py``). A slab holds only some rows of that line, so
-it cannot start the recursion from its own edges without changing the result. Instead,
+line (causal initial sum, causal pass, anti-causal pass, see ``kernels/gr_spline.cuh``).
+A slab holds only some rows of that line, so it cannot start the recursion from its own
+edges without changing the result. Instead,
 a pre-pass over axis 0 (``boundary_states`` in ``backends/_spline_states.py``) runs the
 whole line's recursion once, streamed, in float64, exactly as the unchunked prefilter
 does it, and keeps for each slab two planes: the causal value at the slab's first kept

@@ -1,8 +1,8 @@
 """Sampling tables: per axis, the input rows and weights of every output position.
 
 Computed once, in float64, on the host, from the positions of
-:func:`gpuresample.geometry.sampling_positions`. Every backend (NumPy/Numba,
-CuPy, our CUDA kernels, Dask) consumes these tables and nothing else about the
+:func:`gpuresample.geometry.sampling_positions`. Every backend (the compiled CPU
+loops, the NumPy/CuPy array code, our CUDA kernels, Dask) consumes these tables and nothing else about the
 geometry, which is what makes their results agree.
 
 A table addresses a *line* along its axis:

@@ -1,8 +1,8 @@
 """Backend ``kernels``: our CUDA kernels (``kernels/*.cu``), compiled at run time by CuPy.
 
-The kernels read the same sampling tables as every other backend and follow the CPU
-backend's arithmetic contract (see ``gpuresample/backends/_cpu_loops.py``), so results
-agree with it bit for bit. Sizes, strides and table pointers are kernel arguments: a
+The kernels read the same sampling tables as every other backend and share their
+arithmetic with the CPU loops (the ``kernels/*.cuh`` headers, docs/design.md section 2), so
+results agree with the CPU backend bit for bit. Sizes, strides and table pointers are kernel arguments: a
 module is compiled once per (input dtype, output dtype, interpolation) and device, and
 CuPy keeps the binary on disk for later processes.
 
