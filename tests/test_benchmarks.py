@@ -216,7 +216,7 @@ def fake_cupy(harness: HarnessDevice) -> types.ModuleType:
         return call
 
     for name in ("take", "clip", "rint", "ix_", "where", "abs", "array_equal", "arange", "maximum", "argmax",
-                 "stack", "zeros_like", "moveaxis", "floor", "minimum"):  # floor, minimum: the oblique cupyx path
+                 "stack", "zeros_like", "moveaxis", "floor", "minimum", "isnan"):  # floor, minimum: the oblique cupyx path; isnan: float labels
         setattr(cp, name, delegate(name))
     cp.random = types.SimpleNamespace(default_rng=Generator)
     pool = MemoryPool()

@@ -62,11 +62,13 @@ def assert_same_bits(a, b):
 
 
 def test_the_module_loads_here():
-    """Test machines build the extension: the compiled loops must be there, inside the package."""
+    """Test machines build the extension: the compiled loops must be there, the package's own
+    (next to it, or where an editable install put it)."""
     library = _native.library()
     assert library is not None, _native.unavailable_reason()
     assert _native.unavailable_reason() is None
-    assert Path(library.__file__).parent == Path(gr.__file__).parent
+    assert library.__name__ == "gpuresample._core" and Path(library.__file__).name.startswith("_core.")
+    assert Path(library.__file__).parent.name == "gpuresample"
     for name in _native.LOOPS[:10]:
         assert callable(getattr(_native, name))
 
@@ -288,12 +290,17 @@ def test_a_damaged_module_is_reported_not_fatal(tmp_path, keep):
     an ImportError, never a signal (a file cut short can still pass the loader's header checks
     and fault when a page past its end is touched)."""
     package = Path(gr.__file__).parent
-    shutil.copytree(package, tmp_path / "gpuresample", ignore=shutil.ignore_patterns("__pycache__"))
-    (built,) = (tmp_path / "gpuresample").glob("_core.*")
+    shutil.copytree(package, tmp_path / "gpuresample", ignore=shutil.ignore_patterns("__pycache__", "_core.*"))
+    module = Path(_native.library().__file__)  # next to the package, or where an editable install put it
+    built = tmp_path / "gpuresample" / module.name
+    shutil.copy(module, built)
     size = {"none": 0, "header": 200, "half": built.stat().st_size // 2}[keep]
     with open(built, "r+b") as file:
         file.truncate(size)
-    script = ("from gpuresample.backends import _native\n"
+    # an editable install's import hook would find the installed module, not this damaged copy
+    script = ("import sys\n"
+              "sys.meta_path[:] = [f for f in sys.meta_path if 'ScikitBuild' not in type(f).__name__]\n"
+              "from gpuresample.backends import _native\n"
               "print(_native.library() is None)\n"
               "print(_native.unavailable_reason())\n")
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120,
