@@ -20,10 +20,6 @@
 #include <string>
 #include <type_traits>
 
-#if defined(__linux__)
-#include <sched.h>
-#endif
-
 namespace nb = nanobind;
 using namespace nb::literals;
 
@@ -82,21 +78,6 @@ bool visit_dtype(nb::dlpack::dtype dtype, Fn&& fn)
 [[noreturn]] void refuse(const char* function, const std::string& why)
 {
     throw nb::type_error((std::string("gpuresample._core.") + function + ": " + why).c_str());
-}
-
-// The cores this process may run on (threads <= 0 asks for them).
-std::int64_t resolve_threads(std::int64_t threads)
-{
-    if (threads > 0) {
-        return threads;
-    }
-#if defined(__linux__)
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0) {
-        return std::max(1, CPU_COUNT(&set));
-    }
-#endif
-    return std::max(1u, std::thread::hardware_concurrency());
 }
 
 // What every oblique call shares, copied into each item so the compiler keeps it in
@@ -360,7 +341,7 @@ void affine_nearest(const Volume& src, const Matrix& m, const Triple& n_src, con
                     bool round_to_int, double lo, double hi, std::int64_t threads)
 {
     const Block block = make_block("affine_nearest", src, m, n_src, first, nullptr, j0_start, band_atol, fill, out);
-    threads = resolve_threads(threads);
+    threads = default_threads(threads);
     bool ok;
     if (same) {
         if (!same_dtype(src, out)) {
@@ -388,7 +369,7 @@ void affine_linear(const Volume& src, const Matrix& m, const Triple& n_src, cons
                    double lo, double hi, std::int64_t threads)
 {
     const Block block = make_block("affine_linear", src, m, n_src, first, nullptr, j0_start, band_atol, fill, out);
-    threads = resolve_threads(threads);
+    threads = default_threads(threads);
     const Rounding r{round_to_int, lo, hi};
     const bool ok = visit_dtype(src.dtype(), [&](auto in) {
         using In = typename decltype(in)::type;
@@ -406,7 +387,7 @@ void affine_cubic(const Volume& coef, const Matrix& m, const Triple& n_src, cons
                   double lo, double hi, std::int64_t threads)
 {
     const Block block = make_block("affine_cubic", coef, m, n_src, first, &pads, j0_start, band_atol, fill, out);
-    threads = resolve_threads(threads);
+    threads = default_threads(threads);
     const Rounding r{round_to_int, lo, hi};
     const auto write = [&](auto work) {
         using Work = typename decltype(work)::type;
@@ -428,7 +409,7 @@ void affine_label(const Volume& src, const Matrix& m, const Triple& n_src, const
                   std::int64_t j0_start, double band_atol, double fill, const Output& out, std::int64_t threads)
 {
     const Block block = make_block("affine_label", src, m, n_src, first, nullptr, j0_start, band_atol, fill, out);
-    threads = resolve_threads(threads);
+    threads = default_threads(threads);
     if (!same_dtype(src, out)) {
         refuse("affine_label", "labels are written in the source's dtype");
     }

@@ -39,9 +39,6 @@ inline void require(bool condition, const char* function, const std::string& why
     }
 }
 
-// The threads a loop runs on: `threads` when positive, else the cores this process may run on.
-std::int64_t default_threads(std::int64_t threads);
-
 // A strided view of an n-D array (n <= 3): data, extents, byte strides.
 struct View {
     char* data;

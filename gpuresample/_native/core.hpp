@@ -31,6 +31,10 @@ void bind_separable(nanobind::module_& m);
 void bind_recursion(nanobind::module_& m);
 void bind_affine(nanobind::module_& m);
 
+// The threads a loop runs on: `threads` when positive, else the cores this process may run on
+// (separable.cpp defines it; every loop family asks it).
+std::int64_t default_threads(std::int64_t threads);
+
 // fn(item, thread) for item in [0, n) on up to `threads` threads, created for this call and
 // joined before it returns (no pool outlives a call, so a forked child is safe). Thread ids
 // run 0 .. threads - 1 (the caller's thread is 0), so per-thread scratch is indexed by id.
