@@ -69,7 +69,7 @@ MARCH_C = 2
 #: A separable launch aims at this many threads (about two full waves of an H100's 132
 #: SMs x 2048 threads); longer runs per thread are used only beyond it.
 TARGET_THREADS = 1 << 19
-#: Longest run of outputs one thread marches through (the probe in issue 9 used 8-128).
+#: Longest run of outputs one thread marches through (an earlier GPU probe tried 8-128).
 MAX_RUN = 128
 #: Device table uploads kept per process (LRU): tables of a repeated (source grid, target
 #: grid, interpolation) call are uploaded once; each entry is a few KB to a few MB.
