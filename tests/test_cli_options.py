@@ -11,6 +11,7 @@ import pytest
 
 import gpuresample as gr
 from gpuresample import cli, io
+from test_cli import assert_one_line_error, run
 
 nib = pytest.importorskip("nibabel")
 pytest.importorskip("SimpleITK")
@@ -26,20 +27,6 @@ def files(tmp_path):
     labels[2:8, 3:9, 1:5] = 1
     io.save(tmp_path / "liver.nrrd", labels, GRID)
     return tmp_path
-
-
-def run(capsys, *argv):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(code, err, *fragments):
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("gpuresample: error: "), err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 # ------------------------------------------------------------------ --dtype
@@ -58,7 +45,7 @@ def test_dtype_sets_the_image_dtype_and_masks_keep_theirs(capsys, files):
 
 def test_dtype_is_checked_like_every_argument(capsys, files):
     code, _out, err = run(capsys, files / "ct.nii.gz", files / "o.nii.gz", "--isotropic", "--dtype", "complex64")
-    one_line_error(code, err, "--dtype", "invalid choice", "float32")
+    assert_one_line_error(code, err, "--dtype", "invalid choice", "float32")
 
 
 def test_scene_plan_takes_dtypes_per_object():
@@ -108,21 +95,21 @@ def test_out_of_core_computes_into_a_memory_map_in_slabs(capsys, files, monkeypa
 
 def test_out_of_core_refuses_formats_it_cannot_stream(capsys, files):
     code, _out, err = run(capsys, files / "ct.nii.gz", files / "o.nrrd", "--isotropic", "--out-of-core")
-    one_line_error(code, err, "--out-of-core", ".nii or .nii.gz", "o.nrrd")
+    assert_one_line_error(code, err, "--out-of-core", ".nii or .nii.gz", "o.nrrd")
     assert not (files / "o.nrrd").exists()
 
 
 def test_out_of_core_refuses_up_front_when_the_disk_is_too_small(capsys, files, monkeypatch):
     monkeypatch.setattr(cli.shutil, "disk_usage", lambda path: type("U", (), {"free": 100})())
     code, _out, err = run(capsys, files / "ct.nii.gz", files / "o.nii", "--isotropic", "--out-of-core")
-    one_line_error(code, err, "--out-of-core needs", "only 100 B is free")
+    assert_one_line_error(code, err, "--out-of-core needs", "only 100 B is free")
     assert not any(p.name.startswith((io.STAGING_PREFIX, "o.")) for p in files.iterdir())
 
 
 def test_a_result_too_big_for_memory_advises_the_commands_option(capsys, files, monkeypatch):
     monkeypatch.setattr("gpuresample.executor.available_host_bytes", lambda: 1 << 20)
     code, _out, err = run(capsys, files / "ct.nii.gz", files / "o.nii.gz", "--shape", 1000, 1000, 100)
-    one_line_error(code, err, "--out-of-core")
+    assert_one_line_error(code, err, "--out-of-core")
     assert "out=" not in err
     with pytest.raises(MemoryError, match="out= a numpy.memmap"):   # Python callers still get out=
         gr.resample(np.zeros((4, 4, 4), np.float32), target_shape=(400, 400, 500))
@@ -130,7 +117,7 @@ def test_a_result_too_big_for_memory_advises_the_commands_option(capsys, files, 
 
 def test_size_errors_name_the_commands_options(capsys, files):
     code, _out, err = run(capsys, files / "ct.nii.gz", files / "o.nii.gz", "--spacing", 1e-9, 1e-9, 1e-9)
-    one_line_error(code, err, "choose a larger --spacing or a smaller --shape")
+    assert_one_line_error(code, err, "choose a larger --spacing or a smaller --shape")
 
 
 # ------------------------------------------------------------------ --dry-run of a huge plan
@@ -167,7 +154,7 @@ def test_dry_run_out_of_core_warns_about_the_disk(capsys, files, monkeypatch):
 ])
 def test_unknown_options_are_named(capsys, argv, fragments):
     code, _out, err = run(capsys, *argv)
-    one_line_error(code, err, *fragments)
+    assert_one_line_error(code, err, *fragments)
 
 
 def test_negative_numbers_are_values_not_options(capsys, files):
