@@ -37,9 +37,9 @@ def test_readme_opens_with_the_two_commands():
     assert BLOCKS[0] == ("bash", "python3 -m venv .venv && . .venv/bin/activate && pip install . && "
                                  "gpuresample --spacing 1 1 1\n")
     assert BLOCKS[1] == ("bash", 'python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[test]" && '
-                                 "python -m pytest -q\n")
+                                 "python -m pytest -q -n auto\n")
     ci = (README.parent / ".ci" / "run").read_text()
-    assert 'python -m pip install -e ".[test]"' in ci and "python -m pytest -q" in ci
+    assert 'python -m pip install -e ".[test]"' in ci and "python -m pytest -q -n auto\n" in ci
     assert shell_commands(BLOCKS[0][1])[0] == ["gpuresample --spacing 1 1 1"]
 
 
