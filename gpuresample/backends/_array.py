@@ -269,7 +269,7 @@ def array_scratch_bytes(tables: SamplingTables, in_dtype, out_dtype) -> int:
         lengths = [kept_coefficient_rows(t) for t in axes]
         longest = max(t.pad_before + t.source_length + t.pad_after for t in axes)
         extended = max(math.prod(lengths) // max(lengths) * longest, 1)
-        total = 2 * extended * 8 + math.prod(lengths) * work
+        total = 2 * extended * 8 + 2 * math.prod(lengths) * work  # coefficients and the prefilter's result
         if tables.axes[0].is_cut:  # a slab's gathered states
             total += 2 * (math.prod(lengths) // max(lengths[len(axes) - tables.ndim], 1)) * 8
         if is_smoothed(tables):  # the smoothed block the coefficients are gathered from
