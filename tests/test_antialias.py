@@ -166,3 +166,25 @@ def test_cpu_loops_array_path_and_kernels_give_the_same_bits(harness, monkeypatc
     np.testing.assert_array_equal(results["array"], results["native"])
     np.testing.assert_array_equal(out, results["native"])
     assert out.dtype == results["native"].dtype == np.dtype(dtype)
+
+
+def test_the_compiled_loops_import_no_scipy():
+    """Anti-aliasing no longer needs ``scipy.ndimage``: with the compiled loops a process imports no
+    SciPy (the array path imports it when it runs)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, numpy as np, gpuresample as gr\n"
+            "x = np.random.default_rng(0).random((20, 18, 16), dtype=np.float32)\n"
+            "for i in ('nearest', 'linear', 'cubic'):\n"
+            "    gr.resample(x, (1, 1, 1), target_shape=(7, 6, 5), interpolation=i, antialias=i != 'nearest')\n"
+            "gr.resample((x * 3).astype(np.uint8), (1, 1, 1), target_shape=(7, 6, 5), interpolation='label')\n"
+            "print(sorted(m for m in sys.modules if m == 'scipy' or m.startswith('scipy.')))\n")
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root), **{_loops.LOOPS_VARIABLE: "native"})
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
