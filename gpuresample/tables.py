@@ -110,7 +110,7 @@ def gaussian_weights(sigma: float) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=256)
-def _smoothing_table(sigma: float, rows: int, margin_before: int, margin_after: int) -> "AxisTable":
+def _smoothing_table(sigma: float, rows: int, margin_before: int, margin_after: int) -> AxisTable:
     radius = gaussian_radius(sigma)
     n_in = margin_before + rows + margin_after
     offsets = np.arange(-radius, radius + 1, dtype=np.int64)
@@ -121,7 +121,7 @@ def _smoothing_table(sigma: float, rows: int, margin_before: int, margin_after: 
     return AxisTable(index, weight, 0, n_in)
 
 
-def smoothing_table(table: "AxisTable") -> "AxisTable | None":
+def smoothing_table(table: AxisTable) -> AxisTable | None:
     """The anti-aliasing Gaussian along ``table``'s axis as a sampling table; None without one.
 
     Its output rows are ``table``'s input rows ``[source_start, source_stop)`` (the smoothing

@@ -312,5 +312,5 @@ def resample_with(xp, ndi, source, tables: SamplingTables, out, exact=False) -> 
     store(xp, values, out3)
 
 
-__all__ = ["resample_with", "smooth_with", "smoothing_scratch_bytes", "spline_coefficients", "recursive_prefilter", "label_block", "arg_max_label",
-           "separable_pass", "store", "array_scratch_bytes", "LABEL_BLOCK_VOXELS", "SPLINE_ORDER"]
+__all__ = ["resample_with", "smooth_with", "smoothing_scratch_bytes", "spline_coefficients", "recursive_prefilter",
+           "label_block", "arg_max_label", "separable_pass", "store", "array_scratch_bytes", "LABEL_BLOCK_VOXELS", "SPLINE_ORDER"]

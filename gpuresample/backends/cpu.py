@@ -21,7 +21,8 @@ from . import _loops
 from ._affine_xp import affine_scratch_bytes as array_affine_scratch_bytes
 from ._affine_xp import affine_with
 from ._array import array_scratch_bytes, resample_with, smooth_with
-from ._common import check_source_block, is_smoothed, label_view_dtype, smoothing_sizes, uses_label_arithmetic, view_3d
+from ._common import (check_source_block, is_smoothed, label_view_dtype, smoothing_sizes, uses_label_arithmetic,
+                      view_3d)
 from ._cpu_affine import affine_scratch_bytes, resample_affine_block
 from ._cpu_cubic import cubic_layout, cubic_streamed, output_view, spline_coefficients, table_bytes
 from ._spline_states import filter_axis0
@@ -130,7 +131,8 @@ def _identity_table(n: int) -> AxisTable:
 
 def smooth_scratch_bytes(tables: SamplingTables, in_dtype, threads: int) -> int:
     """Bytes :func:`smooth` allocates with the compiled loops: the smoothed block, a float32 copy
-    of float16 input and the per-thread planes of ``separable3`` (0 when no axis is smoothed)."""
+    of float16 input, the per-thread planes of ``separable3`` and the weights in the working
+    dtype (0 when no axis is smoothed)."""
     if not is_smoothed(tables):
         return 0
     in_dtype = np.dtype(in_dtype)
@@ -138,7 +140,8 @@ def smooth_scratch_bytes(tables: SamplingTables, in_dtype, threads: int) -> int:
     block, passes = smoothing_sizes(tables)
     shape = [1] * (3 - tables.ndim) + [t.input_stop - t.input_start for t in tables.axes]
     rows1 = tables.axes[-2].source_length if tables.axes[-2].sigma > 0 else shape[1]
-    total = passes[-1] * work + threads * (shape[1] * shape[2] + rows1 * shape[2]) * work
+    weights = sum(shape) + sum(t.n_out * t.taps for t in smoothing_passes(tables) if t is not None)
+    total = (passes[-1] + threads * (shape[1] * shape[2] + rows1 * shape[2]) + weights) * work
     if in_dtype == np.float16:
         total += block * 4
     return total

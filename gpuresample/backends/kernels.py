@@ -354,9 +354,10 @@ def smooth_kernels(device: Device, source, tables: SamplingTables, work):
         shape = list(values.shape)
         shape[axis] = table.n_out
         out = device.empty(tuple(shape), work)
-        offsets, weights = device.upload_cached(tables, ("smoothing", axis, strides, work.str), lambda: [
-            np.ascontiguousarray(table.index * np.int64(strides[axis]), dtype=np.int64),
-            np.ascontiguousarray(table.weight, dtype=work)])
+        offsets, weights = device.upload_cached(
+            tables, ("smoothing", axis, strides, work.str),
+            lambda table=table, stride=strides[axis]: [np.ascontiguousarray(table.index * np.int64(stride), np.int64),
+                                                       np.ascontiguousarray(table.weight, dtype=work)])
         args = (values, out, offsets, weights, np.int32(table.taps), np.int32(axis)) + _i64(out.shape) + _i64(strides)
         grid, block = voxel_launch_shape(out.shape)
         device.launch(Launch(table_pass_name(values.dtype, work), grid, block, args))
