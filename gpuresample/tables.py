@@ -100,6 +100,48 @@ def gaussian_radius(sigma: float) -> int:
     return int(GAUSSIAN_TRUNCATE * sigma + 0.5) if sigma > 0 else 0
 
 
+def gaussian_weights(sigma: float) -> np.ndarray:
+    """The normalised Gaussian of ``sigma`` over ``2 r + 1`` taps (``r = gaussian_radius(sigma)``),
+    float64, as SciPy's ``gaussian_filter1d`` builds it."""
+    radius = gaussian_radius(sigma)
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    phi = np.exp(-0.5 / (sigma * sigma) * x * x)
+    return phi / phi.sum()
+
+
+@functools.lru_cache(maxsize=256)
+def _smoothing_table(sigma: float, rows: int, margin_before: int, margin_after: int) -> AxisTable:
+    radius = gaussian_radius(sigma)
+    n_in = margin_before + rows + margin_after
+    offsets = np.arange(-radius, radius + 1, dtype=np.int64)
+    index = np.clip(np.arange(rows, dtype=np.int64)[:, None] + (margin_before + offsets)[None, :], 0, n_in - 1)
+    weight = np.ascontiguousarray(np.broadcast_to(gaussian_weights(sigma), index.shape))
+    index.flags.writeable = False
+    weight.flags.writeable = False
+    return AxisTable(index, weight, 0, n_in)
+
+
+def smoothing_table(table: AxisTable) -> AxisTable | None:
+    """The anti-aliasing Gaussian along ``table``'s axis as a sampling table; None without one.
+
+    Its output rows are ``table``'s input rows ``[source_start, source_stop)`` (the smoothing
+    margins cropped), its taps ``2 r + 1`` rows of the block a backend receives (rows
+    ``[input_start, input_stop)``, counted from 0), clamped to the block: margins stop at the
+    volume's edges, so clamping to the block is SciPy's ``mode='nearest'``, and a slab's rows
+    read the very rows the whole volume's do. Weights: :func:`gaussian_weights` (float64;
+    backends cast them to the working dtype). Every backend runs these tables through its own
+    separable passes, so anti-aliasing gives the same bits everywhere.
+    """
+    if table.sigma <= 0.0:
+        return None
+    return _smoothing_table(float(table.sigma), table.source_length, table.margin_before, table.margin_after)
+
+
+def smoothing_passes(tables) -> tuple:
+    """:func:`smoothing_table` of every axis of ``tables`` (None where an axis is not smoothed)."""
+    return tuple(smoothing_table(t) for t in tables.axes)
+
+
 @dataclass(frozen=True)
 class AxisTable:
     """Indices and weights along one axis for every output index.

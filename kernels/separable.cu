@@ -1,5 +1,6 @@
 // Fused separable resampling: nearest (1 tap per axis), linear (2), cubic B-spline (4, on
-// prefiltered coefficients).
+// prefiltered coefficients); and gr_table_pass (at the end), one axis with any number of
+// taps, which runs the anti-aliasing Gaussian before them.
 //
 // Summation order. The host passes the three axis tables in pass order A, B, C
 // (tables.order): slot A is the first pass of the CPU backend, which sums along A for whole
@@ -236,6 +237,38 @@ __global__ void gr_separable(const In* __restrict__ src, Out* __restrict__ dst,
                                                        off_other, w_other, taps_c, begin, end, out_base,
                                                        out_stride_m);
             }
+        }
+    }
+}
+
+// One separable pass along one axis with any number of taps: the anti-aliasing Gaussian's
+// tables (smoothing_table in gpuresample/tables.py), run axis by axis before sampling, as the
+// CPU loops run them through separable3 and the array code through its passes. One thread
+// per output voxel sums its taps left to right in Work (gr_tap_sum, GR_ANY_TAPS): the same
+// operations in the same order as theirs, so the smoothed values agree bit for bit.
+//
+// Arguments: the source (any element strides: stride0, stride1, stride2), the output (Work,
+// C-contiguous, extents n0, n1, n2), the table of output axis `axis` as offsets (n_out, taps)
+// (rows times the source stride along `axis`) and weights (n_out, taps) in Work, its taps.
+template <typename In, typename Work>
+__global__ void gr_table_pass(const In* __restrict__ src, Work* __restrict__ dst,
+                              const gr_offset* __restrict__ offsets, const Work* __restrict__ weights, int taps,
+                              int axis, gr_offset n0, gr_offset n1, gr_offset n2, gr_offset stride0,
+                              gr_offset stride1, gr_offset stride2)
+{
+    const gr_offset j2 = gr_first_x();
+    if (j2 >= n2) {
+        return;
+    }
+    for (gr_offset j0 = gr_first_z(); j0 < n0; j0 += gr_step_z()) {
+        for (gr_offset j1 = gr_first_y(); j1 < n1; j1 += gr_step_y()) {
+            const gr_offset j = gr_pick(axis, j0, j1, j2);
+            const In* line = src + (axis == 0 ? 0 : j0 * stride0) + (axis == 1 ? 0 : j1 * stride1)
+                             + (axis == 2 ? 0 : j2 * stride2);
+            const gr_offset* row = offsets + j * taps;
+            const Work acc = gr_tap_sum<GR_ANY_TAPS>(weights + j * taps, taps,
+                                                     [&](int t) { return gr_load<Work>(line + __ldg(row + t)); });
+            dst[(j0 * n1 + j1) * n2 + j2] = acc;
         }
     }
 }

@@ -224,6 +224,34 @@ def test_reported_peak_covers_real_allocations(interpolation, dtype):
         assert peak <= job.chunking.peak_bytes, (peak, job.chunking.peak_bytes, job.chunking.count)
 
 
+@pytest.mark.parametrize("loops", ["auto", "array"])
+@pytest.mark.parametrize("interpolation", ["linear", "cubic"])
+@pytest.mark.parametrize("dtype", ["float32", "uint16", "float16"])
+def test_reported_peak_covers_antialiasing(monkeypatch, loops, interpolation, dtype):
+    """The smoothing passes' buffers are in the plan too: with the compiled loops and on the array path."""
+    from gpuresample.backends import _loops, clear_caches
+
+    monkeypatch.setenv(_loops.LOOPS_VARIABLE, loops)
+    clear_caches()
+    try:
+        x = random_volume((48, 36, 40), dtype, seed=0)
+        options = dict(target_shape=(16, 30, 13), interpolation=interpolation, antialias=True)
+        whole_peak = build_job(x, (1, 1, 1), **options).chunking.peak_bytes
+        for budget in (None, int(whole_peak * 0.9) if interpolation == "cubic" else whole_peak // 3):
+            job = build_job(x, (1, 1, 1), max_memory=budget, **options)
+            assert budget is None or job.chunking.count > 1
+            job = replace(job, out=np.empty(job.output_shape, job.out_dtype))
+            job.run()
+            tracemalloc.start()
+            job.run()
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            assert peak <= job.chunking.peak_bytes, (peak, job.chunking.peak_bytes, job.chunking.count)
+    finally:
+        monkeypatch.undo()
+        clear_caches()
+
+
 def test_planner_uses_memory_ratio():
     """Downsampling needs more input rows per output row: slabs have fewer output rows."""
     from gpuresample.geometry import Grid

@@ -43,7 +43,7 @@ NVCC_TIMEOUT_S = 300
 CUPY_APPENDED_OPTIONS = ("-ftz=true",)
 #: Which file defines the kernels whose name expressions start with each prefix.
 DEFINING_FILE = {"gr_separable": "separable.cu", "gr_label": "label.cu",
-                 "gr_gather_coefficients": "spline.cu", PREFILTER_NAME: "spline.cu",
+                 "gr_gather_coefficients": "spline.cu", "gr_table_pass": "separable.cu", PREFILTER_NAME: "spline.cu",
                  PREFILTER_CUT_NAME: "spline.cu",
                  "gr_affine_copy": "affine.cu", "gr_affine_nearest": "affine.cu", "gr_affine_linear": "affine.cu",
                  "gr_affine_cubic": "affine.cu", "gr_affine_label": "affine.cu"}

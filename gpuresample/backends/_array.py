@@ -27,9 +27,9 @@ import numpy as np
 
 from ..interpolation import Interpolation, working_dtype
 from ..spline_states import missing_states_error
-from ..tables import CUBIC_POLE, SamplingTables, as_3d, prefilter_constants
-from ._common import (check_source_block, coefficient_maps, gathered_states, integer_limits,
-                      kept_coefficient_rows, label_view_dtype, smooth, uses_label_arithmetic, view_3d)
+from ..tables import CUBIC_POLE, SamplingTables, as_3d, prefilter_constants, smoothing_passes
+from ._common import (check_source_block, coefficient_maps, gathered_states, integer_limits, is_smoothed,
+                      kept_coefficient_rows, label_view_dtype, smoothing_sizes, uses_label_arithmetic, view_3d)
 
 #: Output voxels scored at once by the label path: its 8 taps' labels and float64
 #: weights and the running scores take about 150 bytes per voxel, so steps stay near 300 MiB.
@@ -72,6 +72,23 @@ def separable_pass(xp, values, table, axis: int, work):
     for t in range(1, table.taps):
         acc = tap_next(xp, acc, _along(weight[:, t], axis), xp.take(values, index[:, t], axis=axis))
     return acc
+
+
+def smooth_with(xp, source, tables: SamplingTables, work):
+    """Anti-aliasing with array operations: the Gaussian tables of
+    :func:`~gpuresample.tables.smoothing_passes` run through :func:`separable_pass` axis by
+    axis (axes in order, each pass rounded to the working dtype ``work``), margins cropped;
+    ``source`` itself when no axis is smoothed. The same sums in the same order as the
+    compiled loops and the kernels, so the same bits."""
+    passes = smoothing_passes(tables)
+    if all(p is None for p in passes):
+        return source
+    values = view_3d(source).astype(work)
+    offset = values.ndim - len(passes)
+    for axis, table in enumerate(passes):
+        if table is not None:
+            values = separable_pass(xp, values, table, axis + offset, work)
+    return values[0] if source.ndim == 2 else values
 
 
 def store(xp, result, out3) -> None:
@@ -222,8 +239,23 @@ def arg_max_label(xp, labels, weights):
     return best_label
 
 
+def smoothing_scratch_bytes(tables: SamplingTables, in_dtype) -> int:
+    """Bytes :func:`smooth_with` holds at its peak: the block's working copy, then while a pass
+    runs its input and four arrays of its result's size (the gathered tap, a product, a sum
+    and the next sum). 0 when no axis is smoothed."""
+    if not is_smoothed(tables):
+        return 0
+    block, passes = smoothing_sizes(tables)
+    peak, previous = 0, block
+    for size in passes:
+        peak = max(peak, previous + 4 * size)
+        previous = size
+    return peak * working_dtype(in_dtype).itemsize
+
+
 def array_scratch_bytes(tables: SamplingTables, in_dtype, out_dtype) -> int:
-    """Bytes a block needs besides its input and output: the largest pass intermediates."""
+    """Bytes a block needs besides its input and output: the anti-aliasing passes, or after
+    them the smoothed block and the largest pass intermediates, whichever is more."""
     in_dtype = np.dtype(in_dtype)
     work = working_dtype(in_dtype).itemsize
     axes = as_3d(tables)
@@ -237,16 +269,18 @@ def array_scratch_bytes(tables: SamplingTables, in_dtype, out_dtype) -> int:
         lengths = [kept_coefficient_rows(t) for t in axes]
         longest = max(t.pad_before + t.source_length + t.pad_after for t in axes)
         extended = max(math.prod(lengths) // max(lengths) * longest, 1)
-        total = 2 * extended * 8 + math.prod(lengths) * work
+        total = 2 * extended * 8 + 2 * math.prod(lengths) * work  # coefficients and the prefilter's result
         if tables.axes[0].is_cut:  # a slab's gathered states
             total += 2 * (math.prod(lengths) // max(lengths[len(axes) - tables.ndim], 1)) * 8
+        if is_smoothed(tables):  # the smoothed block the coefficients are gathered from
+            total += smoothing_sizes(tables)[1][-1] * work
     else:
         total = math.prod(lengths) * work
     largest = 0
     for axis in tables.order:
         lengths[axis] = axes[axis].n_out
         largest = max(largest, math.prod(lengths) * work)
-    return total + 3 * largest
+    return max(total + 3 * largest, smoothing_scratch_bytes(tables, in_dtype))
 
 
 def resample_with(xp, ndi, source, tables: SamplingTables, out, exact=False) -> None:
@@ -268,7 +302,7 @@ def resample_with(xp, ndi, source, tables: SamplingTables, out, exact=False) -> 
             out3[...] = target
         return
     work = working_dtype(source.dtype)
-    values = view_3d(smooth(source, tables, work, ndi))
+    values = view_3d(smooth_with(xp, source, tables, work))
     if tables.interpolation is Interpolation.CUBIC:
         values = spline_coefficients(xp, ndi, values, axes, work, slab_axis=len(axes) - tables.ndim, exact=exact)
         axes = tuple(t.coefficient_indexed() for t in axes)
@@ -278,5 +312,5 @@ def resample_with(xp, ndi, source, tables: SamplingTables, out, exact=False) -> 
     store(xp, values, out3)
 
 
-__all__ = ["resample_with", "spline_coefficients", "recursive_prefilter", "label_block", "arg_max_label",
-           "separable_pass", "store", "array_scratch_bytes", "LABEL_BLOCK_VOXELS", "SPLINE_ORDER"]
+__all__ = ["resample_with", "smooth_with", "smoothing_scratch_bytes", "spline_coefficients", "recursive_prefilter",
+           "label_block", "arg_max_label", "separable_pass", "store", "array_scratch_bytes", "LABEL_BLOCK_VOXELS", "SPLINE_ORDER"]

@@ -2,13 +2,14 @@
 
 What every backend does the same way before and after its own arithmetic: the 3-D
 view of 2-D data, label values compared as integers, the rows each cubic table's
-coefficients start from (and a cut slab's prefilter states at them), the anti-aliasing
-Gaussian, and how a float result is written into an integer dtype. Each function takes the array module (``xp``) or the
-``ndimage`` module (``ndi``) it should use, as cuCIM does, so the CPU and GPU paths
-share one definition.
+coefficients start from (and a cut slab's prefilter states at them), the sizes of the
+anti-aliasing passes (whose tables are :func:`gpuresample.tables.smoothing_passes`), and
+how a float result is written into an integer dtype.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -41,23 +42,18 @@ def is_smoothed(tables: SamplingTables) -> bool:
     return any(t.sigma > 0 for t in tables.axes)
 
 
-def smooth(source, tables: SamplingTables, work, ndi, in_place: bool = False):
-    """Anti-aliasing Gaussian per axis (``mode='nearest'``) in the working dtype, margins cropped.
-
-    ``ndi`` is ``scipy.ndimage`` or ``cupyx.scipy.ndimage``; axes are smoothed in order.
-    ``in_place``: every pass writes back into one working copy (SciPy filters line by
-    line through a buffer, so this is exact and saves a volume of memory); else each pass
-    makes a new array. Returns ``source`` itself when no axis is smoothed.
-    """
-    if not is_smoothed(tables):
-        return source
-    values = source.astype(work, copy=True)
+def smoothing_sizes(tables: SamplingTables) -> tuple:
+    """``(block, passes)``: values in the block a backend receives (smoothing margins
+    included) and in the result of each anti-aliasing pass, smoothed axes in order (each pass
+    crops its axis's margins)."""
+    lengths = [t.input_stop - t.input_start for t in tables.axes]
+    block = math.prod(lengths)
+    passes = []
     for axis, table in enumerate(tables.axes):
         if table.sigma > 0:
-            values = ndi.gaussian_filter1d(values, table.sigma, axis=axis, mode="nearest",
-                                           output=values if in_place else None)
-    crop = tuple(slice(t.margin_before, values.shape[a] - t.margin_after) for a, t in enumerate(tables.axes))
-    return values[crop]
+            lengths[axis] = table.source_length
+            passes.append(math.prod(lengths))
+    return block, passes
 
 
 def integer_limits(dtype) -> tuple:
@@ -120,5 +116,5 @@ def kept_coefficient_rows(table: AxisTable) -> int:
     return table.source_length
 
 
-__all__ = ["LABEL_VIEWS", "label_view_dtype", "view_3d", "coefficient_maps", "is_smoothed", "smooth",
+__all__ = ["LABEL_VIEWS", "label_view_dtype", "view_3d", "coefficient_maps", "is_smoothed", "smoothing_sizes",
            "integer_limits", "gathered_states", "kept_coefficient_rows", "WIDE_INTEGERS", "uses_label_arithmetic", "check_source_block"]

@@ -14,7 +14,6 @@ import numpy as np
 from .. import _cupy
 from .._cupy import BackendUnavailable
 from ..tables import SamplingTables
-from ._common import smooth
 
 
 class Backend:
@@ -45,10 +44,11 @@ class Backend:
         return None
 
     def smooth(self, block, tables: SamplingTables, work):
-        """The anti-aliasing this backend applies to a block before sampling it (margins
-        cropped), as an array of its kind in the working dtype ``work``; the block itself
-        when no axis is smoothed. The cubic pre-pass smooths with it, so its states come
-        from the very values the backend's slabs filter."""
+        """The anti-aliasing this backend applies to a block before sampling it: the Gaussian
+        tables of :func:`~gpuresample.tables.smoothing_passes` through its own separable passes
+        (margins cropped), as an array of its kind in the working dtype ``work``; the block
+        itself when no axis is smoothed. The cubic pre-pass smooths with it, so its states
+        come from the very values the backend's slabs filter."""
         raise NotImplementedError
 
     def resample_block(self, source, tables: SamplingTables, out) -> None:
@@ -88,15 +88,6 @@ class DeviceBackend(Backend):
 
     def free_bytes(self) -> int | None:
         return free_device_bytes()
-
-    def ndimage(self):
-        """The ``ndimage`` module of this backend's arrays: ``cupyx.scipy.ndimage``."""
-        from cupyx.scipy import ndimage
-        return ndimage
-
-    def smooth(self, block, tables: SamplingTables, work):
-        """The ``ndimage`` Gaussian (``_common.smooth``), as both GPU backends smooth their blocks."""
-        return smooth(block, tables, work, self.ndimage())
 
     def staged_pipeline(self, source, out):
         """Pinned buffers and two streams: copies overlap compute (see ``_staging``)."""

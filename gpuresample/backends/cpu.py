@@ -7,22 +7,22 @@ every block runs the NumPy/SciPy array path, the array code of the cupyx backend
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import replace
 
 import numpy as np
-from scipy import ndimage
 
 from ..interpolation import Interpolation, working_dtype
 from ..onto import AffineSampling
 from ..spline_states import filter_axis0_bytes, plain_axis0
-from ..tables import SamplingTables, as_3d
+from ..tables import AxisTable, SamplingTables, as_3d, smoothing_passes
 from . import _loops
 from ._affine_xp import affine_scratch_bytes as array_affine_scratch_bytes
 from ._affine_xp import affine_with
-from ._array import array_scratch_bytes, resample_with
-from ._common import check_source_block, is_smoothed, label_view_dtype, uses_label_arithmetic, view_3d
-from ._common import smooth as _smooth
+from ._array import array_scratch_bytes, resample_with, smooth_with
+from ._common import (check_source_block, is_smoothed, label_view_dtype, smoothing_sizes, uses_label_arithmetic,
+                      view_3d)
 from ._cpu_affine import affine_scratch_bytes, resample_affine_block
 from ._cpu_cubic import cubic_layout, cubic_streamed, output_view, spline_coefficients, table_bytes
 from ._spline_states import filter_axis0
@@ -94,8 +94,57 @@ class CpuBackend(Backend):
 
 
 def smooth(source: np.ndarray, tables: SamplingTables, work) -> np.ndarray:
-    """Anti-aliasing Gaussian per axis with SciPy, in place in one working copy (see ``_common.smooth``)."""
-    return _smooth(source, tables, work, ndimage, in_place=True)
+    """Anti-aliasing: the Gaussian tables of :func:`~gpuresample.tables.smoothing_passes` through
+    ``separable3`` (axes 0, 1, 2 in order; an axis without smoothing passes its rows through a
+    one-tap table of weight 1, which changes no value), margins cropped, in the working dtype
+    ``work``; ``source`` itself when no axis is smoothed. On the array path the same tables
+    through its passes (``_array.smooth_with``): the same bits."""
+    passes = smoothing_passes(tables)
+    if all(p is None for p in passes):
+        return source
+    if not _loops.is_compiled():
+        return smooth_with(np, source, tables, work)
+    src3 = view_3d(source)
+    if src3.dtype == np.float16:  # the loops read no float16
+        src3 = src3.astype(np.float32)
+    axes = (None,) * (3 - len(passes)) + passes
+    axes = tuple(t if t is not None else _identity_table(n) for t, n in zip(axes, src3.shape))
+    args = []
+    for table in axes:
+        args += [table.index, np.ascontiguousarray(table.weight, dtype=work)]
+    out = np.empty(tuple(t.n_out for t in axes), work)
+    threads = _loops.threads()
+    planes = np.empty((threads, src3.shape[1], src3.shape[2]), work)
+    planes2 = np.empty((threads, axes[1].n_out, src3.shape[2]), work)
+    _loops.current().separable3(src3, *args, out, False, 0.0, 0.0, planes, planes2)
+    return out[0] if source.ndim == 2 else out
+
+
+@functools.lru_cache(maxsize=64)
+def _identity_table(n: int) -> AxisTable:
+    """Rows ``[0, n)`` unchanged: one tap of weight 1 each."""
+    index = np.arange(n, dtype=np.int64)[:, None]
+    weight = np.ones((n, 1))
+    index.flags.writeable = weight.flags.writeable = False
+    return AxisTable(index, weight, 0, n)
+
+
+def smooth_scratch_bytes(tables: SamplingTables, in_dtype, threads: int) -> int:
+    """Bytes :func:`smooth` allocates with the compiled loops: the smoothed block, a float32 copy
+    of float16 input, the per-thread planes of ``separable3`` and the weights in the working
+    dtype (0 when no axis is smoothed)."""
+    if not is_smoothed(tables):
+        return 0
+    in_dtype = np.dtype(in_dtype)
+    work = working_dtype(in_dtype).itemsize
+    block, passes = smoothing_sizes(tables)
+    shape = [1] * (3 - tables.ndim) + [t.input_stop - t.input_start for t in tables.axes]
+    rows1 = tables.axes[-2].source_length if tables.axes[-2].sigma > 0 else shape[1]
+    weights = sum(shape) + sum(t.n_out * t.taps for t in smoothing_passes(tables) if t is not None)
+    total = (passes[-1] + threads * (shape[1] * shape[2] + rows1 * shape[2]) + weights) * work
+    if in_dtype == np.float16:
+        total += block * 4
+    return total
 
 
 def _separable(values: np.ndarray, axes, order, work, out: np.ndarray) -> None:
@@ -118,7 +167,10 @@ def _separable(values: np.ndarray, axes, order, work, out: np.ndarray) -> None:
 def resample_array_block(source: np.ndarray, tables: SamplingTables, out: np.ndarray) -> None:
     """A block on the array path: the cupyx backend's array code on NumPy and ``scipy.ndimage``,
     the cubic prefilter's recursion along every axis (so cubic gives the compiled loops' bits).
-    NaN and inf travel silently, as through the compiled loops (no NumPy floating-point warnings)."""
+    NaN and inf travel silently, as through the compiled loops (no NumPy floating-point warnings).
+    ``scipy.ndimage`` is imported here, only when the array path runs."""
+    from scipy import ndimage
+
     with np.errstate(all="ignore"):
         if isinstance(tables, AffineSampling):
             affine_with(np, ndimage, source, tables, out, exact=True)
@@ -141,12 +193,12 @@ def cpu_scratch_bytes(tables: SamplingTables, in_dtype, out_dtype, threads: int)
     in_values = (stop - first) * math.prod(t.input_stop - t.input_start for t in tables.axes[1:])
     out_values = math.prod(tables.output_shape)
     scratch = 0
-    if in_dtype == np.float16:
+    smoothed = is_smoothed(tables)
+    if in_dtype == np.float16 and not smoothed:  # smoothing reads its own float32 copy
         scratch += in_values * 4
     if out_dtype == np.float16:
         scratch += out_values * 4
-    if is_smoothed(tables):
-        scratch += in_values * work
+    scratch += smooth_scratch_bytes(tables, in_dtype, threads)
     if tables.interpolation is Interpolation.CUBIC:
         if tables.axes[0].is_cut:  # axis 0 filtered first, from the slab's states
             scratch += filter_axis0_bytes(tables, work, threads, in_dtype)

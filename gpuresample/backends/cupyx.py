@@ -6,7 +6,8 @@ and label agree with the CPU bit for bit; the cubic prefilter along axis 0 (the 
 cut) is the compiled loops' recursion written with array operations, so it agrees bit for
 bit and chunked runs equal whole ones; along the other axes it is
 ``cupyx.scipy.ndimage.spline_filter1d``, which agrees with the CPU's to rounding.
-Anti-aliasing is ``cupyx.scipy.ndimage.gaussian_filter1d`` (agrees to rounding).
+Anti-aliasing runs the Gaussian tables (:func:`~gpuresample.tables.smoothing_passes`)
+through the array code's separable passes, so it agrees with the CPU bit for bit.
 
 Every pass materialises its intermediate volume, so this backend needs more device memory
 than the kernels (see :func:`~gpuresample.backends._array.array_scratch_bytes`). Importing
@@ -19,8 +20,7 @@ from .. import _cupy
 from ..onto import AffineSampling
 from ..tables import SamplingTables
 from ._affine_xp import affine_scratch_bytes, affine_with
-from ._array import array_scratch_bytes, resample_with
-from ._common import smooth
+from ._array import array_scratch_bytes, resample_with, smooth_with
 from .base import BackendUnavailable, DeviceBackend
 
 
@@ -31,11 +31,6 @@ def _cupy_module():
 def _ndimage():
     from cupyx.scipy import ndimage
     return ndimage
-
-
-def smooth_on_device(source, tables: SamplingTables, work, ndi=None):
-    """Anti-aliasing on the GPU with ``cupyx.scipy.ndimage`` (or ``ndi``), as ``_common.smooth``."""
-    return smooth(source, tables, work, ndi or _ndimage())
 
 
 class CupyxBackend(DeviceBackend):
@@ -54,8 +49,9 @@ class CupyxBackend(DeviceBackend):
             return f"cupyx.scipy.ndimage cannot be imported: {exc}"
         return None
 
-    def ndimage(self):
-        return _ndimage()
+    def smooth(self, block, tables: SamplingTables, work):
+        """The Gaussian tables through the array code's passes on CuPy (``_array.smooth_with``)."""
+        return smooth_with(_cupy_module(), block, tables, work)
 
     def resample_block(self, source, tables: SamplingTables, out) -> None:
         if isinstance(tables, AffineSampling):  # an oblique target (docs/design.md §1)
@@ -69,4 +65,4 @@ class CupyxBackend(DeviceBackend):
         return array_scratch_bytes(tables, in_dtype, out_dtype)
 
 
-__all__ = ["CupyxBackend", "smooth_on_device"]
+__all__ = ["CupyxBackend"]

@@ -30,10 +30,10 @@ import numpy as np
 from .. import _cupy
 from ..interpolation import Interpolation, working_dtype
 from ..onto import BAND_ATOL_VOXELS, AffineSampling
-from ..tables import CUBIC_PAD, CUBIC_POLE, SamplingTables, as_3d
+from ..tables import CUBIC_PAD, CUBIC_POLE, SamplingTables, as_3d, smoothing_passes
 from ..spline_states import missing_states_error
 from ._common import (WIDE_INTEGERS, check_source_block, coefficient_maps, is_smoothed, kept_coefficient_rows,
-                      label_view_dtype, uses_label_arithmetic, view_3d)
+                      label_view_dtype, smoothing_sizes, uses_label_arithmetic, view_3d)
 from .base import BackendUnavailable, DeviceBackend
 
 #: The header every kernel source includes.
@@ -179,6 +179,12 @@ def _separable_names(sources, work, out_dtype, taps: int) -> tuple:
                  for march in (MARCH_B, MARCH_C) for index in INDEX_TYPES)
 
 
+def table_pass_name(source_dtype, work) -> str:
+    """Name expression of the one-axis pass with any number of taps (the anti-aliasing
+    Gaussian) reading ``source_dtype`` and writing ``work``."""
+    return f"gr_table_pass<{c_type(source_dtype)}, {c_type(work)}>"
+
+
 def label_name(dtype) -> str:
     """Name expression of the label kernel for labels of ``dtype`` (compared as its view)."""
     dtype = np.dtype(dtype)
@@ -221,10 +227,13 @@ def _table_kernel_names(in_dtype, out_dtype, interpolation) -> tuple:
         return (label_name(in_dtype),)  # see uses_label_arithmetic
     work = working_dtype(in_dtype)
     taps = TAPS[interpolation]
+    names = ()
+    if interpolation in (Interpolation.LINEAR, Interpolation.CUBIC):  # anti-aliasing: input, then smoothed rows
+        names = tuple(dict.fromkeys((table_pass_name(in_dtype, work), table_pass_name(work, work))))
     if interpolation is Interpolation.CUBIC:
         gathers = tuple(dict.fromkeys((gather_name(in_dtype), gather_name(work))))
-        return gathers + EXTERN_C_NAMES + _separable_names((work,), work, out_dtype, taps)
-    return _separable_names((in_dtype, work), work, out_dtype, taps)
+        return names + gathers + EXTERN_C_NAMES + _separable_names((work,), work, out_dtype, taps)
+    return names + _separable_names((in_dtype, work), work, out_dtype, taps)
 
 
 # ---------------------------------------------------------------------------------------
@@ -278,10 +287,6 @@ class Device:
     def launch(self, launch: Launch) -> None:
         raise NotImplementedError
 
-    def smooth(self, source, tables: SamplingTables, work):
-        """Anti-aliasing as :func:`gpuresample.backends.cpu.smooth` does it (margins cropped)."""
-        raise NotImplementedError
-
 
 def voxel_launch_shape(shape) -> tuple:
     """``(grid, block)`` for a per-voxel kernel over a 3-D output of ``shape``.
@@ -323,13 +328,41 @@ def run_kernels(device: Device, source, tables: SamplingTables, out) -> None:
         _run_label(device, view_3d(source), tables, axes, view_3d(out))
         return
     work = working_dtype(source.dtype)
-    values = source
-    if is_smoothed(tables):
-        values = device.smooth(source, tables, work)
-    values = view_3d(values)
+    values = view_3d(smooth_kernels(device, source, tables, work))
     if tables.interpolation is Interpolation.CUBIC:
         values = _spline_coefficients(device, values, tables, axes, work)
     _run_separable(device, values, tables, axes, work, TAPS[tables.interpolation], view_3d(out))
+
+
+def smooth_kernels(device: Device, source, tables: SamplingTables, work):
+    """Anti-aliasing with the kernels: one ``gr_table_pass`` launch per smoothed axis, axes in
+    order, each reading the previous result (the first the block itself) and writing a new
+    array in the working dtype ``work`` with that axis's margins cropped; the tables are
+    :func:`~gpuresample.tables.smoothing_passes`. ``source`` itself when no axis is smoothed;
+    else an array of ``source``'s number of axes."""
+    passes = smoothing_passes(tables)
+    if all(p is None for p in passes):
+        return source
+    work = np.dtype(work)
+    values = view_3d(source)
+    offset = 3 - len(passes)
+    for axis, table in enumerate(passes):
+        if table is None:
+            continue
+        axis += offset
+        strides = element_strides(values)
+        shape = list(values.shape)
+        shape[axis] = table.n_out
+        out = device.empty(tuple(shape), work)
+        offsets, weights = device.upload_cached(
+            tables, ("smoothing", axis, strides, work.str),
+            lambda table=table, stride=strides[axis]: [np.ascontiguousarray(table.index * np.int64(stride), np.int64),
+                                                       np.ascontiguousarray(table.weight, dtype=work)])
+        args = (values, out, offsets, weights, np.int32(table.taps), np.int32(axis)) + _i64(out.shape) + _i64(strides)
+        grid, block = voxel_launch_shape(out.shape)
+        device.launch(Launch(table_pass_name(values.dtype, work), grid, block, args))
+        values = out
+    return values[0] if source.ndim == 2 else values
 
 
 def march_plan(order) -> tuple:
@@ -581,8 +614,9 @@ def kernels_scratch_bytes(tables: SamplingTables, in_dtype, out_dtype) -> int:
     """Device bytes :func:`run_kernels` allocates besides the input and output blocks.
 
     Cubic: the float64 coefficients (and their float32 copy for a float32 working
-    dtype); anti-aliasing: the smoothed input in the working
-    dtype; labels written to another dtype: a label block. Tables are negligible.
+    dtype); anti-aliasing: two consecutive smoothing passes' results in the working dtype
+    (the last one is what is sampled); labels written to another dtype: a label block.
+    Tables are negligible.
     """
     in_dtype, out_dtype = np.dtype(in_dtype), np.dtype(out_dtype)
     if isinstance(tables, AffineSampling):  # the coefficients (cubic), a block of labels (labels into another dtype)
@@ -596,9 +630,9 @@ def kernels_scratch_bytes(tables: SamplingTables, in_dtype, out_dtype) -> int:
         return total
     axes = as_3d(tables)
     total = 0
-    if is_smoothed(tables):
-        first, stop = tables.input_rows
-        total += 2 * (stop - first) * math.prod(t.source_length for t in axes[1:]) * working_dtype(in_dtype).itemsize
+    if is_smoothed(tables):  # each pass's result while the next is written; the last one is sampled
+        _, passes = smoothing_sizes(tables)
+        total += max(a + b for a, b in zip(passes, passes[1:] + [0])) * working_dtype(in_dtype).itemsize
     if tables.interpolation is Interpolation.CUBIC:
         work = working_dtype(in_dtype)
         itemsize = COEFFICIENT_DTYPE.itemsize + (work.itemsize if work != COEFFICIENT_DTYPE else 0)
@@ -748,10 +782,6 @@ class CupyDevice(Device):
     def launch(self, launch: Launch) -> None:
         _kernel_function(self.cupy, self.key, launch.name)(launch.grid, launch.block, launch.args)
 
-    def smooth(self, source, tables, work):
-        from .cupyx import smooth_on_device
-        return smooth_on_device(source, tables, work)
-
 
 class KernelsBackend(DeviceBackend):
     """CuPy arrays in, CuPy arrays out, through the CUDA kernels in ``kernels/*.cu``."""
@@ -772,9 +802,15 @@ class KernelsBackend(DeviceBackend):
         device = CupyDevice(cupy, source.dtype, out.dtype, tables.interpolation)
         run_kernels(device, source, tables, out)
 
+    def smooth(self, block, tables: SamplingTables, work):
+        """The ``gr_table_pass`` launches of :func:`smooth_kernels` (the module of the block's
+        dtype, as output dtype too: the smoothing kernels do not depend on it)."""
+        device = CupyDevice(_cupy.import_cupy(), block.dtype, block.dtype, tables.interpolation)
+        return smooth_kernels(device, block, tables, work)
+
     def scratch_bytes(self, tables: SamplingTables, in_dtype, out_dtype) -> int:
         return kernels_scratch_bytes(tables, in_dtype, out_dtype)
 
 
-__all__ = ["KernelsBackend", "CupyDevice", "Device", "Launch", "run_kernels", "kernel_names",
+__all__ = ["KernelsBackend", "CupyDevice", "Device", "Launch", "run_kernels", "smooth_kernels", "kernel_names",
            "kernel_source_dir", "module_source", "kernels_scratch_bytes", "clear_caches"]

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from gpuresample.backends import cpu
 from gpuresample.backends.kernels import Device, Launch, kernel_source_dir, module_source
 
 HERE = Path(__file__).resolve().parent
@@ -89,9 +88,6 @@ class HarnessDevice(Device):
 
     def upload(self, arrays) -> list:
         return [np.array(a, copy=True) for a in arrays]
-
-    def smooth(self, source, tables, work):
-        return cpu.smooth(np.asarray(source), tables, work)
 
     def signature(self, name: str) -> list:
         """The kernel's parameters as ``(kind, bytes)``: kind 'p' pointer, 'f' float, 'i' integer."""
