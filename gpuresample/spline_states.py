@@ -65,34 +65,55 @@ def slab_needs_states(tables: SamplingTables) -> bool:
     return tables.axes[0].is_cut
 
 
-def segment_rows(n_ext: int, elements: int, threads: int, read_itemsize: int) -> int:
-    """Rows per pre-pass segment: the fewest bytes of checkpoints plus segment buffers.
+def checkpoint_planes(n_ext: int, rows: int) -> int:
+    """float64 planes the pre-pass keeps with segments of ``rows`` rows: a causal and an
+    anti-causal checkpoint between every two segments, and the causal initial sums."""
+    return 2 * (-(-n_ext // rows) - 1) + 1
 
-    ``read_itemsize`` is 0 when the input is read in place (no row buffer).
+
+def segment_rows(n_ext: int, elements: int, threads: int, read_itemsize: int) -> int:
+    """Rows per pre-pass segment: the fewest bytes of checkpoints plus one segment's scratch.
+
+    ``read_itemsize`` is 0 when the input is read in place (no row buffer). For each number
+    of segments the shortest segments that cover the line cost least; ties go to fewer segments.
     """
     def cost(rows):
-        return (-(-n_ext // rows)) * elements * STATE_ITEMSIZE + threads * rows * line_block(elements) * STATE_ITEMSIZE \
-            + READ_COPIES * rows * elements * read_itemsize
-    candidates = sorted({min(n_ext, max(MIN_STATE_SEGMENT, r)) for r in
-                         (2 ** k for k in range(4, max(5, n_ext.bit_length() + 1)))} | {n_ext})
+        return (checkpoint_planes(n_ext, rows) * elements * STATE_ITEMSIZE
+                + threads * rows * line_block(elements) * STATE_ITEMSIZE + READ_COPIES * rows * elements * read_itemsize)
+    most = max(1, -(-n_ext // MIN_STATE_SEGMENT))
+    candidates = [-(-n_ext // segments) for segments in range(1, most + 1)]
     return min(candidates, key=lambda r: (cost(r), -r))
 
 
-def prepass_bytes(tables: SamplingTables, n_slabs: int, in_dtype, input_shape, threads: int,
-                  in_place: bool = True) -> int:
-    """Host bytes :func:`boundary_states` holds for ``n_slabs`` slabs (the states included)."""
+def prepass_bytes(tables: SamplingTables, in_dtype, input_shape, threads: int, in_place: bool = False) -> tuple:
+    """``(held, peak)``: host bytes the pre-pass keeps while slabs run (its checkpoints), and the
+    most it takes at once (building them, or computing one slab's states).
+
+    ``in_place``: the input's rows are read where they are (see ``rows_in_place`` in
+    ``backends/_spline_states.py``); else through row buffers of the working dtype.
+    """
     table = tables.axes[0]
     n_ext = table.extended_length
     elements = math.prod(input_shape[1:])
+    plane = elements * STATE_ITEMSIZE
     itemsize = 0 if in_place else working_dtype(in_dtype).itemsize
     rows = segment_rows(n_ext, elements, threads, itemsize)
-    checkpoints = -(-n_ext // rows)
-    total = ((2 * n_slabs + checkpoints + 2) * elements * STATE_ITEMSIZE
-             + threads * rows * line_block(elements) * STATE_ITEMSIZE + READ_COPIES * rows * elements * itemsize
-             + n_ext * 8 + PREPASS_SMALL_BYTES)
+    held = checkpoint_planes(n_ext, rows) * plane
+    scratch = (threads * rows * line_block(elements) * STATE_ITEMSIZE + READ_COPIES * rows * elements * itemsize
+               + PREPASS_SMALL_BYTES)
     if itemsize and table.sigma > 0:  # the smoothed block's margins
-        total += 2 * int(4.0 * table.sigma + 0.5) * elements * itemsize
-    return total
+        scratch += 2 * int(4.0 * table.sigma + 0.5) * elements * itemsize
+    building = held + plane + n_ext * 8 + scratch  # y_next and the pole's powers
+    one_slab = held + 3 * plane + scratch  # y_next and the two states
+    return held, max(building, one_slab)
+
+
+def chunked_cubic_peak(slab_peak: int, tables: SamplingTables, in_dtype, input_shape, threads: int,
+                       in_place: bool = False) -> int:
+    """Peak bytes of a CPU plan whose slabs cut the cubic prefilter: the pre-pass, or the
+    checkpoints it keeps plus a slab's two states while the slab (``slab_peak``) runs."""
+    held, peak = prepass_bytes(tables, in_dtype, input_shape, threads, in_place)
+    return max(peak, held + 2 * math.prod(input_shape[1:]) * STATE_ITEMSIZE + slab_peak)
 
 
 def with_states(tables: SamplingTables, causal, anticausal) -> SamplingTables:
@@ -138,5 +159,5 @@ def smoothing_tables(tables: SamplingTables, start: int, stop: int, n: int) -> S
     return replace(tables, axes=(axis0,) + tuple(tables.axes[1:]))
 
 
-__all__ = ["prepass_bytes", "with_states", "missing_states_error", "plain_axis0", "filter_axis0_bytes",
+__all__ = ["prepass_bytes", "chunked_cubic_peak", "checkpoint_planes", "with_states", "missing_states_error", "plain_axis0", "filter_axis0_bytes",
            "slab_needs_states", "smoothing_tables", "line_block", "segment_rows", "STATE_ITEMSIZE", "STATE_BLOCK"]
