@@ -3,11 +3,13 @@
 The cubic B-spline prefilter along an axis is one recursion over the whole extended
 line (causal initial sum, causal pass, anti-causal pass, see ``kernels/gr_spline.cuh``).
 A slab holds only some rows of that line, so it cannot start the recursion from its own
-edges without changing the result. Instead,
-a pre-pass over axis 0 (``boundary_states`` in ``backends/_spline_states.py``) runs the
-whole line's recursion once, streamed, in float64, exactly as the unchunked prefilter
-does it, and keeps for each slab two planes: the causal value at the slab's first kept
-row and the anti-causal value at its last kept row. A slab's prefilter then runs its
+edges without changing the result. Instead, a pre-pass over axis 0 (``Checkpoints`` in
+``backends/_spline_states.py``) runs the whole line's recursion once, streamed in segments,
+in float64, exactly as the unchunked prefilter does it, and keeps checkpoints: the causal
+value at each segment's last row and the anti-causal value at each segment's first. When a
+slab runs (the executor asks slab by slab, ``SlabStates.attach``), its causal value at its
+first kept row and anti-causal value at its last are computed again from the checkpoints
+around them, by the same operations in the same order. A slab's prefilter then runs its
 part of the same recursion from those values (``filter_axis0`` in
 ``backends/_spline_states.py``, ``gr_spline_prefilter_cut`` in ``kernels/spline.cu``, the
 cupyx backend's recursion), so every coefficient — and every output — equals the
@@ -20,11 +22,14 @@ the pre-pass needs no in-plane filter; the in-plane filters of axes 1 and 2 neve
 a slab edge.
 
 Cost: the pre-pass reads the input rows three times (initial sum, causal pass,
-anti-causal pass) and holds ``2 * slabs + checkpoints`` float64 planes of the input's
-other axes (see :func:`prepass_bytes`), counted in the planner's peak. Input already on a
-GPU (no anti-aliasing) runs the pre-pass there as whole-array operations
-(``ArrayLoops``): about ``2 * sqrt(rows)`` float64 planes of device memory, and back to
-the host path if the device has not got them.
+anti-causal pass) and each cut slab at most two segments more; it holds
+:func:`checkpoint_planes` float64 planes of the input's other axes (segments sized by
+:func:`segment_rows` for the fewest bytes of checkpoints plus one segment's scratch) and the
+running slab's two states, whatever the number of slabs (:func:`prepass_bytes`,
+:func:`chunked_cubic_peak`, counted in the planner's peak). Input already on a GPU (no
+anti-aliasing) runs the pre-pass there as whole-array operations (``ArrayLoops``): about
+``3 * sqrt(rows)`` float64 planes of device memory, and back to the host path if the device
+has not got them.
 
 This module holds what needs no backend: the slab tables' states, the memory the pre-pass
 and the states take (for the planner), and the error for a slab without states. The

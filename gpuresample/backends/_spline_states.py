@@ -1,13 +1,14 @@
 """Cubic across slabs, the computing half: the pre-pass and a slab's prefilter on the CPU.
 
-See :mod:`gpuresample.spline_states` for the method. :func:`boundary_states` runs the
-whole line's recursion (float64) over axis 0 and keeps each slab's states: with the
-compiled CPU loops, or as whole-array operations (:class:`ArrayLoops`: on a device, and on
-the host where the compiled loops are missing), which give the same states bit for bit;
-:func:`states_for_slabs` reads the input for it (smoothed with the backend's own
-anti-aliasing when asked); :func:`filter_axis0` is the compiled CPU path's slab prefilter
-from those states (the array path continues the recursion itself,
-``_array.recursive_prefilter``).
+See :mod:`gpuresample.spline_states` for the method. :class:`Checkpoints` runs the
+whole line's recursion (float64) over axis 0 once and gives any window's states from its
+checkpoints: with the compiled CPU loops, or as whole-array operations (:class:`ArrayLoops`:
+on a device, and on the host where the compiled loops are missing), which give the same
+states bit for bit; :class:`SlabStates` reads the input for it (smoothed with the backend's
+own anti-aliasing when asked) and attaches a slab's states when the slab runs;
+:func:`boundary_states` and :func:`states_for_slabs` give many at once; :func:`filter_axis0`
+is the compiled CPU path's slab prefilter from those states (the array path continues the
+recursion itself, ``_array.recursive_prefilter``).
 """
 
 from __future__ import annotations
