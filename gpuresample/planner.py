@@ -1,9 +1,9 @@
 """The chunked planner: which output slabs run, and how much memory each needs.
 
 Pure Python over the sampling tables: from the tables, the dtypes, the backend's
-answers to two questions (:meth:`~gpuresample.backends.base.Backend.threads` is
-folded into its :meth:`~gpuresample.backends.base.Backend.scratch_bytes`) and a
-memory budget, :func:`plan_slabs` decides the slabs along axis 0 (output rows
+answers about memory (:meth:`~gpuresample.backends.base.Backend.scratch_bytes` per block,
+:meth:`~gpuresample.backends.base.Backend.prepass_bytes` per plan, each counting its
+threads' scratch) and a memory budget, :func:`plan_slabs` decides the slabs along axis 0 (output rows
 ``[start, stop)``) and the peak memory they need. It never imports a backend: the
 backend is an argument. Running a plan is :mod:`gpuresample.executor`'s job.
 """
@@ -108,8 +108,9 @@ def plan_slabs(tables: SamplingTables, in_dtype, out_dtype, input_shape, budget:
         per_slab = [tables.slab(a, b) for a, b in distinct]
         peak = max(slab_bytes(t, in_dtype, out_dtype, input_shape, backend, staged) for t in per_slab)
         whole = len(slabs) == 1 and first_row == 0
-        if per_axis and not whole and not backend.on_device:
-            peak = _with_prefilter_states(peak, tables, in_dtype, input_shape, backend.threads(), rows_in_place)
+        if not whole:  # plan-wide work (the cubic pre-pass): held while each slab runs, or alone
+            held, alone = backend.prepass_bytes(tables, in_dtype, input_shape, staged, rows_in_place)
+            peak = max(peak + held, alone)
         if host_limit is not None and max(pinned_bytes(t, in_dtype, out_dtype, input_shape)
                                           for t in per_slab) > host_limit:
             return slabs, math.inf  # pinned host buffers beyond the host limit: never fits
@@ -146,17 +147,6 @@ def plan_slabs(tables: SamplingTables, in_dtype, out_dtype, input_shape, budget:
         else:
             hi = mid
     return Chunking(best[0], best[1], budget)
-
-
-def _with_prefilter_states(peak: int, tables: SamplingTables, in_dtype, input_shape, threads: int,
-                           in_place: bool) -> int:
-    """A CPU plan's peak with cubic slabs: the pre-pass, then its checkpoints and one slab's states
-    while that slab runs (whatever the number of slabs)."""
-    if not tables.axes[0].is_cubic:
-        return peak
-    from .spline_states import chunked_cubic_peak
-
-    return chunked_cubic_peak(peak, tables, in_dtype, input_shape, threads, in_place)
 
 
 #: Slab counts up to which every slab is measured; beyond, one slab per kind (see

@@ -25,8 +25,8 @@ Cost: the pre-pass reads the input rows three times (initial sum, causal pass,
 anti-causal pass) and each cut slab at most two segments more; it holds
 :func:`checkpoint_planes` float64 planes of the input's other axes (segments sized by
 :func:`segment_rows` for the fewest bytes of checkpoints plus one segment's scratch) and the
-running slab's two states, whatever the number of slabs (:func:`prepass_bytes`,
-:func:`chunked_cubic_peak`, counted in the planner's peak). Input already on a GPU (no
+running slab's two states, whatever the number of slabs (:func:`prepass_held_and_peak`,
+asked through the backend and counted in the planner's peak). Input already on a GPU (no
 anti-aliasing) runs the pre-pass there as whole-array operations (``ArrayLoops``): about
 ``3 * sqrt(rows)`` float64 planes of device memory, and back to the host path if the device
 has not got them.
@@ -58,6 +58,9 @@ READ_COPIES = 3
 PREPASS_SMALL_BYTES = 16384
 #: float64 bytes: states and checkpoints are kept exactly as the recursion computes them.
 STATE_ITEMSIZE = 8
+#: float64 planes of temporaries one whole-array recursion step makes (a row cast to float64,
+#: scaled, the mirror's term, their sum).
+ARRAY_TEMPORARIES = 4
 
 
 def line_block(elements: int) -> int:
@@ -113,12 +116,28 @@ def prepass_bytes(tables: SamplingTables, in_dtype, input_shape, threads: int, i
     return held, max(building, one_slab)
 
 
-def chunked_cubic_peak(slab_peak: int, tables: SamplingTables, in_dtype, input_shape, threads: int,
-                       in_place: bool = False) -> int:
-    """Peak bytes of a CPU plan whose slabs cut the cubic prefilter: the pre-pass, or the
-    checkpoints it keeps plus a slab's two states while the slab (``slab_peak``) runs."""
-    held, peak = prepass_bytes(tables, in_dtype, input_shape, threads, in_place)
-    return max(peak, held + 2 * math.prod(input_shape[1:]) * STATE_ITEMSIZE + slab_peak)
+def prepass_held_and_peak(tables: SamplingTables, in_dtype, input_shape, threads: int, in_place: bool = False,
+                          whole_arrays: bool = False) -> tuple:
+    """``(held, peak)`` of a chunked cubic run's pre-pass, for the planner (0, 0 when nothing
+    cuts the prefilter): ``held`` while a slab runs (the checkpoints and that slab's two
+    states), ``peak`` the most it takes at once without a slab.
+
+    ``whole_arrays``: the pre-pass as whole-array operations (``ArrayLoops``: a device, or the
+    CPU without its compiled loops), whose segments of about ``sqrt(rows)`` rows are float64
+    planes (with a few planes of temporaries) instead of the compiled loops' per-thread lines.
+    """
+    if not isinstance(tables, SamplingTables) or not tables.axes[0].is_cubic:
+        return 0, 0
+    plane = math.prod(input_shape[1:]) * STATE_ITEMSIZE
+    if not whole_arrays:
+        held, peak = prepass_bytes(tables, in_dtype, input_shape, threads, in_place)
+        return held + 2 * plane, peak
+    n_ext = tables.axes[0].extended_length
+    rows = max(1, min(n_ext, max(MIN_STATE_SEGMENT, math.isqrt(n_ext))))
+    held = checkpoint_planes(n_ext, rows) * plane
+    itemsize = 0 if in_place else working_dtype(in_dtype).itemsize
+    scratch = (rows + ARRAY_TEMPORARIES) * plane + READ_COPIES * rows * (plane // STATE_ITEMSIZE) * itemsize
+    return held + 2 * plane, max(held + plane + n_ext * 8, held + 3 * plane) + scratch + PREPASS_SMALL_BYTES
 
 
 def with_states(tables: SamplingTables, causal, anticausal) -> SamplingTables:
@@ -164,5 +183,5 @@ def smoothing_tables(tables: SamplingTables, start: int, stop: int, n: int) -> S
     return replace(tables, axes=(axis0,) + tuple(tables.axes[1:]))
 
 
-__all__ = ["prepass_bytes", "chunked_cubic_peak", "checkpoint_planes", "with_states", "missing_states_error", "plain_axis0", "filter_axis0_bytes",
+__all__ = ["prepass_bytes", "prepass_held_and_peak", "checkpoint_planes", "with_states", "missing_states_error", "plain_axis0", "filter_axis0_bytes",
            "slab_needs_states", "smoothing_tables", "line_block", "segment_rows", "STATE_ITEMSIZE", "STATE_BLOCK"]

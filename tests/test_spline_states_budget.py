@@ -146,3 +146,56 @@ def test_checkpoint_states_equal_one_pass_for_any_segments(n, rows):
 def test_segment_rows_keep_few_checkpoints():
     assert checkpoint_planes(221, segment_rows(221, 233 * 189, 2, 0)) <= 5
     assert checkpoint_planes(152, 152) == 1
+
+
+def test_the_planner_asks_every_backend_for_its_plan_wide_memory():
+    """No backend is special-cased: what ``prepass_bytes`` answers is in every chunked plan's peak,
+    a device backend's included (its pre-pass on data already on the device)."""
+    from gpuresample.backends.base import Backend
+    from gpuresample.geometry import Grid
+    from gpuresample.planner import plan_slabs
+    from gpuresample.tables import build_tables
+
+    class Answering(Backend):
+        on_device = True
+        asked = []
+
+        def prepass_bytes(self, tables, in_dtype, input_shape, staged=False, rows_in_place=False):
+            self.asked.append((staged, rows_in_place))
+            return 10_000, 25_000
+
+    grid = Grid((40, 20, 20), (1, 1, 1))
+    tables = build_tables(grid, grid.with_shape((60, 20, 20)), "cubic")
+    backend = Answering()
+    whole = plan_slabs(tables, "float32", "float32", grid.shape, None, backend)
+    assert whole.count == 1 and not backend.asked  # one whole slab: no pre-pass
+    plan = plan_slabs(tables, "float32", "float32", grid.shape, whole.peak_bytes // 2, backend, rows_in_place=True)
+    assert plan.count > 1 and (False, True) in backend.asked
+    one = max(slab_bytes(tables.slab(a, b), "float32", "float32", grid.shape, backend) for a, b in plan.slabs)
+    assert plan.peak_bytes == max(one + 10_000, 25_000)
+
+
+def test_array_path_prepass_stays_within_its_count(monkeypatch):
+    """The CPU without its compiled loops runs the pre-pass as whole NumPy arrays; the plan
+    counts that model (tracemalloc sees every buffer)."""
+    from gpuresample.backends import clear_caches
+
+    monkeypatch.setenv(_loops.LOOPS_VARIABLE, "array")
+    clear_caches()
+    try:
+        x = random_volume((70, 30, 40), "float32", seed=7)
+        target = {"target_shape": (105, 45, 60)}
+        whole = gr.resample(x, (1, 1, 1), interpolation="cubic", **target)
+        least = least_budget(x, "cubic", **target)
+        job = build_job(x, (1, 1, 1), interpolation="cubic", backend="cpu", max_memory=least, **target)
+        assert job.chunking.count > 10
+        job = replace(job, out=np.empty(job.output_shape, job.out_dtype))
+        tracemalloc.start()
+        job.execute()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert peak <= job.chunking.peak_bytes, (peak, job.chunking.peak_bytes)
+        assert job.out.tobytes() == whole.tobytes()
+    finally:
+        monkeypatch.undo()
+        clear_caches()

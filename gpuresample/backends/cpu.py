@@ -15,7 +15,7 @@ from scipy import ndimage
 
 from ..interpolation import Interpolation, working_dtype
 from ..onto import AffineSampling
-from ..spline_states import filter_axis0_bytes, plain_axis0
+from ..spline_states import filter_axis0_bytes, plain_axis0, prepass_held_and_peak
 from ..tables import SamplingTables, as_3d
 from . import _loops
 from ._affine_xp import affine_scratch_bytes as array_affine_scratch_bytes
@@ -57,6 +57,12 @@ class CpuBackend(Backend):
     def scratch_bytes(self, tables: SamplingTables, in_dtype, out_dtype) -> int:
         """Bytes :meth:`resample_block` allocates besides its input and output blocks."""
         return cpu_scratch_bytes(tables, in_dtype, out_dtype, self.threads())
+
+    def prepass_bytes(self, tables: SamplingTables, in_dtype, input_shape, staged: bool = False,
+                      rows_in_place: bool = False) -> tuple:
+        """The cubic pre-pass on the host: the compiled loops', else whole NumPy arrays'."""
+        return prepass_held_and_peak(tables, in_dtype, input_shape, self.threads(), rows_in_place,
+                                     whole_arrays=not _loops.is_compiled())
 
     def smooth(self, block, tables: SamplingTables, work):
         return smooth(np.asarray(block), tables, work)
