@@ -27,7 +27,8 @@ anti-causal pass) and each cut slab at most two segments more; it holds
 :func:`segment_rows` for the fewest bytes of checkpoints plus one segment's scratch) and the
 running slab's two states, whatever the number of slabs (:func:`prepass_held_and_peak`,
 asked through the backend and counted in the planner's peak). Input already on a GPU (no
-anti-aliasing) runs the pre-pass there as whole-array operations (``ArrayLoops``): about
+anti-aliasing) runs the pre-pass there as whole-array operations (``array_loops``, the
+recursion ``backends/_array.py`` runs for its prefilter): about
 ``3 * sqrt(rows)`` float64 planes of device memory, and back to the host path if the device
 has not got them.
 
@@ -79,6 +80,12 @@ def checkpoint_planes(n_ext: int, rows: int) -> int:
     return 2 * (-(-n_ext // rows) - 1) + 1
 
 
+def array_segment_rows(n_ext: int) -> int:
+    """Rows per segment of the whole-array pre-pass (a segment's causal values are one
+    float64 plane per row): about sqrt(n_ext), the fewest checkpoints plus segment planes."""
+    return max(MIN_STATE_SEGMENT, math.isqrt(n_ext))
+
+
 def segment_rows(n_ext: int, elements: int, threads: int, read_itemsize: int) -> int:
     """Rows per pre-pass segment: the fewest bytes of checkpoints plus one segment's scratch.
 
@@ -122,7 +129,7 @@ def prepass_held_and_peak(tables: SamplingTables, in_dtype, input_shape, threads
     cuts the prefilter): ``held`` while a slab runs (the checkpoints and that slab's two
     states), ``peak`` the most it takes at once without a slab.
 
-    ``whole_arrays``: the pre-pass as whole-array operations (``ArrayLoops``: a device, or the
+    ``whole_arrays``: the pre-pass as whole-array operations (``array_loops``: a device, or the
     CPU without its compiled loops), whose segments of about ``sqrt(rows)`` rows are float64
     planes (with a few planes of temporaries) instead of the compiled loops' per-thread lines.
     """
@@ -133,7 +140,7 @@ def prepass_held_and_peak(tables: SamplingTables, in_dtype, input_shape, threads
         held, peak = prepass_bytes(tables, in_dtype, input_shape, threads, in_place)
         return held + 2 * plane, peak
     n_ext = tables.axes[0].extended_length
-    rows = max(1, min(n_ext, max(MIN_STATE_SEGMENT, math.isqrt(n_ext))))
+    rows = min(n_ext, array_segment_rows(n_ext))
     held = checkpoint_planes(n_ext, rows) * plane
     itemsize = 0 if in_place else working_dtype(in_dtype).itemsize
     scratch = (rows + ARRAY_TEMPORARIES) * plane + READ_COPIES * rows * (plane // STATE_ITEMSIZE) * itemsize
@@ -183,5 +190,5 @@ def smoothing_tables(tables: SamplingTables, start: int, stop: int, n: int) -> S
     return replace(tables, axes=(axis0,) + tuple(tables.axes[1:]))
 
 
-__all__ = ["prepass_bytes", "prepass_held_and_peak", "checkpoint_planes", "with_states", "missing_states_error", "plain_axis0", "filter_axis0_bytes",
+__all__ = ["prepass_bytes", "array_segment_rows", "prepass_held_and_peak", "checkpoint_planes", "with_states", "missing_states_error", "plain_axis0", "filter_axis0_bytes",
            "slab_needs_states", "smoothing_tables", "line_block", "segment_rows", "STATE_ITEMSIZE", "STATE_BLOCK"]

@@ -3,6 +3,7 @@ small budgets run, bit for bit as the whole run, and a budget too small names th
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import tracemalloc
@@ -13,11 +14,15 @@ import pytest
 from helpers import random_volume
 
 import gpuresample as gr
-from gpuresample.backends import _loops
-from gpuresample.backends import _spline_states
+from gpuresample.backends import _loops, _spline_states
 from gpuresample.job import build_job
 from gpuresample.planner import slab_bytes
-from gpuresample.spline_states import STATE_ITEMSIZE, checkpoint_planes, prepass_bytes, segment_rows
+from gpuresample.spline_states import (
+    STATE_ITEMSIZE,
+    checkpoint_planes,
+    prepass_bytes,
+    segment_rows,
+)
 
 MNI = (197, 233, 189)
 
@@ -117,7 +122,7 @@ def test_states_are_made_when_each_slab_runs(monkeypatch):
     assert events[0] == "build" and events.count("build") == 1
     assert events.count("slab") == job.chunking.count
     kinds = ["states" if isinstance(e, tuple) else e for e in events[1:]]
-    assert all(a != "states" or b == "slab" for a, b in zip(kinds, kinds[1:]))  # each states, then its slab
+    assert all(a != "states" or b == "slab" for a, b in itertools.pairwise(kinds))  # each states, then its slab
     firsts = [e[1] for e in events if isinstance(e, tuple)]
     assert firsts == sorted(firsts)
 
@@ -158,7 +163,9 @@ def test_the_planner_asks_every_backend_for_its_plan_wide_memory():
 
     class Answering(Backend):
         on_device = True
-        asked = []
+
+        def __init__(self):
+            self.asked = []
 
         def prepass_bytes(self, tables, in_dtype, input_shape, staged=False, rows_in_place=False):
             self.asked.append((staged, rows_in_place))

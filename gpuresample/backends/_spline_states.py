@@ -2,9 +2,9 @@
 
 See :mod:`gpuresample.spline_states` for the method. :class:`Checkpoints` runs the
 whole line's recursion (float64) over axis 0 once and gives any window's states from its
-checkpoints: with the compiled CPU loops, or as whole-array operations (:class:`ArrayLoops`:
-on a device, and on the host where the compiled loops are missing), which give the same
-states bit for bit; :class:`SlabStates` reads the input for it (smoothed with the backend's
+checkpoints: with the compiled CPU loops, or as whole-array operations (:func:`array_loops`,
+the recursion ``_array`` runs for its prefilter: on a device, and on the host where the
+compiled loops are missing), which give the same states bit for bit; :class:`SlabStates` reads the input for it (smoothed with the backend's
 own anti-aliasing when asked) and attaches a slab's states when the slab runs;
 :func:`boundary_states` and :func:`states_for_slabs` give many at once; :func:`filter_axis0`
 is the compiled CPU path's slab prefilter from those states (the array path continues the
@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from functools import partial
+from types import SimpleNamespace
 
 import numpy as np
 
 from ..interpolation import working_dtype
 from ..spline_states import (STATE_BLOCK, line_block, missing_states_error, plain_axis0,
                              segment_rows, slab_needs_states, smoothing_tables, with_states)
-from ..spline_states import MIN_STATE_SEGMENT
-from ..tables import CUBIC_POLE, AxisTable, SamplingTables, pole_powers, prefilter_constants
+from ..spline_states import array_segment_rows
+from ..tables import CUBIC_POLE, AxisTable, SamplingTables, pole_powers
 from .._cupy import import_cupy, is_cupy
-from . import _loops
+from . import _array, _loops
 
 
 def boundary_states(read_rows, table: AxisTable, windows, elements: int, threads: int, flat=None,
@@ -51,8 +53,8 @@ def boundary_states(read_rows, table: AxisTable, windows, elements: int, threads
     read_dtype : dtype
         The working dtype: rows read are held in a buffer of it (unless read in place).
     loops : optional
-        The recursion's loops: the compiled CPU loops (default; :class:`ArrayLoops` on NumPy
-        where they are missing), or :class:`ArrayLoops` for ``flat`` on a device
+        The recursion's loops: the compiled CPU loops (default; :func:`array_loops` on NumPy
+        where they are missing), or :func:`array_loops` for ``flat`` on a device
         (whole-array operations there; every array then lives on the device).
     rows_per_segment : int, optional
         Rows between checkpoints (default :func:`~gpuresample.spline_states.segment_rows`).
@@ -91,30 +93,30 @@ class Checkpoints:
     def __init__(self, read_rows, table: AxisTable, elements: int, threads: int, flat=None,
                  read_dtype=np.float64, loops=None, rows_per_segment=None):
         if loops is None:
-            loops = _loops.current() or ArrayLoops(np)
+            loops = _loops.current() or array_loops(np)
         self.loops = loops
-        self.xp = getattr(loops, "xp", np)
+        self.array = hasattr(loops, "xp")  # whole-array operations, not the compiled loops
+        self.xp = loops.xp if self.array else np
         self.read_rows, self.flat, self.elements = read_rows, flat, elements
         self.n_ext = n_ext = table.extended_length
         self.pad_before, self.length = table.pad_before, table.source_length
         self.read_itemsize = 0 if flat is not None else np.dtype(read_dtype).itemsize
         self.read_dtype = read_dtype
-        self.array = isinstance(loops, ArrayLoops)
         if not self.array:
             self.threads = max(threads, _loops.threads())  # the loops index scratch by their thread id
         if rows_per_segment is None:
-            rows_per_segment = (loops.segment_rows(n_ext) if self.array else
+            rows_per_segment = (array_segment_rows(n_ext) if self.array else
                                 segment_rows(n_ext, elements, self.threads, self.read_itemsize))
         self.rows = rows = max(1, min(int(rows_per_segment), n_ext))
         self.segments = -(-n_ext // rows)
-        with np.errstate(all="ignore"):  # NaN and inf travel silently through ArrayLoops on NumPy, as through the loops
+        with np.errstate(all="ignore"):  # NaN and inf travel silently through NumPy arrays, as through the loops
             self._build()
 
     def _segment(self, s) -> tuple:
         return s * self.rows, min((s + 1) * self.rows, self.n_ext)
 
     def _lines(self, rows: int):
-        """The compiled loops' per-thread scratch for segments of ``rows`` rows (None for ArrayLoops)."""
+        """The compiled loops' per-thread scratch for segments of ``rows`` rows (None for whole arrays)."""
         if self.array:
             return None
         return np.empty((self.threads, rows, line_block(self.elements)), np.float64)
@@ -198,63 +200,21 @@ class Checkpoints:
         return value[0]
 
 
-class ArrayLoops:
-    """The pre-pass's three recursion loops as whole-array operations of ``xp`` (NumPy or CuPy).
+def array_loops(xp):
+    """The pre-pass's three loops as whole-array operations of ``xp`` (NumPy or CuPy): the
+    recursion ``_array`` runs for its prefilter (``_array.prepass_*``, over the same steps),
+    with the compiled loops' signatures.
 
     For input already on a device (every row of the recursion is a few array operations over
-    all lines at once, so nothing goes back to the host but the states), and on the host
-    where the compiled loops are missing. Each operation is a separate array operation (a
-    separate kernel on a GPU: nothing can be fused into a multiply-add), in the compiled
-    loops' order, so the states equal theirs bit for bit
-    (``tests/test_spline_states_device.py``). Same signatures as the CPU loops; their
-    ``lines`` and ``block`` arguments are not used (a segment's causal values are one array).
+    all lines at once, so nothing goes back to the host but the states), and on the host where
+    the compiled loops are missing. Each operation is a separate array operation, in the
+    compiled loops' order, so the states equal theirs bit for bit
+    (``tests/test_spline_states_device.py``); their ``lines`` and ``block`` arguments are not
+    used (a segment's causal values are one array).
     """
-
-    def __init__(self, xp):
-        self.xp = xp
-
-    @staticmethod
-    def segment_rows(n_ext: int) -> int:
-        """Rows per segment: about sqrt(n_ext), the fewest checkpoints plus segment values."""
-        return max(MIN_STATE_SEGMENT, math.isqrt(n_ext))
-
-    def _e(self, source, row, gain):
-        return source[int(row)].astype(np.float64) * gain
-
-    def causal_initial_sum(self, source, front, back, i_start, n_ext, pole, powers, acc, block):
-        gain, z_last = prefilter_constants(n_ext, pole)
-        for q in range(len(front)):
-            i = i_start + q
-            if i == 0:
-                acc[...] = self._e(source, front[q], gain) + z_last * self._e(source, back[q], gain)
-            elif i <= n_ext - 2:
-                acc += float(powers[i]) * (self._e(source, front[q], gain) + z_last * self._e(source, back[q], gain))
-
-    def _causal_rows(self, source, rows, i_start, n_ext, pole, acc, c_in):
-        gain, z_last = prefilter_constants(n_ext, pole)
-        causal = self.xp.empty((len(rows), acc.shape[0]), np.float64)
-        for q in range(len(rows)):
-            if i_start + q == 0:
-                causal[q] = acc / (1.0 - z_last * z_last)
-            else:
-                causal[q] = self._e(source, rows[q], gain) + pole * (c_in if q == 0 else causal[q - 1])
-        return causal
-
-    def causal_segment(self, source, rows, i_start, n_ext, pole, acc, c_in, c_out, lines, block):
-        c_out[...] = self._causal_rows(source, rows, i_start, n_ext, pole, acc, c_in)[-1]
-
-    def anticausal_segment(self, source, rows, i_start, n_ext, pole, acc, c_in, y_next, lines, block, dest,
-                           dest_rows):
-        causal = self._causal_rows(source, rows, i_start, n_ext, pole, acc, c_in)
-        z = pole
-        for q in range(len(rows) - 1, -1, -1):
-            if i_start + q == n_ext - 1:
-                before = c_in if q == 0 else causal[q - 1]
-                y_next[...] = (z * before + causal[q]) * z / (z * z - 1.0)
-            else:
-                y_next[...] = z * (y_next - causal[q])
-            if dest_rows[q] >= 0:
-                dest[int(dest_rows[q])] = y_next
+    return SimpleNamespace(xp=xp, causal_initial_sum=partial(_array.prepass_initial_sum, xp),
+                           causal_segment=partial(_array.prepass_causal_segment, xp),
+                           anticausal_segment=partial(_array.prepass_anticausal_segment, xp))
 
 
 def loop_readable(values: np.ndarray) -> np.ndarray:
@@ -317,7 +277,7 @@ class SlabStates:
     Built once per input (the :class:`Checkpoints` of its whole line); the memory held
     does not depend on how many slabs ask. ``source``, ``smooth`` and ``to_host`` as for
     :func:`states_for_slabs`. Input on a device (no anti-aliasing) is computed there
-    (:class:`ArrayLoops`), or on the host when the device has not the memory.
+    (:func:`array_loops`), or on the host when the device has not the memory.
     """
 
     def __init__(self, tables: SamplingTables, source, threads: int, smooth=None, to_host=None):
@@ -332,7 +292,7 @@ class SlabStates:
         if not smoothing and is_cupy(source):  # on the device: the pre-pass runs there
             flat = source.reshape(source.shape[0], elements)  # a view of C-contiguous rows, else a copy there
             try:
-                self.line = Checkpoints(None, table, elements, 1, flat, loops=ArrayLoops(import_cupy()))
+                self.line = Checkpoints(None, table, elements, 1, flat, loops=array_loops(import_cupy()))
                 self.to_host = _device_to_host
             except MemoryError:  # CuPy's OutOfMemoryError is one: read rows to the host instead
                 self.line = None
@@ -373,5 +333,5 @@ def _flat_rows(source: np.ndarray):
                                            writeable=False)
 
 
-__all__ = ["ArrayLoops", "Checkpoints", "SlabStates", "boundary_states", "states_for_slabs", "rows_in_place",
+__all__ = ["array_loops", "Checkpoints", "SlabStates", "boundary_states", "states_for_slabs", "rows_in_place",
            "filter_axis0", "loop_readable"]
