@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from ..interpolation import Interpolation, working_dtype
+from ..onto import AffineSampling
 from ..spline_states import missing_states_error
 from ..tables import CUBIC_POLE, SamplingTables, as_3d, prefilter_constants
 from ._common import (check_source_block, coefficient_maps, gathered_states, integer_limits,
@@ -302,9 +303,30 @@ def arg_max_label(xp, labels, weights):
     return best_label
 
 
-def array_scratch_bytes(tables: SamplingTables, in_dtype, out_dtype) -> int:
-    """Bytes a block needs besides its input and output: the largest pass intermediates."""
+#: Output voxels an oblique target computes per step (``_affine_xp``): bounds the per-voxel
+#: temporaries (positions, taps, weights: about ``AFFINE_BYTES_PER_VOXEL`` bytes each) to a
+#: few hundred MiB.
+AFFINE_BLOCK_VOXELS = 1 << 20
+#: Bytes of temporaries per voxel of a step (float64 positions and weights, int64 rows,
+#: eight label/weight pairs for labels).
+AFFINE_BYTES_PER_VOXEL = 384
+
+
+def array_scratch_bytes(tables, in_dtype, out_dtype) -> int:
+    """Bytes the array code needs for a block besides its input and output: the largest pass
+    intermediates (per-axis tables), or an oblique target's step of temporaries and its
+    coefficients (``_affine_xp.affine_with``). The memory model of the cupyx backend and of
+    the CPU without its compiled loops."""
     in_dtype = np.dtype(in_dtype)
+    if isinstance(tables, AffineSampling):
+        step = min(math.prod(tables.output_shape), AFFINE_BLOCK_VOXELS)
+        total = step * AFFINE_BYTES_PER_VOXEL
+        if tables.is_cubic:  # the coefficients, and the prefilter's float64 copy
+            total += 2 * math.prod(kept_coefficient_rows(t) for t in tables.lines_3d()) * 8
+        elif in_dtype == np.float16:
+            first, stop = tables.input_rows
+            total += (stop - first) * math.prod(t.input_stop - t.input_start for t in tables.lines[1:]) * 4
+        return total
     work = working_dtype(in_dtype).itemsize
     axes = as_3d(tables)
     if uses_label_arithmetic(tables, in_dtype):
