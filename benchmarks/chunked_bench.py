@@ -77,8 +77,8 @@ def median_time(fn, repeats: int) -> float:
 def budget_for_slabs(volume, spacing, target_shape, interpolation, slabs, **options) -> int:
     """A ``max_memory`` that gives at least ``slabs`` slabs: the unsplit peak, shrunk until it does.
 
-    (Not simply the peak over ``slabs``: cubic plans hold two state planes per slab, so the
-    thinnest slabs are not the smallest plan.)
+    (Not simply the peak over ``slabs``: slabs need different bytes, and cubic plans add the
+    prefilter pre-pass, which does not shrink with the slabs.)
     """
     budget = build_job(volume, spacing, target_shape=target_shape, interpolation=interpolation,
                        **options).chunking.peak_bytes

@@ -22,6 +22,8 @@ from .display import format_bytes
 from .interpolation import working_dtype
 from .onto import apply_fill, output_view
 from .planner import plan_slabs, slab_bytes
+from .spline_states import slab_needs_states
+from .tables import SamplingTables
 
 #: How many times a slab that ran out of memory is retried with half the budget.
 MAX_OOM_RETRIES = 4
@@ -127,11 +129,11 @@ def _run_channel(job, source, out, progress: bool, desc: str):
     retries, notes = 0, []
     bar = Progress(progress, len(slabs), desc)
     pipeline = backend.staged_pipeline(source, out) if job.staged else None
+    per_slab = slab_tables(job, source)
     try:
         while slabs:
             done = [slabs[0][0]]  # output rows [.., done[0]) are written
             try:
-                per_slab = slab_tables(job, source, slabs)
                 if pipeline is not None:
                     _run_pipelined(pipeline, tables, slabs, bar, done, per_slab)
                 else:
@@ -153,7 +155,7 @@ def _run_channel(job, source, out, progress: bool, desc: str):
                 for attempt in (budget, failed - 1):  # half the size, else anything smaller
                     try:
                         replanned = plan_slabs(tables, job.in_dtype, out.dtype, job.source.shape, attempt, backend,
-                                               job.staged, first_row=start)
+                                               job.staged, first_row=start, rows_in_place=job.rows_in_place)
                         break
                     except MemoryError:
                         continue
@@ -171,19 +173,27 @@ def _run_channel(job, source, out, progress: bool, desc: str):
     return chunking, notes
 
 
-def slab_tables(job, source, slabs) -> dict:
-    """``{(start, stop): tables}`` for each slab; cubic slabs carry axis 0's prefilter states.
+def slab_tables(job, source):
+    """``tables_of(start, stop)``: a slab's tables; cubic slabs carry axis 0's prefilter states.
 
-    The states come from one streamed pre-pass over ``source`` (see
-    :mod:`gpuresample.spline_states`), so every slab's coefficients equal the whole run's.
+    The states are computed when a slab asks, from checkpoints of one streamed pre-pass over
+    ``source`` made at the first such slab (see :mod:`gpuresample.spline_states`), so every
+    slab's coefficients equal the whole run's and the memory held does not grow with the slabs.
     """
-    from .backends._spline_states import states_for_slabs
+    from .backends._spline_states import SlabStates
 
-    per_slab = [job.tables.slab(a, b) for a, b in slabs]
-    if any(t.axes[0].is_cut for t in per_slab):
-        smooth, to_host = executor_smoothing(job.backend, job.prepared.on_gpu, job.in_dtype)
-        per_slab = states_for_slabs(job.tables, per_slab, source, job.backend.threads(), smooth, to_host)
-    return dict(zip((tuple(slab) for slab in slabs), per_slab))
+    states = []
+
+    def tables_of(start: int, stop: int):
+        tables = job.tables.slab(start, stop)
+        if not (isinstance(tables, SamplingTables) and slab_needs_states(tables)):
+            return tables
+        if not states:
+            smooth, to_host = executor_smoothing(job.backend, job.prepared.on_gpu, job.in_dtype)
+            states.append(SlabStates(job.tables, source, job.backend.threads(), smooth, to_host))
+        return states[0].attach(tables)
+
+    return tables_of
 
 
 def executor_smoothing(backend, on_gpu: bool, in_dtype):
@@ -203,15 +213,15 @@ def executor_smoothing(backend, on_gpu: bool, in_dtype):
 
 
 def _run_serial(job, source, out, slabs, bar, done, per_slab) -> None:
-    for start, stop in slabs:
-        run_slab(job.backend, source, job.prepared.on_gpu, job.staged, per_slab[(start, stop)], out, start, stop)
+    for start, stop in slabs:  # a slab's tables (and states) are let go before the next slab's are made
+        run_slab(job.backend, source, job.prepared.on_gpu, job.staged, per_slab(start, stop), out, start, stop)
         done[0] = stop
         bar.update()
 
 
 def _run_pipelined(pipeline, tables, slabs, bar, done, per_slab) -> None:
     try:
-        pipeline.run(tables, slabs, on_slab_done=bar.update, slab_tables=lambda a, b: per_slab[(a, b)])
+        pipeline.run(tables, slabs, on_slab_done=bar.update, slab_tables=per_slab)
     finally:
         if pipeline.done_until is not None:
             done[0] = pipeline.done_until

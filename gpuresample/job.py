@@ -29,7 +29,8 @@ from ._validate import (
 )
 from .arrays import Prepared, prepare
 from .backends import ALIASES, BACKEND_NAMES, choose_backend
-from .executor import Execution, execute
+from .backends._spline_states import rows_in_place as prepass_in_place
+from .executor import Execution, channel_view, execute
 from .geometry import Grid
 from .interpolation import Interpolation
 from .onto import check_label_fill, check_target, onto_sampling
@@ -102,6 +103,11 @@ class Job:
     @property
     def bytes_after(self) -> int:
         return self.target.size * self.channels * self.out_dtype.itemsize
+
+    @property
+    def rows_in_place(self) -> bool:
+        """Whether a cubic pre-pass reads the input's rows where they are (no row buffers)."""
+        return rows_in_place(self.prepared.array, self.channel_axis, self.tables)
 
     def execute(self, progress: bool = False) -> Execution:
         """Resample; returns the result and what ran (see :class:`~gpuresample.executor.Execution`)."""
@@ -177,9 +183,17 @@ def build_job(data, spacing, *, target_shape=None, target_spacing=None, target: 
                 budget = int(free * (1 - DEVICE_SAFETY_FRACTION)) if free else None
             elif not isinstance(array, np.ndarray) or (out is not None and not isinstance(out, np.ndarray)):
                 budget = DEFAULT_STREAM_BYTES
-        chunking = plan_slabs(tables, in_dtype, out_dtype, spatial, budget, chosen, staged)
+        chunking = plan_slabs(tables, in_dtype, out_dtype, spatial, budget, chosen, staged,
+                              rows_in_place=rows_in_place(array, channel_axis, tables))
     return Job(name, role, prepared, source, target, interpolation, tables, in_dtype, out_dtype,
                channel_axis, chosen, chunking, staged, out, fill)
+
+
+def rows_in_place(array, channel_axis, tables) -> bool:
+    """Whether a cubic pre-pass over (each channel of) ``array`` reads its rows where they are."""
+    if not isinstance(tables, SamplingTables) or not tables.axes[0].is_cubic:
+        return False
+    return prepass_in_place(array if channel_axis is None else channel_view(array, channel_axis, 0), tables)
 
 
 def require_spacing(spacing, target_spacing) -> None:

@@ -1,9 +1,9 @@
 """The chunked planner: which output slabs run, and how much memory each needs.
 
 Pure Python over the sampling tables: from the tables, the dtypes, the backend's
-answers to two questions (:meth:`~gpuresample.backends.base.Backend.threads` is
-folded into its :meth:`~gpuresample.backends.base.Backend.scratch_bytes`) and a
-memory budget, :func:`plan_slabs` decides the slabs along axis 0 (output rows
+answers about memory (:meth:`~gpuresample.backends.base.Backend.scratch_bytes` per block,
+:meth:`~gpuresample.backends.base.Backend.prepass_bytes` per plan, each counting its
+threads' scratch) and a memory budget, :func:`plan_slabs` decides the slabs along axis 0 (output rows
 ``[start, stop)``) and the peak memory they need. It never imports a backend: the
 backend is an argument. Running a plan is :mod:`gpuresample.executor`'s job.
 """
@@ -86,13 +86,14 @@ def slab_bytes(tables: SamplingTables, in_dtype, out_dtype, input_shape, backend
 
 
 def plan_slabs(tables: SamplingTables, in_dtype, out_dtype, input_shape, budget: int | None, backend,
-               staged: bool = False, first_row: int = 0) -> Chunking:
+               staged: bool = False, first_row: int = 0, rows_in_place: bool = False) -> Chunking:
     """Split output rows ``[first_row, n_out)`` along axis 0 into slabs within ``budget``.
 
     Every slab has the same number of output rows (the last may be shorter); that
     number is the largest whose every slab fits. Staged slabs must also keep their
-    pinned host buffers within :func:`host_staging_limit`. Raises ``MemoryError`` when
-    even one output row does not fit.
+    pinned host buffers within :func:`host_staging_limit`. ``rows_in_place``: a cubic
+    pre-pass reads the input's rows where they are (no row buffers). Raises ``MemoryError``
+    when even one output row does not fit, naming the smallest budget that does.
     """
     n_out = tables.output_shape[0]
     per_axis = isinstance(tables, SamplingTables)  # else an oblique target's matrix (onto.AffineSampling)
@@ -107,8 +108,9 @@ def plan_slabs(tables: SamplingTables, in_dtype, out_dtype, input_shape, budget:
         per_slab = [tables.slab(a, b) for a, b in distinct]
         peak = max(slab_bytes(t, in_dtype, out_dtype, input_shape, backend, staged) for t in per_slab)
         whole = len(slabs) == 1 and first_row == 0
-        if per_axis and not whole and not backend.on_device:
-            peak = _with_prefilter_states(peak, tables, len(slabs), in_dtype, input_shape, backend.threads())
+        if not whole:  # plan-wide work (the cubic pre-pass): held while each slab runs, or alone
+            held, alone = backend.prepass_bytes(tables, in_dtype, input_shape, staged, rows_in_place)
+            peak = max(peak + held, alone)
         if host_limit is not None and max(pinned_bytes(t, in_dtype, out_dtype, input_shape)
                                           for t in per_slab) > host_limit:
             return slabs, math.inf  # pinned host buffers beyond the host limit: never fits
@@ -119,8 +121,7 @@ def plan_slabs(tables: SamplingTables, in_dtype, out_dtype, input_shape, budget:
         budget = slab_bytes(tables, in_dtype, out_dtype, input_shape, backend, staged)
     if budget is None or peak <= budget:
         return Chunking(slabs, peak, budget)
-    # Thinner slabs need less each, but cubic plans keep two state planes per slab, so the
-    # thinnest is not always the smallest: take the largest fitting power of two first.
+    # The largest fitting power of two first, then the largest fitting row count above it.
     lo, best = None, None
     for rows in (1 << k for k in range((n_out - first_row).bit_length())):
         if rows >= n_out - first_row:
@@ -135,7 +136,8 @@ def plan_slabs(tables: SamplingTables, in_dtype, out_dtype, input_shape, budget:
                 f"one output row's pinned host buffers exceed the staging limit of {format_bytes(host_limit)}")
         raise MemoryError(
             f"max_memory/free memory of {format_bytes(budget)} is too small: even one output row along "
-            f"axis 0 needs {format_bytes(one_peak)}; raise max_memory or free device memory")
+            f"axis 0 needs at least {format_bytes(one_peak)} ({one_peak} bytes); raise max_memory or free "
+            "device memory")
     hi = min(2 * lo, n_out - first_row)  # lo fits, hi does not
     while hi - lo > 1:
         mid = (lo + hi) // 2
@@ -145,17 +147,6 @@ def plan_slabs(tables: SamplingTables, in_dtype, out_dtype, input_shape, budget:
         else:
             hi = mid
     return Chunking(best[0], best[1], budget)
-
-
-def _with_prefilter_states(peak: int, tables: SamplingTables, n_slabs: int, in_dtype, input_shape,
-                           threads: int) -> int:
-    """A CPU plan's peak with cubic slabs: the pre-pass, then the states kept while slabs run."""
-    if not tables.axes[0].is_cubic:
-        return peak
-    from .spline_states import STATE_ITEMSIZE, prepass_bytes
-
-    states = 2 * n_slabs * math.prod(input_shape[1:]) * STATE_ITEMSIZE
-    return max(peak + states, prepass_bytes(tables, n_slabs, in_dtype, input_shape, threads, in_place=False))
 
 
 #: Slab counts up to which every slab is measured; beyond, one slab per kind (see

@@ -92,18 +92,18 @@ def test_staged_chunked_equals_whole(stand_ins, backend, interpolation, antialia
 @pytest.mark.parametrize("backend", ["kernels", "cupyx"])
 def test_device_data_states_come_from_the_device(stand_ins, monkeypatch, backend):
     """Cubic slabs of device data without anti-aliasing: the pre-pass runs on the device
-    (``ArrayLoops`` on CuPy), never reading rows back; with anti-aliasing it reads smoothed rows
-    to the host (the compiled loops there, or ``ArrayLoops`` on NumPy on the array path)."""
-    from gpuresample.backends import _loops, _spline_states
+    (``_array``'s recursion on CuPy), never reading rows back; with anti-aliasing it reads smoothed
+    rows to the host (the compiled loops there, or ``_array``'s recursion on NumPy on the array path)."""
+    from gpuresample.backends import _array, _loops
 
     calls = []
-    real = _spline_states.ArrayLoops.causal_initial_sum
+    real = _array.prepass_initial_sum
 
-    def spy(self, *args):
-        calls.append(type(args[0]).__module__)
-        return real(self, *args)
+    def spy(xp, source, *args):
+        calls.append(type(source).__module__)
+        return real(xp, source, *args)
 
-    monkeypatch.setattr(_spline_states.ArrayLoops, "causal_initial_sum", spy)
+    monkeypatch.setattr(_array, "prepass_initial_sum", spy)
     x = stand_ins.asarray(volume("cubic"))
     for antialias, expected in ((False, {"cupy"}), (True, set() if _loops.is_compiled() else {"numpy"})):
         calls.clear()

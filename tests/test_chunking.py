@@ -97,8 +97,8 @@ def test_max_memory_forces_slabs_and_stays_within(interpolation):
     whole_peak = build_job(x, (1, 1, 1), target_shape=(64, 30, 50), interpolation=interpolation).chunking.peak_bytes
     budgets = [int(whole_peak * f) for f in (0.7, 0.35, 0.1)]
     if interpolation == "cubic":
-        # cubic plans also hold the pre-pass and two float64 state planes per slab, so cannot get
-        # as thin (how thin depends on the engine): the first budgets that give more slabs
+        # cubic plans also hold the pre-pass's checkpoints and a slab's two float64 state planes, so
+        # cannot get as thin (how thin depends on the engine): the first budgets that give more slabs
         budgets = first_budgets_splitting_more(x, whole_peak, target_shape=(64, 30, 50), interpolation="cubic")
     for budget in budgets:
         job = build_job(x, (1, 1, 1), target_shape=(64, 30, 50), interpolation=interpolation, max_memory=budget)
@@ -145,7 +145,7 @@ def test_out_zarr_and_zarr_input(tmp_path):
     source = zarr.open_array(tmp_path / "in.zarr", mode="w", shape=x.shape, chunks=(7, 21, 17), dtype="float32")
     source[...] = x
     out = zarr.open_array(tmp_path / "out.zarr", mode="w", shape=(45, 10, 34), chunks=(5, 10, 34), dtype="float32")
-    # cubic plans count the prefilter pre-pass and two state planes per slab: 225KB gives a few slabs
+    # cubic plans count the prefilter pre-pass's checkpoints: 225KB gives a few slabs
     assert build_job(source, (1, 1, 1), target_shape=(45, 10, 34), out=out, max_memory="225KB",
                      interpolation="cubic").chunking.count > 1
     result = gr.resample(source, (1, 1, 1), target_shape=(45, 10, 34), out=out, max_memory="225KB",
@@ -211,7 +211,7 @@ def test_reported_peak_covers_real_allocations(interpolation, dtype):
     if interpolation == "label":
         x = (x.astype(np.float64) % 3).astype(dtype)
     whole_peak = build_job(x, (1, 1, 1), target_shape=(60, 50, 22), interpolation=interpolation).chunking.peak_bytes
-    # cubic plans count the prefilter pre-pass and two state planes per slab: they split less thin
+    # cubic plans count the prefilter pre-pass's checkpoints: they split less thin
     for budget in (None, int(whole_peak * 0.9) if interpolation == "cubic" else 400_000):
         job = build_job(x, (1, 1, 1), target_shape=(60, 50, 22), interpolation=interpolation, max_memory=budget)
         assert budget is None or interpolation != "cubic" or job.chunking.count > 1
@@ -338,7 +338,7 @@ def test_slabs_cutting_the_prefilter_equal_whole(shape, target, first_axis, inte
     for fraction in (0.9, 0.75, 0.6, 0.45, 0.3):
         try:
             job = build_job(x, (1, 1, 1), max_memory=int(whole_job.chunking.peak_bytes * fraction), **options)
-        except MemoryError:  # cubic plans count the pre-pass and two state planes per slab
+        except MemoryError:  # cubic plans count the pre-pass's checkpoints
             continue
         counts.add(job.chunking.count)
         if interpolation == "cubic":

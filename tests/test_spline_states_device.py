@@ -1,6 +1,6 @@
-"""The cubic pre-pass as whole-array operations (``ArrayLoops``, what runs on a device and on
-the CPU's array path) gives the compiled loops' states bit for bit: every operation separate,
-in the loops' order."""
+"""The cubic pre-pass as whole-array operations (``array_loops``: ``_array``'s recursion, what
+runs on a device and on the CPU's array path) gives the compiled loops' states bit for bit:
+every operation separate, in the loops' order."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from helpers import random_volume
 
 from gpuresample.backends import _loops
-from gpuresample.backends._spline_states import ArrayLoops, boundary_states
+from gpuresample.backends._spline_states import array_loops, boundary_states
 from gpuresample.job import build_job
 from gpuresample.spline_states import slab_needs_states
 
@@ -37,6 +37,6 @@ def test_array_loops_give_the_cpu_states(dtype, shape, target, fraction):
     elements = math.prod(shape[1:])
     flat = x.reshape(shape[0], elements)
     cpu = boundary_states(None, table, windows, elements, 2, flat)
-    array = boundary_states(None, table, windows, elements, 1, flat, loops=ArrayLoops(np))
+    array = boundary_states(None, table, windows, elements, 1, flat, loops=array_loops(np))
     for a, b in zip(cpu, array):
         assert a.dtype == b.dtype == np.float64 and a.tobytes() == b.tobytes()

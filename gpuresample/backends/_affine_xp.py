@@ -18,22 +18,13 @@ are processed ``AFFINE_BLOCK_VOXELS`` at a time so the temporaries stay bounded.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
 from ..interpolation import Interpolation, working_dtype
 from ..onto import BAND_ATOL_VOXELS, AffineSampling
-from ._array import arg_max_label, spline_coefficients, tap_first, tap_next
-from ._common import integer_limits, kept_coefficient_rows, label_view_dtype
-
-#: Output voxels computed per step: bounds the per-voxel temporaries (positions, taps,
-#: weights: about ``AFFINE_BYTES_PER_VOXEL`` bytes each) to a few hundred MiB.
-AFFINE_BLOCK_VOXELS = 1 << 20
-#: Bytes of temporaries per voxel of a step (float64 positions and weights, int64 rows,
-#: eight label/weight pairs for labels).
-AFFINE_BYTES_PER_VOXEL = 384
-
+from ._array import AFFINE_BLOCK_VOXELS, arg_max_label, spline_coefficients, tap_first, tap_next
+from ._common import integer_limits, label_view_dtype
 
 def _trailing_3d(array):
     return array[..., None] if array.ndim == 2 else array
@@ -184,15 +175,3 @@ def _write(xp, result, inside, fill, target, copy: bool) -> None:
         target[...] = xp.where(inside, result.astype(np.float32), xp.asarray(np.float32(fill))).astype(dtype)
     else:
         target[...] = xp.where(inside, result.astype(dtype), xp.asarray(np.array(fill).astype(dtype)))
-
-
-def affine_scratch_bytes(sampling: AffineSampling, in_dtype) -> int:
-    """Bytes :func:`affine_with` needs besides its input and output blocks."""
-    step = min(math.prod(sampling.output_shape), AFFINE_BLOCK_VOXELS)
-    total = step * AFFINE_BYTES_PER_VOXEL
-    if sampling.is_cubic:
-        total += 2 * math.prod(kept_coefficient_rows(t) for t in sampling.lines_3d()) * 8  # the coefficients, and the prefilter's float64 copy
-    elif np.dtype(in_dtype) == np.float16:
-        first, stop = sampling.input_rows
-        total += (stop - first) * math.prod(t.input_stop - t.input_start for t in sampling.lines[1:]) * 4
-    return total

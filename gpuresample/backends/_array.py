@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from ..interpolation import Interpolation, working_dtype
+from ..onto import AffineSampling
 from ..spline_states import missing_states_error
 from ..tables import CUBIC_POLE, SamplingTables, as_3d, prefilter_constants, smoothing_passes
 from ._common import (check_source_block, coefficient_maps, gathered_states, integer_limits, is_smoothed,
@@ -154,29 +155,109 @@ def recursive_prefilter(xp, coef, axis, axes, maps, work):
         lines = xp.empty(view.shape, np.float64)
         lines[0] = causal
         for q in range(1, kept):
-            lines[q] = view[q].astype(np.float64) * gain + z * lines[q - 1]
+            lines[q] = causal_step(view[q].astype(np.float64) * gain, z, lines[q - 1])
         y = anticausal
         result[kept - 1] = y
         for q in range(kept - 2, -1, -1):
-            y = z * (y - lines[q])
+            y = anticausal_step(z, y, lines[q])
             result[q] = y
         return xp.moveaxis(result, 0, axis)
     data_rows = np.clip(np.arange(n_ext) - table.pad_before, 0, table.source_length - 1) + (table.pad_before - first)
     ext = xp.take(view, xp.asarray(data_rows), axis=0).astype(np.float64) * gain
     if n_ext > 1:
-        total = ext[0] + z_last * ext[n_ext - 1]
+        total = causal_sum_start(ext[0], ext[n_ext - 1], z_last)
         z_i = z
         for i in range(1, n_ext - 1):
-            total = total + z_i * (ext[i] + z_last * ext[n_ext - 1 - i])
+            total = causal_sum_add(total, z_i, ext[i], ext[n_ext - 1 - i], z_last)
             z_i *= z
-        ext[0] = total / (1.0 - z_last * z_last)
+        ext[0] = causal_start(total, z_last)
         for i in range(1, n_ext):
-            ext[i] = ext[i] + z * ext[i - 1]
-        ext[n_ext - 1] = (z * ext[n_ext - 2] + ext[n_ext - 1]) * z / (z * z - 1.0)
+            ext[i] = causal_step(ext[i], z, ext[i - 1])
+        ext[n_ext - 1] = anticausal_start(z, ext[n_ext - 2], ext[n_ext - 1])
         for i in range(n_ext - 2, -1, -1):
-            ext[i] = z * (ext[i + 1] - ext[i])
+            ext[i] = anticausal_step(z, ext[i + 1], ext[i])
     result[...] = ext[first:stop]
     return xp.moveaxis(result, 0, axis)
+
+
+# The recursion's steps (kernels/gr_spline.cuh's, one lane each there), written once for the
+# prefilter above and the chunked pre-pass below: each operation a separate array operation
+# (no fused multiply-add), so both equal the compiled loops and the kernels bit for bit.
+
+def causal_sum_start(front, back, z_last):
+    return front + z_last * back
+
+
+def causal_sum_add(total, z_i, front, back, z_last):
+    return total + z_i * (front + z_last * back)
+
+
+def causal_start(total, z_last):
+    return total / (1.0 - z_last * z_last)
+
+
+def causal_step(value, z, previous):
+    return value + z * previous
+
+
+def anticausal_start(z, before, last):
+    return (z * before + last) * z / (z * z - 1.0)
+
+
+def anticausal_step(z, after, causal):
+    return z * (after - causal)
+
+
+def _scaled(source, row, gain):
+    """Row ``row`` of ``source`` in float64, times the gain (``ext`` above)."""
+    return source[int(row)].astype(np.float64) * gain
+
+
+def prepass_initial_sum(xp, source, front, back, i_start, n_ext, pole, powers, acc, block=None) -> None:
+    """The pre-pass's pass 1 as array operations: adds rows ``i_start + q`` (source rows
+    ``front[q]``, mirrors ``back[q]``) to the causal initial sums ``acc`` (the compiled
+    loops' ``causal_initial_sum``; ``block`` is not used)."""
+    gain, z_last = prefilter_constants(n_ext, pole)
+    for q in range(len(front)):
+        i = i_start + q
+        if i == 0:
+            acc[...] = causal_sum_start(_scaled(source, front[q], gain), _scaled(source, back[q], gain), z_last)
+        elif i <= n_ext - 2:
+            acc[...] = causal_sum_add(acc, float(powers[i]), _scaled(source, front[q], gain),
+                                      _scaled(source, back[q], gain), z_last)
+
+
+def _causal_rows(xp, source, rows, i_start, n_ext, pole, acc, c_in):
+    """A segment's causal values, one float64 plane per row (the loops' ``lines``)."""
+    gain, z_last = prefilter_constants(n_ext, pole)
+    causal = xp.empty((len(rows), acc.shape[0]), np.float64)
+    for q in range(len(rows)):
+        if i_start + q == 0:
+            causal[q] = causal_start(acc, z_last)
+        else:
+            causal[q] = causal_step(_scaled(source, rows[q], gain), pole, c_in if q == 0 else causal[q - 1])
+    return causal
+
+
+def prepass_causal_segment(xp, source, rows, i_start, n_ext, pole, acc, c_in, c_out, lines=None, block=None):
+    """Pass 2 over one segment from ``c_in`` (``acc`` at row 0): its last causal values into
+    ``c_out`` (the compiled loops' ``causal_segment``)."""
+    c_out[...] = _causal_rows(xp, source, rows, i_start, n_ext, pole, acc, c_in)[-1]
+
+
+def prepass_anticausal_segment(xp, source, rows, i_start, n_ext, pole, acc, c_in, y_next, lines, block, dest,
+                               dest_rows) -> None:
+    """Pass 3 over one segment: its causal values again, then the anti-causal ones from
+    ``y_next`` (updated); row ``q`` into ``dest[dest_rows[q]]`` where that is >= 0 (the
+    compiled loops' ``anticausal_segment``)."""
+    causal = _causal_rows(xp, source, rows, i_start, n_ext, pole, acc, c_in)
+    for q in range(len(rows) - 1, -1, -1):
+        if i_start + q == n_ext - 1:
+            y_next[...] = anticausal_start(pole, c_in if q == 0 else causal[q - 1], causal[q])
+        else:
+            y_next[...] = anticausal_step(pole, y_next, causal[q])
+        if dest_rows[q] >= 0:
+            dest[int(dest_rows[q])] = y_next
 
 
 def label_block(xp, src3, axes, out3) -> None:
@@ -253,10 +334,31 @@ def smoothing_scratch_bytes(tables: SamplingTables, in_dtype) -> int:
     return peak * working_dtype(in_dtype).itemsize
 
 
-def array_scratch_bytes(tables: SamplingTables, in_dtype, out_dtype) -> int:
-    """Bytes a block needs besides its input and output: the anti-aliasing passes, or after
-    them the smoothed block and the largest pass intermediates, whichever is more."""
+#: Output voxels an oblique target computes per step (``_affine_xp``): bounds the per-voxel
+#: temporaries (positions, taps, weights: about ``AFFINE_BYTES_PER_VOXEL`` bytes each) to a
+#: few hundred MiB.
+AFFINE_BLOCK_VOXELS = 1 << 20
+#: Bytes of temporaries per voxel of a step (float64 positions and weights, int64 rows,
+#: eight label/weight pairs for labels).
+AFFINE_BYTES_PER_VOXEL = 384
+
+
+def array_scratch_bytes(tables, in_dtype, out_dtype) -> int:
+    """Bytes the array code needs for a block besides its input and output: the anti-aliasing
+    passes, or after them the smoothed block and the largest pass intermediates, whichever is
+    more (per-axis tables); an oblique target's step of temporaries and its coefficients
+    (``_affine_xp.affine_with``). The memory model of the cupyx backend and of the CPU without
+    its compiled loops."""
     in_dtype = np.dtype(in_dtype)
+    if isinstance(tables, AffineSampling):
+        step = min(math.prod(tables.output_shape), AFFINE_BLOCK_VOXELS)
+        total = step * AFFINE_BYTES_PER_VOXEL
+        if tables.is_cubic:  # the coefficients, and the prefilter's float64 copy
+            total += 2 * math.prod(kept_coefficient_rows(t) for t in tables.lines_3d()) * 8
+        elif in_dtype == np.float16:
+            first, stop = tables.input_rows
+            total += (stop - first) * math.prod(t.input_stop - t.input_start for t in tables.lines[1:]) * 4
+        return total
     work = working_dtype(in_dtype).itemsize
     axes = as_3d(tables)
     if uses_label_arithmetic(tables, in_dtype):
@@ -313,4 +415,5 @@ def resample_with(xp, ndi, source, tables: SamplingTables, out, exact=False) -> 
 
 
 __all__ = ["resample_with", "smooth_with", "smoothing_scratch_bytes", "spline_coefficients", "recursive_prefilter",
-           "label_block", "arg_max_label", "separable_pass", "store", "array_scratch_bytes", "LABEL_BLOCK_VOXELS", "SPLINE_ORDER"]
+           "label_block", "arg_max_label", "separable_pass", "store", "array_scratch_bytes", "LABEL_BLOCK_VOXELS",
+           "SPLINE_ORDER", "prepass_initial_sum", "prepass_causal_segment", "prepass_anticausal_segment"]

@@ -9,7 +9,6 @@ arithmetic is the array code's (``_affine_xp``, docs/design.md §2).
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -97,22 +96,3 @@ def resample_affine_block(source, sampling: AffineSampling, out) -> None:
 def affine_coefficients(src3: np.ndarray, sampling: AffineSampling, work) -> np.ndarray:
     """Cubic B-spline coefficients of the block's extended lines (every axis), as the per-axis path makes them."""
     return spline_coefficients(src3, sampling.lines_3d(), work)
-
-
-def affine_scratch_bytes(sampling: AffineSampling, in_dtype, out_dtype, threads: int) -> int:
-    """Bytes :func:`resample_affine_block` allocates besides its input and output blocks."""
-    in_dtype, out_dtype = np.dtype(in_dtype), np.dtype(out_dtype)
-    first, stop = sampling.input_rows
-    in_values = (stop - first) * math.prod(t.input_stop - t.input_start for t in sampling.lines[1:])
-    out_values = math.prod(sampling.output_shape)
-    scratch = threads * (LABEL_TAPS * 16 + CUBIC_WEIGHTS * 16)
-    if in_dtype == np.float16 and sampling.interpolation is not Interpolation.LABEL:
-        scratch += in_values * 4
-    if out_dtype == np.float16:
-        scratch += out_values * 4
-    if sampling.is_cubic:
-        work = working_dtype(in_dtype).itemsize
-        kept = [t.coefficient_rows()[1] - t.coefficient_rows()[0] for t in sampling.lines]
-        n_ext = max(t.pad_before + t.source_length + t.pad_after for t in sampling.lines)
-        scratch += math.prod(kept) * work + threads * (n_ext + 1) * max(kept) * 8
-    return scratch

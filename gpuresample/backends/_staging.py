@@ -82,6 +82,27 @@ class _InFlight:
         self.device_arrays = device_arrays
 
 
+class _Plans:
+    """``(start, stop, tables)`` of each slab, its tables made when first asked (in slab order)
+    and let go two slabs later: a cubic slab's prefilter states exist only around its run."""
+
+    def __init__(self, slabs, slab_tables):
+        self.slabs, self.slab_tables, self.made = slabs, slab_tables, {}
+
+    def __len__(self) -> int:
+        return len(self.slabs)
+
+    def __getitem__(self, k: int) -> tuple:
+        if k not in self.made:
+            start, stop = self.slabs[k]
+            self.made = {j: plan for j, plan in self.made.items() if j >= k - 1}
+            self.made[k] = (start, stop, self.slab_tables(start, stop))
+        return self.made[k]
+
+    def __iter__(self):
+        return (self[k] for k in range(len(self)))
+
+
 class StagedPipeline:
     """Runs slabs of a host ``source`` through device ``backend`` into host ``out``.
 
@@ -119,9 +140,12 @@ class StagedPipeline:
             return
         self.done_until = slabs[0][0]
         slab_tables = slab_tables or tables.slab
-        plans = [(start, stop, slab_tables(start, stop)) for start, stop in slabs]
-        in_bytes = max(self._input_shape_bytes(t)[1] for _, _, t in plans)
-        out_bytes = max(math.prod(t.output_shape) for _, _, t in plans) * np.dtype(self.out.dtype).itemsize
+        # the buffers' sizes from the plain tables; a slab's own (with any cubic states) when it is filled
+        shapes = [tables.slab(start, stop) for start, stop in slabs]
+        in_bytes = max(self._input_shape_bytes(t)[1] for t in shapes)
+        out_bytes = max(math.prod(t.output_shape) for t in shapes) * np.dtype(self.out.dtype).itemsize
+        del shapes
+        plans = _Plans(slabs, slab_tables)
         streams = [self.cupy.cuda.Stream(non_blocking=True) for _ in range(STREAMS)]
         pinned_in = [PinnedBuffer(self.cupy, in_bytes) for _ in range(STREAMS)]
         pinned_out = [PinnedBuffer(self.cupy, out_bytes) for _ in range(STREAMS)]

@@ -3,8 +3,8 @@
 A backend does arithmetic only: it receives a block of input rows and the sampling
 tables for a block of output rows (see :mod:`gpuresample.tables`) and fills an
 output block. It never computes geometry and never decides chunking; the planner
-asks it two questions (:meth:`Backend.threads`, :meth:`Backend.scratch_bytes`) and
-the executor calls :meth:`Backend.resample_block` once per slab.
+asks it about memory (:meth:`Backend.scratch_bytes` per block, :meth:`Backend.prepass_bytes`
+per plan; both count its threads' scratch) and the executor calls :meth:`Backend.resample_block` once per slab.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import _cupy
 from .._cupy import BackendUnavailable
+from ..spline_states import prepass_held_and_peak
 from ..tables import SamplingTables
 
 
@@ -38,6 +39,14 @@ class Backend:
     def scratch_bytes(self, tables: SamplingTables, in_dtype, out_dtype) -> int:
         """Bytes :meth:`resample_block` allocates for one block besides its input and output."""
         return 0
+
+    def prepass_bytes(self, tables: SamplingTables, in_dtype, input_shape, staged: bool = False,
+                      rows_in_place: bool = False) -> tuple:
+        """``(held, peak)``: bytes of this backend's memory that a chunked run's plan-wide work
+        (the cubic prefilter's pre-pass) keeps while each slab runs, and takes at most at once
+        between slabs; ``(0, 0)`` when none (the default). ``staged``: host data on a device
+        backend; ``rows_in_place``: the pre-pass reads the input's rows where they are."""
+        return 0, 0
 
     def free_bytes(self) -> int | None:
         """Free memory where this backend computes, or None when unknown."""
@@ -88,6 +97,15 @@ class DeviceBackend(Backend):
 
     def free_bytes(self) -> int | None:
         return free_device_bytes()
+
+    def prepass_bytes(self, tables: SamplingTables, in_dtype, input_shape, staged: bool = False,
+                      rows_in_place: bool = False) -> tuple:
+        """Data on the device (not anti-aliased) has its pre-pass run there as whole-array
+        operations; staged data, or smoothed blocks brought back, run it on the host (outside
+        the device's budget)."""
+        if staged or any(t.sigma > 0 for t in getattr(tables, "axes", ())):
+            return 0, 0
+        return prepass_held_and_peak(tables, in_dtype, input_shape, 1, in_place=True, whole_arrays=True)
 
     def staged_pipeline(self, source, out):
         """Pinned buffers and two streams: copies overlap compute (see ``_staging``)."""

@@ -15,15 +15,14 @@ import numpy as np
 
 from ..interpolation import Interpolation, working_dtype
 from ..onto import AffineSampling
-from ..spline_states import filter_axis0_bytes, plain_axis0
+from ..spline_states import filter_axis0_bytes, plain_axis0, prepass_held_and_peak
 from ..tables import AxisTable, SamplingTables, as_3d, smoothing_passes
 from . import _loops
-from ._affine_xp import affine_scratch_bytes as array_affine_scratch_bytes
 from ._affine_xp import affine_with
 from ._array import array_scratch_bytes, resample_with, smooth_with
 from ._common import (check_source_block, is_smoothed, label_view_dtype, smoothing_sizes, uses_label_arithmetic,
                       view_3d)
-from ._cpu_affine import affine_scratch_bytes, resample_affine_block
+from ._cpu_affine import CUBIC_WEIGHTS, LABEL_TAPS, resample_affine_block
 from ._cpu_cubic import cubic_layout, cubic_streamed, output_view, spline_coefficients, table_bytes
 from ._spline_states import filter_axis0
 from .base import Backend
@@ -57,6 +56,12 @@ class CpuBackend(Backend):
     def scratch_bytes(self, tables: SamplingTables, in_dtype, out_dtype) -> int:
         """Bytes :meth:`resample_block` allocates besides its input and output blocks."""
         return cpu_scratch_bytes(tables, in_dtype, out_dtype, self.threads())
+
+    def prepass_bytes(self, tables: SamplingTables, in_dtype, input_shape, staged: bool = False,
+                      rows_in_place: bool = False) -> tuple:
+        """The cubic pre-pass on the host: the compiled loops', else whole NumPy arrays'."""
+        return prepass_held_and_peak(tables, in_dtype, input_shape, self.threads(), rows_in_place,
+                                     whole_arrays=not _loops.is_compiled())
 
     def smooth(self, block, tables: SamplingTables, work):
         return smooth(np.asarray(block), tables, work)
@@ -180,13 +185,24 @@ def resample_array_block(source: np.ndarray, tables: SamplingTables, out: np.nda
 
 def cpu_scratch_bytes(tables: SamplingTables, in_dtype, out_dtype, threads: int) -> int:
     """Every buffer the CPU backend allocates for a block besides its input and output."""
-    if not _loops.is_compiled():
-        if isinstance(tables, AffineSampling):
-            return array_affine_scratch_bytes(tables, in_dtype)
+    if not _loops.is_compiled():  # the array code: its one model (the cupyx backend's)
         return array_scratch_bytes(tables, in_dtype, out_dtype)
-    if isinstance(tables, AffineSampling):
-        return affine_scratch_bytes(tables, in_dtype, out_dtype, threads)
     in_dtype, out_dtype = np.dtype(in_dtype), np.dtype(out_dtype)
+    if isinstance(tables, AffineSampling):  # resample_affine_block: per-thread taps, converted blocks
+        first, stop = tables.input_rows
+        in_values = (stop - first) * math.prod(t.input_stop - t.input_start for t in tables.lines[1:])
+        out_values = math.prod(tables.output_shape)
+        scratch = threads * (LABEL_TAPS * 16 + CUBIC_WEIGHTS * 16)
+        if in_dtype == np.float16 and tables.interpolation is not Interpolation.LABEL:
+            scratch += in_values * 4
+        if out_dtype == np.float16:
+            scratch += out_values * 4
+        if tables.is_cubic:  # the coefficients, and per-thread float64 lines of the prefilter
+            work = working_dtype(in_dtype).itemsize
+            kept = [t.coefficient_rows()[1] - t.coefficient_rows()[0] for t in tables.lines]
+            n_ext = max(t.pad_before + t.source_length + t.pad_after for t in tables.lines)
+            scratch += math.prod(kept) * work + threads * (n_ext + 1) * max(kept) * 8
+        return scratch
     work = working_dtype(in_dtype).itemsize
     axes = as_3d(tables)
     first, stop = tables.input_rows

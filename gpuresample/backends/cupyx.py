@@ -19,7 +19,7 @@ from __future__ import annotations
 from .. import _cupy
 from ..onto import AffineSampling
 from ..tables import SamplingTables
-from ._affine_xp import affine_scratch_bytes, affine_with
+from ._affine_xp import affine_with
 from ._array import array_scratch_bytes, resample_with, smooth_with
 from .base import BackendUnavailable, DeviceBackend
 
@@ -60,8 +60,6 @@ class CupyxBackend(DeviceBackend):
         resample_with(_cupy_module(), _ndimage(), source, tables, out)
 
     def scratch_bytes(self, tables: SamplingTables, in_dtype, out_dtype) -> int:
-        if isinstance(tables, AffineSampling):
-            return affine_scratch_bytes(tables, in_dtype)
         return array_scratch_bytes(tables, in_dtype, out_dtype)
 
 
