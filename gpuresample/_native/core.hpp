@@ -41,7 +41,7 @@ std::int64_t default_threads(std::int64_t threads);
 constexpr std::chrono::milliseconds signal_check_interval{50};
 
 // Whether Python has a signal to act on: its handlers run (the GIL taken for the moment) and
-// an exception they raise (KeyboardInterrupt for Ctrl-C) is left set for interrupt_error.
+// an exception they raise (KeyboardInterrupt for Ctrl-C) is left set for raise_signal_error.
 // Signals reach Python's main thread only; on any other thread this finds none.
 inline bool signal_raised()
 {
