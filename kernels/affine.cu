@@ -52,12 +52,12 @@ __device__ __forceinline__ bool gr_fill_value<bool>(double fill) { return fill !
         double fill, gr_offset s0, gr_offset s1, gr_offset s2, gr_offset n0, gr_offset n1,          \
         gr_offset n2, gr_offset out_stride0, gr_offset out_stride1, gr_offset out_stride2
 
-// Nearest, values copied as they are (In == Out; bool and float16 as their bit patterns).
+// Nearest, values copied as they are (In == Out; bool as unsigned char, float16 as gr_half).
 template <typename Out>
 __global__ void gr_affine_copy(const Out* __restrict__ src, Out* __restrict__ dst, GR_AFFINE_ARGS)
 {
     GR_AFFINE_VOXEL_LOOP_BEGIN
-    *target = __ldg(src + gr_affine_nearest_offset(source, u));
+    *target = gr_load_label(src + gr_affine_nearest_offset(source, u));
     GR_AFFINE_VOXEL_LOOP_END
 }
 

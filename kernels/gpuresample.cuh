@@ -170,7 +170,8 @@ template <typename T>
 __device__ __forceinline__ bool gr_less(T a, T b) { return a < b; }
 
 // Labels compare as values: NaN labels are one label whatever their payload, and come after
-// every number, so a tie between NaN and a number goes to the number (docs/design.md §9).
+// every number, so a tie between NaN and a number goes to the number; -0.0 and 0.0 are one
+// label (docs/design.md §9). float16 labels too (gr_half, below).
 template <typename T>
 __device__ __forceinline__ bool gr_label_equal(T a, T b) { return gr_equal(a, b); }
 template <typename T>
@@ -189,6 +190,36 @@ template <>
 __device__ __forceinline__ bool gr_label_equal(double a, double b) { return a == b || (a != a && b != b); }
 template <>
 __device__ __forceinline__ bool gr_label_less(double a, double b) { return a < b || (a == a && b != b); }
+
+// float16 labels by value, exactly as float32 compares them (the widening is exact), with
+// integers: a NaN's exponent is all ones and its mantissa not zero; any other value's key
+// below grows with the value, and -0.0 and 0.0 share one.
+__device__ __forceinline__ bool gr_half_is_nan(gr_half h) { return (h.bits & 0x7fffu) > 0x7c00u; }
+__device__ __forceinline__ unsigned int gr_half_key(gr_half h)
+{
+    const unsigned int magnitude = h.bits & 0x7fffu;
+    return (h.bits & 0x8000u) ? 0x8000u - magnitude : 0x8000u + magnitude;
+}
+template <>
+__device__ __forceinline__ bool gr_label_equal(gr_half a, gr_half b)
+{
+    return gr_half_is_nan(a) ? gr_half_is_nan(b) : (!gr_half_is_nan(b) && gr_half_key(a) == gr_half_key(b));
+}
+template <>
+__device__ __forceinline__ bool gr_label_less(gr_half a, gr_half b)
+{
+    return !gr_half_is_nan(a) && (gr_half_is_nan(b) || gr_half_key(a) < gr_half_key(b));
+}
+
+// A label as stored (the read-only path; __ldg has no overload for gr_half: its bits).
+template <typename T>
+__device__ __forceinline__ T gr_load_label(const T* p) { return __ldg(p); }
+__device__ __forceinline__ gr_half gr_load_label(const gr_half* p)
+{
+    gr_half h;
+    h.bits = __ldg(&p->bits);
+    return h;
+}
 
 // Value conversion; float <-> double through the IEEE helpers.
 template <typename To, typename From>

@@ -211,7 +211,7 @@ __device__ __forceinline__ L gr_affine_label_sample(const L* src, const gr_affin
     bool same = true;
     GR_UNROLL
     for (int k = 0; k < 8; ++k) {
-        label[k] = __ldg(src + r[k >> 2] + r[2 + ((k >> 1) & 1)] + r[4 + (k & 1)]);
+        label[k] = gr_load_label(src + r[k >> 2] + r[2 + ((k >> 1) & 1)] + r[4 + (k & 1)]);
         same = same && gr_label_equal(label[k], label[0]);
     }
     if (same) {

@@ -3,8 +3,9 @@
 //
 // Each label among the voxel's taps scores the sum of its taps' float64 weights, in tap
 // order, starting from its first tap; the highest score wins, ties go to the lower label.
-// Labels compare with gr_label_equal / gr_label_less (NaN is one label, after every number; the callers
-// pass integer views of float and bool labels, as the CPU backend does).
+// Labels compare with gr_label_equal / gr_label_less: by value, NaN one label after every
+// number, -0.0 and 0.0 one label (float16 as gr_half, bool as unsigned char). The winner is
+// written as its first tap holds it (bits and all).
 
 #ifndef GR_LABEL_CUH
 #define GR_LABEL_CUH

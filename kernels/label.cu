@@ -5,8 +5,8 @@
 // Same arithmetic as label3 of the CPU loops (the vote is gr_pick_label in gr_label.cuh): tap weights are the
 // float64 products (w0 * w1) * w2 with taps in (axis 0, axis 1, axis 2) order, a label's
 // score is the sum of its taps' weights in tap order, starting from its first tap.
-// The host maps bool to unsigned char and float16 to unsigned short (labels compare by bit
-// pattern), as the CPU backend does with its views.
+// The host maps bool to unsigned char and float16 to gr_half (compared by value, as
+// gr_label_equal / gr_label_less say), as the CPU backend does.
 
 #include "gr_label.cuh"
 
@@ -42,7 +42,7 @@ __global__ void gr_label(const L* __restrict__ src, L* __restrict__ dst,
                 if (valid[k]) {
                     const double wab = gr_mul(__ldg(weight0 + j0 * taps0 + a), __ldg(weight1 + j1 * taps1 + b));
                     weight[k] = gr_mul(wab, __ldg(weight2 + j2 * taps2 + c));
-                    label[k] = __ldg(src + __ldg(index0 + j0 * taps0 + a) * stride0
+                    label[k] = gr_load_label(src + __ldg(index0 + j0 * taps0 + a) * stride0
                                          + __ldg(index1 + j1 * taps1 + b) * stride1
                                          + __ldg(index2 + j2 * taps2 + c) * stride2);
                 }

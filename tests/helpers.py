@@ -34,3 +34,32 @@ def random_volume(shape, dtype, seed=0) -> np.ndarray:
 
 
 __all__ = ["ALL_DTYPES", "to_backend_kind", "to_numpy", "random_volume"]
+
+
+def float16_tie_pairs() -> np.ndarray:
+    """Every float16 bit pattern beside partners it ties with (equal weights): the next values
+    up and down, its negation, +0, a NaN and a shuffled one; shape ``(1, pairs, 2)``."""
+    every = np.arange(1 << 16, dtype=np.uint16)
+    partners = [np.roll(every, 1), np.roll(every, -1), every ^ np.uint16(0x8000), np.zeros_like(every),
+                np.full_like(every, 0x7e00), np.random.default_rng(3).permutation(every)]
+    first = np.concatenate([every] * len(partners))
+    second = np.concatenate(partners)
+    return np.stack([first, second], axis=-1)[None].view(np.float16)
+
+
+def tie_winner(pairs: np.ndarray) -> np.ndarray:
+    """The label each pair of equally weighted taps gives, shape ``(1, pairs, 1)``: the lower by
+    value (NaN after every number); taps of one label (equal values, or both NaN) give the
+    first tap as stored."""
+    a, b = pairs[..., :1], pairs[..., 1:]
+    one_label = (a == b) | (np.isnan(a) & np.isnan(b))
+    a_lower = (a < b) | (~np.isnan(a) & np.isnan(b))
+    return np.where(one_label | a_lower, a, b)
+
+
+def assert_same_label_bits(got: np.ndarray, expected: np.ndarray) -> None:
+    """Labels equal as stored (float16 bit patterns, so -0.0 and NaN payloads too)."""
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    wrong = np.flatnonzero(got.view(np.uint16) != expected.view(np.uint16))
+    assert wrong.size == 0, (f"{wrong.size} pairs differ; first: taps {float16_tie_pairs()[0, wrong[0]]}, "
+                             f"got {got.ravel()[wrong[0]]}, expected {expected.ravel()[wrong[0]]}")

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from helpers import ALL_DTYPES, random_volume
+from helpers import ALL_DTYPES, assert_same_label_bits, float16_tie_pairs, random_volume, tie_winner
 from gpuresample import Grid
 from gpuresample.backends import kernels
 from gpuresample.backends.cpu import CpuBackend
@@ -289,6 +289,16 @@ def test_float32_rounds_to_float16_like_numpy(harness_library):
         expected = values.astype(np.float16)
     np.testing.assert_array_equal(result, expected)
     assert (np.isnan(expected) | (result.view(np.uint16) == expected.view(np.uint16))).all()
+
+
+def test_float16_label_ties_by_value(harness_library):
+    """gr_label<gr_half>: every float16 bit pattern against partners it ties with; the lower
+    value wins, NaN last, and one label's taps (-0.0 and 0.0, NaNs) give the first as stored."""
+    pairs = float16_tie_pairs()
+    tables = tables_for(pairs.shape, (1, pairs.shape[1], 1), "label")
+    result = run_kernels(harness_library, pairs, tables, np.float16)
+    assert_same_label_bits(result, tie_winner(pairs))
+    np.testing.assert_array_equal(result.view(np.uint16), run_cpu(pairs, tables, np.float16).view(np.uint16))
 
 
 @pytest.mark.parametrize("interpolation", INTERPOLATIONS)

@@ -1,5 +1,6 @@
 """Zero-weight taps never contribute (inf stays inf, an identity resample returns its input bit
-for bit), and label ties go to the lower label in every dtype (NaN labels last)."""
+for bit), and label ties go to the lower label in every dtype (NaN labels last), float16 too,
+on the compiled loops and on the array path."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ import numpy as np
 import pytest
 
 import gpuresample as gr
+from gpuresample import Grid
+from gpuresample.backends import _loops, clear_caches
+from gpuresample.backends.cpu import CpuBackend
+from gpuresample.onto import affine_sampling
+from helpers import assert_same_label_bits, float16_tie_pairs, tie_winner
 
 FLOATS = [np.float16, np.float32, np.float64]
 INF = np.inf
@@ -43,12 +49,7 @@ def test_inf_reaches_exactly_the_outputs_whose_non_zero_weights_touch_it():
     assert np.all(got[~touched] == 0)
 
 
-FLOAT16_LABELS = pytest.mark.xfail(strict=True, reason="float16 labels are still compared by bit pattern "
-                                   "(viewed as uint16), so -1 and -2 tie the wrong way; known, not yet fixed")
-
-
-@pytest.mark.parametrize("dtype", [pytest.param(np.float16, marks=FLOAT16_LABELS), np.float32, np.float64,
-                                   np.int8, np.int16, np.int32, np.int64])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64])
 def test_label_ties_go_to_the_lower_label_in_every_dtype(dtype):
     # two labels, one voxel each along axis 2; the output voxel between them sees equal weights
     data = np.array([[[-1, -2]]], dtype=dtype)
@@ -68,3 +69,47 @@ def test_nan_labels_lose_ties_and_count_as_one_label(dtype):
     data = np.array([[[np.nan, np.nan, 5.0, 5.0]]], dtype)
     got = gr.resample(data, (1, 1, 1), target_shape=(1, 1, 2), interpolation="label")
     assert np.isnan(got[0, 0, 0]) and got[0, 0, 1] == 5.0
+
+
+@pytest.fixture(params=["native", "array"])
+def loops(request, monkeypatch):
+    """The compiled loops (where built) or the NumPy/SciPy array path."""
+    if request.param == "native" and not _loops.is_compiled():
+        pytest.skip("the compiled CPU loops are not built here")
+    monkeypatch.setenv(_loops.LOOPS_VARIABLE, request.param)
+    clear_caches()
+    yield request.param
+    monkeypatch.undo()
+    clear_caches()
+
+
+def test_float16_labels_tie_by_value_for_every_bit_pattern(loops):
+    """Each float16 value against its neighbours, its negation, 0, NaN: the lower value wins,
+    -0.0 and 0.0 are one label (the first tap's bits), NaN is one label after every number."""
+    pairs = float16_tie_pairs()
+    got = gr.resample(pairs, (1, 1, 1), target_shape=(1, pairs.shape[1], 1), interpolation="label")
+    assert_same_label_bits(got, tie_winner(pairs))
+
+
+def test_float16_label_ties_onto_another_grid(loops):
+    """The oblique loops' vote (an AffineSampling block): the same ties as the per-axis loops."""
+    pairs = float16_tie_pairs()
+    source = Grid(pairs.shape, (1.0, 1.0, 1.0))
+    target = Grid((1, pairs.shape[1], 1), (1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.5))  # between the two taps
+    sampling = affine_sampling(source, target, "label", 0.0)
+    got = np.empty(sampling.output_shape, np.float16)
+    CpuBackend().resample_block(pairs, sampling, got)
+    assert_same_label_bits(got, tie_winner(pairs))
+
+
+def test_float16_label_fill_onto_another_grid(loops):
+    """Outside the source, float16 labels get the fill as float16 rounds it (-0.0 kept)."""
+    labels = np.array([[[-1.0, -2.0]]], np.float16)
+    target = Grid((1, 1, 4), (1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.5))
+    for fill in (-0.0, 0.1, np.nan, 7.0):
+        sampling = affine_sampling(Grid(labels.shape, (1.0, 1.0, 1.0)), target, "label", fill)
+        got = np.empty(sampling.output_shape, np.float16)
+        CpuBackend().resample_block(labels, sampling, got)
+        assert got[0, 0, 0] == -2.0
+        outside = got[0, 0, 2:]
+        assert (outside.view(np.uint16) == np.array(fill, np.float16).view(np.uint16)).all(), (fill, got)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from harness.device import HarnessDevice, build, compiler
-from helpers import random_volume
+from helpers import assert_same_label_bits, float16_tie_pairs, random_volume, tie_winner
 
 import gpuresample as gr
 from gpuresample.backends.cpu import CpuBackend
@@ -115,6 +115,18 @@ def test_affine_label_kernel_into_another_dtype(affine_library):
     x = volume(CASES["3d"][0], "uint8", "label", seed=4)
     result, expected = run_both(affine_library, x, sampling_for("3d", "label", 0), np.int16)
     np.testing.assert_array_equal(result, expected)
+
+
+def test_affine_float16_label_ties_by_value(affine_library):
+    """gr_affine_label<gr_half>: every float16 bit pattern against partners it ties with; the
+    lower value wins, NaN last, one label's first tap as stored; the fill as float16 rounds it."""
+    pairs = float16_tie_pairs()
+    target = gr.Grid((1, pairs.shape[1], 3), (1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.5))  # voxel 0 between the taps
+    sampling = affine_sampling(gr.Grid(pairs.shape, (1.0, 1.0, 1.0)), target, "label", 0.1)
+    result, expected = run_both(affine_library, pairs, sampling, np.float16)
+    assert_same_label_bits(result[..., :1], tie_winner(pairs))
+    assert (result[..., 2].view(np.uint16) == np.float16(0.1).view(np.uint16)).all()
+    np.testing.assert_array_equal(result.view(np.uint16), expected.view(np.uint16))
 
 
 @pytest.mark.parametrize("interpolation", INTERPOLATIONS)

@@ -1,7 +1,7 @@
 // gpuresample._core: the CPU loops of oblique targets (docs/design.md §1 "Onto another grid",
 // §2 last paragraph). The per-voxel body (position, band test, taps, weights, sums) is
 // kernels/gr_affine.cuh's, the same text the CUDA kernels in kernels/affine.cu run; this
-// file holds the CPU loop order only: output rows across threads (gr::parallel_for), the
+// file holds the CPU loop order only: blocks of output lines across threads (gr::parallel_for), the
 // line start hoisted out of output axis 2, the inner voxels of a line without the band test
 // and the clamping (linear: in runs, taps first, then sums), the GIL released.
 //
@@ -41,7 +41,8 @@ struct tag {
 };
 
 // fn(tag<T>) for the element type of `dtype`: the integer and float dtypes the loops read and
-// write (bool as uint8; float16 reaches them as uint16 bit patterns or as float32). False
+// write (bool as uint8; float16 reaches them as uint16 bit patterns or as float32, and as
+// itself for labels: affine_label). False
 // for any other dtype.
 template <typename Fn>
 bool visit_dtype(nb::dlpack::dtype dtype, Fn&& fn)
@@ -150,9 +151,9 @@ void with_rounding(bool round, Fn&& fn)
 }
 
 // ---------------------------------------------------------------------------------------
-// The loop order: output rows j0 in items across threads; within an item, output lines
-// (j0, j1) with the line start computed once, voxels j2 along the line. Along a line, the
-// voxels whose position lies well inside [0, n_i - 1) on every axis (a per-line estimate)
+// The loop order: blocks of output lines (j0, j1 .. j1 + rows) in items across threads;
+// within an item, each line (j0, j1) with its start computed once, voxels j2 along it. Along a
+// line, the voxels whose position lies well inside [0, n_i - 1) on every axis (a per-line estimate)
 // skip the band test and the clamping, which would change nothing there.
 // ---------------------------------------------------------------------------------------
 
@@ -199,15 +200,36 @@ struct VoxelByVoxel {
     }
 };
 
+// The fill as an output element (float16 labels: the caller passes a float16 value, exact
+// through float32).
+template <typename Out>
+Out fill_value(double fill)
+{
+    return static_cast<Out>(fill);
+}
+template <>
+gr_half fill_value<gr_half>(double fill)
+{
+    return gr_float_to_half(static_cast<float>(fill));
+}
+
+// Output voxels of one work item (rows j1 of one output plane j0): a few milliseconds even for
+// cubic samples, so a stop on Ctrl-C comes soon (gr::parallel_for).
+constexpr std::int64_t affine_item_voxels = 1 << 16;
+
 template <typename Out, typename Voxel, typename Inner = VoxelByVoxel>
 void for_each_voxel(const Block& block, Out* out, std::int64_t threads, const Voxel& voxel, const Inner& inner = {})
 {
-    parallel_for(block.out_n[0], threads, [&](std::int64_t j0, int) {
+    const std::int64_t rows = rows_per_item(block.out_n[1], block.out_n[2], affine_item_voxels);
+    const std::int64_t per_plane = (block.out_n[1] + rows - 1) / rows;
+    parallel_for(block.out_n[0] * per_plane, threads, [&](std::int64_t item, int) {
         const Block b = block;
-        const Out fill = static_cast<Out>(b.fill);
+        const gr_offset j0 = item / per_plane, j1_start = item % per_plane * rows;
+        const gr_offset j1_stop = std::min<gr_offset>(j1_start + rows, b.out_n[1]);
+        const Out fill = fill_value<Out>(b.fill);
         const double J0 = static_cast<double>(j0 + b.j0_start);
         const gr_offset n2 = b.out_n[2], o2 = b.out_s[2];
-        for (gr_offset j1 = 0; j1 < b.out_n[1]; ++j1) {
+        for (gr_offset j1 = j1_start; j1 < j1_stop; ++j1) {
             double p[3];
             gr_affine_line_start(b.m, J0, static_cast<double>(j1), p);
             Out* line = out + j0 * b.out_s[0] + j1 * b.out_s[1];
@@ -413,7 +435,10 @@ void affine_label(const Volume& src, const Matrix& m, const Triple& n_src, const
     if (!same_dtype(src, out)) {
         refuse("affine_label", "labels are written in the source's dtype");
     }
-    if (!visit_dtype(src.dtype(), [&](auto t) { label<typename decltype(t)::type>(src, block, out, threads); })) {
+    const auto d = src.dtype();
+    if (d.code == static_cast<std::uint8_t>(nb::dlpack::dtype_code::Float) && d.bits == 16 && d.lanes == 1) {
+        label<gr_half>(src, block, out, threads);  // float16 labels compare by value (gr_label_equal)
+    } else if (!visit_dtype(d, [&](auto t) { label<typename decltype(t)::type>(src, block, out, threads); })) {
         refuse("affine_label", "no loop reads this source dtype");
     }
 }

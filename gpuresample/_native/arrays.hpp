@@ -93,6 +93,12 @@ inline nb::dlpack::dtype bool_as_uint8(nb::dlpack::dtype d)
     return is<bool>(d) ? nb::dtype<std::uint8_t>() : d;
 }
 
+// float16 (labels: read as gr_half, compared by value).
+inline bool is_float16(const nb::dlpack::dtype& d)
+{
+    return d.code == static_cast<std::uint8_t>(nb::dlpack::dtype_code::Float) && d.bits == 16 && d.lanes == 1;
+}
+
 inline std::string dtype_name(const nb::dlpack::dtype& d)
 {
     const char* kind = d.code == static_cast<std::uint8_t>(nb::dlpack::dtype_code::Float)  ? "float"

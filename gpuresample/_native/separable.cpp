@@ -481,6 +481,8 @@ void separable3(const InArray& src_array, nb::handle i0_object, nb::handle w0_ob
 
 // The most taps a label voxel scores (2 x 2 x 2 for linear weights).
 constexpr i64 LABEL_TAPS = 64;
+// Output voxels of one work item (rows of one plane): a few milliseconds of votes.
+constexpr i64 LABEL_ITEM_VOXELS = 1 << 16;
 
 // Everything one output plane reads, as values: the loop keeps them in registers (a store
 // through a char-sized label type could otherwise alias any field it reads from memory).
@@ -494,13 +496,14 @@ struct LabelPlane {
     i64 o0, o1, o2;
 };
 
+// Rows [j1_start, j1_stop) of output plane j0.
 template <typename TL>
-GR_CLONES void label_plane(const LabelPlane plane, i64 j0)
+GR_CLONES void label_rows(const LabelPlane plane, i64 j0, i64 j1_start, i64 j1_stop)
 {
     const LabelPlane c = plane;
     TL taps[LABEL_TAPS];
     double weights[LABEL_TAPS];
-    for (i64 j1 = 0; j1 < c.n1o; j1++) {
+    for (i64 j1 = j1_start; j1 < j1_stop; j1++) {
         for (i64 j2 = 0; j2 < c.n2o; j2++) {
             i64 t = 0;
             bool same = true;
@@ -549,15 +552,25 @@ void label3(const InArray& src_array, nb::handle i0_object, nb::handle w0_object
                                   " taps; the loop scores at most " + std::to_string(LABEL_TAPS));
     }
     threads = default_threads(threads);
-    dispatch(bool_as_uint8(src.dtype), in_types(), function, "src", [&](auto t) {
+    const auto run = [&](auto t) {
         using TL = typename decltype(t)::type;
         const LabelPlane plane{src.data,      src.stride[0], src.stride[1], src.stride[2], a.index.data,
                                b.index.data,  c.index.data,  a.weight.data, b.weight.data, c.weight.data,
                                a.taps,        b.taps,        c.taps,        b.n_out,       c.n_out,
                                out.data,      out.stride[0], out.stride[1], out.stride[2]};
+        const i64 rows = rows_per_item(b.n_out, c.n_out, LABEL_ITEM_VOXELS);
+        const i64 per_plane = (b.n_out + rows - 1) / rows;
         nb::gil_scoped_release release;
-        parallel_for(a.n_out, threads, [&](i64 j0, int) { label_plane<TL>(plane, j0); });
-    });
+        parallel_for(a.n_out * per_plane, threads, [&](i64 item, int) {
+            const i64 j0 = item / per_plane, j1 = item % per_plane * rows;
+            label_rows<TL>(plane, j0, j1, std::min(j1 + rows, b.n_out));
+        });
+    };
+    if (is_float16(src.dtype)) {
+        run(tag<gr_half>());  // compared by value (gr_label_equal), copied as stored
+    } else {
+        dispatch(bool_as_uint8(src.dtype), in_types(), function, "src", run);
+    }
 }
 
 }  // namespace
@@ -574,8 +587,8 @@ void bind_separable(nb::module_& m)
     m.def("label3", &label3, "src"_a, "i0"_a, "w0"_a, "i1"_a, "w1"_a, "i2"_a, "w2"_a, "out"_a.noconvert(),
           nb::kw_only(), "threads"_a = 0,
           "Labels: per-label float64 weights (w0 * w1) * w2 over a voxel's taps, summed per label in tap "
-          "order, arg-max, ties to the lower label (gr_label.cuh). threads: 0 for the cores this process "
-          "may run on.");
+          "order, arg-max, ties to the lower label (gr_label.cuh); labels compare by value (float16 "
+          "too; NaN is one label, after every number). threads: 0 for the cores this process may run on.");
     m.def("gather_clamped", &gather_clamped, "src"_a, "m0"_a, "m1"_a, "m2"_a, "out"_a.noconvert(), nb::kw_only(),
           "threads"_a = 0,
           "out[a, b, c] = src[m0[a], m1[b], m2[c]] in the input's working dtype (out C-contiguous). "

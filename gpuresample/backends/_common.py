@@ -1,7 +1,7 @@
 """Backend-neutral helpers, written once for any array module (NumPy or CuPy).
 
 What every backend does the same way before and after its own arithmetic: the 3-D
-view of 2-D data, label values compared as integers, the rows each cubic table's
+view of 2-D data, the dtype labels are compared in, the rows each cubic table's
 coefficients start from (and a cut slab's prefilter states at them), the sizes of the
 anti-aliasing passes (whose tables are :func:`gpuresample.tables.smoothing_passes`), and
 how a float result is written into an integer dtype.
@@ -16,9 +16,10 @@ import numpy as np
 from ..interpolation import Interpolation
 from ..tables import AxisTable, SamplingTables
 
-#: Labels compare by value as integers of the same size: bool as uint8, float16 by its
-#: bit pattern (so -0.0 and 0.0, or NaN payloads, stay distinct labels as stored).
-LABEL_VIEWS = {np.dtype(np.bool_): np.dtype(np.uint8), np.dtype(np.float16): np.dtype(np.uint16)}
+#: Labels compare by value in their own dtype, float16 included (NaN labels are one label,
+#: after every number; -0.0 and 0.0 are one label); bool as uint8. The winner is copied
+#: as its first tap stores it.
+LABEL_VIEWS = {np.dtype(np.bool_): np.dtype(np.uint8)}
 
 
 def label_view_dtype(dtype) -> np.dtype:

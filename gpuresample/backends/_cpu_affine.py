@@ -2,7 +2,7 @@
 :class:`~gpuresample.onto.AffineSampling` block.
 
 Host glue around the compiled oblique loops: 2-D data as a 3-D view, dtypes the loops lack
-(float16, bool) as views or float32 copies, the cubic prefilter's coefficients of the block
+(float16, bool) as views or float32 copies (float16 labels go as they are: compared by value), the cubic prefilter's coefficients of the block
 (the same prefilter as the per-axis path, ``_cpu_cubic.spline_coefficients``). The
 arithmetic is the array code's (``_affine_xp``, docs/design.md §2).
 """
@@ -57,10 +57,13 @@ def resample_affine_block(source, sampling: AffineSampling, out) -> None:
         out3[...] = labels
         return
     if interpolation is Interpolation.LABEL or (interpolation is Interpolation.NEAREST and src.dtype == out.dtype):
-        view = _bits(src3.dtype)
-        fill = _fill_as(fill, out3.dtype, view)
-        if view is not None:
-            src3, out3 = src3.view(view), out3.view(view)
+        if interpolation is Interpolation.LABEL and src3.dtype == np.float16:  # compared by value in the loop
+            fill = float(np.float16(fill))  # a float16 value: exact through the loop's float32
+        else:
+            view = _bits(src3.dtype)
+            fill = _fill_as(fill, out3.dtype, view)
+            if view is not None:
+                src3, out3 = src3.view(view), out3.view(view)
         if interpolation is Interpolation.LABEL:
             labels = np.empty((threads, LABEL_TAPS), src3.dtype)
             scores = np.empty((threads, LABEL_TAPS), np.float64)

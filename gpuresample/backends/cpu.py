@@ -242,7 +242,7 @@ def _label(source: np.ndarray, tables: SamplingTables, out: np.ndarray) -> None:
     axes = as_3d(tables)
     src3, out3 = view_3d(source), view_3d(out)
     target = out3 if out3.dtype == src3.dtype else np.empty(out3.shape, src3.dtype)
-    view = label_view_dtype(src3.dtype)  # labels compare as integers; no float16 loops
+    view = label_view_dtype(src3.dtype)  # bool as uint8; float16 labels compare by value
     assert view.itemsize == src3.dtype.itemsize == target.dtype.itemsize
     args = []
     for table in axes:

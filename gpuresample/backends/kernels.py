@@ -186,7 +186,7 @@ def table_pass_name(source_dtype, work) -> str:
 
 
 def label_name(dtype) -> str:
-    """Name expression of the label kernel for labels of ``dtype`` (compared as its view)."""
+    """Name expression of the label kernel for labels of ``dtype`` (bool as unsigned char, float16 as gr_half)."""
     dtype = np.dtype(dtype)
     return f"gr_label<{c_type(label_view_dtype(dtype))}>"
 
@@ -581,7 +581,8 @@ def run_affine_block(device: Device, source, sampling: AffineSampling, out) -> N
 
     Cubic first computes the block's coefficients in the working dtype with the same
     gather and prefilter launches as the per-axis path. Labels and nearest
-    copies compare and copy bool and float16 as their bit patterns (``label_view_dtype``).
+    copies read bool as unsigned char (``label_view_dtype``) and float16 as ``gr_half`` (labels
+    compared by value, copied as stored).
     """
     m, n_src, first, pads = sampling.as_3d()
     src3, out3 = _trailing_3d(source), _trailing_3d(out)
@@ -593,8 +594,8 @@ def run_affine_block(device: Device, source, sampling: AffineSampling, out) -> N
         if out_dtype != in_dtype:  # labels into another dtype (fill checked by onto.check_label_fill)
             target = label_block = device.empty(out3.shape, in_dtype)
         view = label_view_dtype(in_dtype)
-        if in_dtype == np.float16:  # fill as its bit pattern
-            fill = np.float64(np.array(sampling.fill, in_dtype).view(view)[()])
+        if in_dtype == np.float16:  # the float16 fill, exact through the kernel's float32 (gr_fill_value)
+            fill = np.float64(np.float16(sampling.fill))
         values, target = src3.view(view), target.view(view)
     elif sampling.interpolation is Interpolation.CUBIC:
         values = _spline_coefficients(device, src3, sampling, sampling.lines_3d(), working_dtype(in_dtype))
