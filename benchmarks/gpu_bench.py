@@ -231,14 +231,14 @@ def measure_prefilter(cupy, case: Case, repeats, warmup) -> dict:
     import cupyx.scipy.ndimage as cndi
 
     from gpuresample.backends import _array
-    from gpuresample.backends import kernels
+    from gpuresample.backends import cuda as kernels
     from gpuresample.tables import as_3d, build_tables
 
     volume = device_volume(cupy, case.shape, "float32")
     tables = build_tables(gr.Grid(case.shape, case.spacing), case.target(), "cubic")
     axes = as_3d(tables)
     device = kernels.CupyDevice(cupy, volume.dtype, volume.dtype, "cubic")
-    ours = try_time(cupy, lambda: kernels._spline_coefficients(device, volume, tables, axes, np.float32), repeats,
+    ours = try_time(cupy, lambda: kernels.launch._spline_coefficients(device, volume, tables, axes, np.float32), repeats,
                     warmup)
     theirs = try_time(cupy, lambda: _array.spline_coefficients(cupy, cndi, volume, axes, np.float32),
                       repeats, warmup)

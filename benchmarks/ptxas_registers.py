@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from test_kernels_nvcc import separable_register_usage
 
-from gpuresample.backends.kernels import kernel_source_dir
+from gpuresample.backends.cuda import kernel_source_dir
 
 
 def demangled(names):

@@ -61,7 +61,7 @@ def sampling_for(case, interpolation, fill=3.0):
 
 
 def coefficients(block, sampling, dtype):
-    from gpuresample.backends._cpu_affine import affine_coefficients
+    from gpuresample.backends.cpu._affine import affine_coefficients
 
     return affine_coefficients(block, sampling, working_dtype(dtype))
 

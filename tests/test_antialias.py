@@ -13,7 +13,8 @@ from scipy import ndimage
 
 import gpuresample as gr
 from gpuresample import Grid
-from gpuresample.backends import _loops, clear_caches, kernels
+from gpuresample.backends import _loops, clear_caches
+from gpuresample.backends import cuda as kernels
 from gpuresample.backends.cpu import smooth
 from gpuresample.interpolation import working_dtype
 from gpuresample.tables import (

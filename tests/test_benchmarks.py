@@ -37,8 +37,8 @@ import pytest
 import scipy.ndimage
 
 import gpuresample as gr
-from gpuresample.backends import kernels
-from gpuresample.backends.kernels import Launch, kernel_names
+from gpuresample.backends import cuda as kernels
+from gpuresample.backends.cuda import Launch, kernel_names
 from harness.device import HarnessDevice, build, compiler
 
 pytestmark = pytest.mark.skipif(compiler() is None, reason="no C++ compiler (g++ or $CXX) to build the kernels as C++")
@@ -224,7 +224,7 @@ def fake_cupy(harness: HarnessDevice) -> types.ModuleType:
 
     def RawModule(*, code, options=(), name_expressions=()):  # noqa: N802 (CuPy's name)
         def get_function(name):
-            assert name in module.names or name in kernels.EXTERN_C_NAMES, f"{name} is not in the module"
+            assert name in module.names or name in kernels.compile.EXTERN_C_NAMES, f"{name} is not in the module"
 
             def kernel(grid, block, args):
                 for arg in args:
@@ -427,7 +427,7 @@ def test_gpu_bench_quick_runs_end_to_end(stand_ins, monkeypatch, tmp_path, capsy
     # the kernels really ran, through the backend's RawModule glue and the g++ harness
     launched = set(stand_ins.harness.launched)
     assert any(n.startswith("gr_affine_linear<float") for n in launched)
-    assert kernels.PREFILTER_NAME in launched
+    assert kernels.compile.PREFILTER_NAME in launched
     assert {n for combo in KERNEL_COMBOS for n in kernel_names(*combo)} >= launched
     assert any(n.startswith("gr_separable<unsigned short") for n in launched)
     assert len(stand_ins.modules) == len(KERNEL_COMBOS)  # one compile per dtype and interpolation

@@ -17,7 +17,7 @@ import pytest
 
 import gpuresample as gr
 from helpers import random_volume
-from gpuresample.backends.kernels import kernel_names
+from gpuresample.backends.cuda import kernel_names
 from gpuresample.job import build_job
 from harness.device import build, compiler
 from test_benchmarks import Stream, stand_ins  # noqa: F401 (stand_ins: the fixture, on this module's harness_library)

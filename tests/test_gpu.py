@@ -20,7 +20,7 @@ from helpers import ALL_DTYPES, random_volume
 
 import gpuresample as gr
 from gpuresample import backends
-from gpuresample.backends import choose_backend, kernels
+from gpuresample.backends import choose_backend, cuda as kernels
 from gpuresample.backends.cpu import CpuBackend
 from gpuresample.backends._array import array_scratch_bytes, resample_with
 from gpuresample.job import build_job
@@ -65,7 +65,7 @@ def assert_parity(result, expected, interpolation, rtol=FLOAT_RTOL):
 # ---------------------------------------------------------------------------------------
 
 def test_gpu_backend_modules_import_without_cupy():
-    script = ("import sys, gpuresample, gpuresample.backends.kernels, gpuresample.backends.cupyx; "
+    script = ("import sys, gpuresample, gpuresample.backends.cuda, gpuresample.backends.cupyx; "
               "gpuresample.available_backends(); print('cupy' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -100,7 +100,7 @@ def test_missing_kernel_sources_are_the_reason(monkeypatch):
     import gpuresample._cupy
 
     monkeypatch.setattr(gpuresample._cupy, "import_cupy", lambda: object())  # as if CuPy and a GPU were there
-    monkeypatch.setattr(kernels, "kernel_source_dir", lambda: None)
+    monkeypatch.setattr(kernels.compile, "kernel_source_dir", lambda: None)
     assert "kernel sources not found" in kernels.KernelsBackend().unavailable_reason()
 
 
@@ -109,7 +109,7 @@ def test_kernel_sources_are_found_and_inlined():
     assert directory is not None
     text = kernels.module_source(directory)
     assert '#include "gpuresample.cuh"' not in text
-    for name in kernels.KERNEL_FILES:
+    for name in kernels.compile.KERNEL_FILES:
         assert f'#line 1 "{name}"' in text
     assert text.count("#ifndef GPURESAMPLE_CUH") == 1
 
@@ -120,9 +120,9 @@ def test_one_module_per_dtype_and_interpolation(interpolation):
     for dtype in ALL_DTYPES:
         names = kernels.kernel_names(dtype, dtype, interpolation)
         assert names and len(set(names)) == len(names)
-        assert all("<" in n or n in kernels.EXTERN_C_NAMES for n in names)
+        assert all("<" in n or n in kernels.compile.EXTERN_C_NAMES for n in names)
     with pytest.raises(TypeError, match="complex128"):
-        kernels.c_type("complex128")
+        kernels.compile.c_type("complex128")
 
 
 def _fake_reasons(monkeypatch, reasons):
@@ -195,7 +195,7 @@ def test_cupyx_backend_glue_with_numpy_standing_in(interpolation, monkeypatch):
     from gpuresample.backends import cupyx
 
     monkeypatch.setattr(gpuresample._cupy, "import_cupy", lambda: np)
-    monkeypatch.setattr(cupyx, "_ndimage", lambda: ndi)
+    monkeypatch.setattr(cupyx.backend, "_ndimage", lambda: ndi)
     backend = cupyx.CupyxBackend()
     assert backend.unavailable_reason() is None or "cupyx.scipy.ndimage" in backend.unavailable_reason()
     x = volume_for(interpolation, "uint16", shape=(14, 31), seed=12)
@@ -369,10 +369,10 @@ def test_torch_cuda_round_trip():
 def test_kernels_compile_once_per_dtype_and_interpolation(cupy):
     x = cupy.asarray(random_volume((9, 10, 11), "float32"))
     gr.resample(x, (1, 1, 1), target_shape=(12, 5, 17), interpolation="cubic", backend="kernels")
-    compiled = len(kernels._compile_cache)
+    compiled = len(kernels.compile._compile_cache)
     for target in ((3, 4, 5), (31, 7, 2), (9, 10, 11)):
         gr.resample(x, (1, 1, 1), target_shape=target, interpolation="cubic", backend="kernels")
-    assert len(kernels._compile_cache) == compiled
+    assert len(kernels.compile._compile_cache) == compiled
 
 
 @gpu
@@ -547,7 +547,7 @@ def test_executor_runs_staged_work_through_the_pipeline_and_resumes_after_oom(in
 
 
 def test_planner_counts_a_device_backends_own_scratch():
-    from gpuresample.backends import kernels as kernels_module
+    from gpuresample.backends import cuda as kernels_module
 
     x = random_volume((40, 30, 30), "float32", seed=2)
     source = gr.Grid(x.shape, (1.0, 1.0, 1.0))

@@ -1,8 +1,8 @@
 """The CUDA kernels, compiled as C++ by g++ and run on the CPU, against the CPU backend.
 
 ``tests/harness`` builds the very text CuPy compiles (``kernels/*.cu`` through
-:func:`gpuresample.backends.kernels.module_source`) with a small header standing in for
-the CUDA built-ins, and runs every launch that :func:`gpuresample.backends.kernels.run_kernels`
+:func:`gpuresample.backends.cuda.module_source`) with a small header standing in for
+the CUDA built-ins, and runs every launch that :func:`gpuresample.backends.cuda.run_kernels`
 plans — the same names, grids and arguments a GPU gets — thread by thread over its grid.
 Results must equal :class:`~gpuresample.backends.cpu.CpuBackend` on the same tables
 bit for bit: the kernels follow the CPU backend's arithmetic contract, which is stricter
@@ -18,10 +18,10 @@ import pytest
 
 from helpers import ALL_DTYPES, assert_same_label_bits, float16_tie_pairs, random_volume, tie_winner
 from gpuresample import Grid
-from gpuresample.backends import kernels
+from gpuresample.backends import cuda as kernels
 from gpuresample.backends.cpu import CpuBackend
-from gpuresample.backends.kernels import kernel_names
-from gpuresample.backends.kernels import run_kernels as plan_and_launch
+from gpuresample.backends.cuda import kernel_names
+from gpuresample.backends.cuda import run_kernels as plan_and_launch
 from gpuresample.tables import build_tables
 from harness.device import HarnessDevice, build, compiler
 
@@ -144,9 +144,9 @@ def test_kernels_match_cpu(harness_library, interpolation, dtype, case):
 def long_runs(request, monkeypatch):
     """Every separable thread marches through up to MAX_RUN outputs (small volumes would
     otherwise get one output per thread), with 32-bit or 64-bit offsets."""
-    monkeypatch.setattr(kernels, "TARGET_THREADS", 1)
+    monkeypatch.setattr(kernels.launch, "TARGET_THREADS", 1)
     if request.param == "int64":
-        monkeypatch.setattr(kernels, "INT32_MAX_OFFSET", 0)
+        monkeypatch.setattr(kernels.launch, "INT32_MAX_OFFSET", 0)
     return np.dtype(request.param)
 
 
@@ -163,7 +163,7 @@ def test_marching_threads_match_cpu(harness_library, long_runs, interpolation, d
     block = input_block(volume, tables)
     plan_and_launch(device, block, tables, out)
     separable = [n for n in device.launched if n.startswith("gr_separable")]
-    index_type = kernels.INDEX_TYPES[long_runs]
+    index_type = kernels.compile.INDEX_TYPES[long_runs]
     assert separable and all(n.replace(" ", "").endswith(f",{index_type}>".replace(" ", "")) for n in separable)
     np.testing.assert_array_equal(out, run_cpu(block, tables, volume.dtype))
 
@@ -177,8 +177,8 @@ def test_every_pass_order_marches_like_cpu(harness_library, long_runs, interpola
     shape, target = (11, 9, 13), (17, 6, 20)
     volume = random_volume(shape, "float32", seed=12)
     tables = replace(tables_for(shape, target, interpolation), order=order)
-    march, axis_m, _, _ = kernels.march_plan(order)
-    assert march == (kernels.MARCH_B if order[2] == 2 else kernels.MARCH_C) and axis_m != 2
+    march, axis_m, _, _ = kernels.launch.march_plan(order)
+    assert march == (kernels.compile.MARCH_B if order[2] == 2 else kernels.compile.MARCH_C) and axis_m != 2
     assert_kernels_match_cpu(harness_library, volume, tables)
 
 
@@ -197,9 +197,9 @@ def test_marching_reuses_rows_of_a_flipped_table(harness_library, long_runs):
 
 
 def test_index_type_follows_the_offsets():
-    assert kernels.index_dtype(0, 2 ** 31 - 1) == np.int32
-    assert kernels.index_dtype(2 ** 31, 5) == np.int64
-    assert kernels.offset_extent((3, 4, 5), (-20, 5, 1)) == 2 * 20 + 3 * 5 + 4
+    assert kernels.launch.index_dtype(0, 2 ** 31 - 1) == np.int32
+    assert kernels.launch.index_dtype(2 ** 31, 5) == np.int64
+    assert kernels.launch.offset_extent((3, 4, 5), (-20, 5, 1)) == 2 * 20 + 3 * 5 + 4
 
 
 @pytest.mark.parametrize("interpolation", SEPARABLE)
@@ -304,9 +304,9 @@ def test_float16_label_ties_by_value(harness_library):
 @pytest.mark.parametrize("interpolation", INTERPOLATIONS)
 def test_grid_stride_loops(harness_library, interpolation, monkeypatch):
     """Grids smaller than the volume (as on volumes beyond 65535 rows): threads loop."""
-    monkeypatch.setattr(kernels, "MAX_GRID_YZ", 2)
-    monkeypatch.setattr(kernels, "MAX_PREFILTER_BLOCKS", 1)
-    grid, _ = kernels.voxel_launch_shape((40, 30, 5))
+    monkeypatch.setattr(kernels.launch, "MAX_GRID_YZ", 2)
+    monkeypatch.setattr(kernels.launch, "MAX_PREFILTER_BLOCKS", 1)
+    grid, _ = kernels.launch.voxel_launch_shape((40, 30, 5))
     assert grid[1:] == (2, 2)
     shape = (31, 23, 6)
     volume = (label_volume if interpolation == "label" else random_volume)(shape, "float32", seed=9)
@@ -397,7 +397,7 @@ class StandInCupy:
         return module
 
     def _function(self, module, name):
-        assert name in module.names or name in kernels.EXTERN_C_NAMES, f"{name} is not in the module"
+        assert name in module.names or name in kernels.compile.EXTERN_C_NAMES, f"{name} is not in the module"
         return lambda grid, block, args: self.harness.launch(kernels.Launch(name, grid, block, args))
 
 
@@ -410,7 +410,7 @@ def stand_in_cupy(harness_library, monkeypatch):
 
     stand_in = StandInCupy(harness_library)
     monkeypatch.setattr(gpuresample._cupy, "import_cupy", lambda: stand_in)
-    monkeypatch.setattr(cupyx, "_ndimage", lambda: scipy.ndimage)
+    monkeypatch.setattr(cupyx.backend, "_ndimage", lambda: scipy.ndimage)
     kernels.clear_caches()  # compile afresh on the stand-in, and forget it afterwards
     yield stand_in
     kernels.clear_caches()
@@ -433,6 +433,6 @@ def test_kernels_backend_glue_with_a_stand_in_cupy(stand_in_cupy, interpolation,
         backend.resample_block(volume, tables, result)
         np.testing.assert_array_equal(result, run_cpu(volume, tables, volume.dtype))
     [module] = stand_in_cupy.modules
-    assert module.options == kernels.COMPILE_OPTIONS
+    assert module.options == kernels.compile.COMPILE_OPTIONS
     assert module.code == kernels.module_source(kernels.kernel_source_dir())
-    assert set(module.names) | set(kernels.EXTERN_C_NAMES) >= set(stand_in_cupy.harness.launched)
+    assert set(module.names) | set(kernels.compile.EXTERN_C_NAMES) >= set(stand_in_cupy.harness.launched)

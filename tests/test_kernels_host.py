@@ -16,7 +16,7 @@ import pytest
 
 import gpuresample as gr
 from gpuresample import job as job_module
-from gpuresample.backends import kernels
+from gpuresample.backends import cuda as kernels
 from gpuresample.tables import cached_tables
 from harness.device import HarnessDevice, build, compiler
 from test_benchmarks import fake_cupy, fake_cupyx, on_device

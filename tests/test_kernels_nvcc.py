@@ -2,9 +2,9 @@
 
 Templates only compile when instantiated, so each file is compiled inside a small
 translation unit that takes the address of the instantiations the backend asks CuPy for
-(:func:`gpuresample.backends.kernels.kernel_names`): every input dtype with every
+(:func:`gpuresample.backends.cuda.kernel_names`): every input dtype with every
 interpolation, and every output dtype. The module text CuPy compiles (the header inlined
-by :func:`~gpuresample.backends.kernels.module_source`) is compiled the same way. Skips
+by :func:`~gpuresample.backends.cuda.module_source`) is compiled the same way. Skips
 when nvcc is not on PATH.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from helpers import ALL_DTYPES
 
-from gpuresample.backends.kernels import (
+from gpuresample.backends.cuda.compile import (
     COMPILE_OPTIONS,
     KERNEL_FILES,
     PREFILTER_CUT_NAME,

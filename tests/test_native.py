@@ -19,8 +19,8 @@ from helpers import random_volume
 import gpuresample as gr
 from gpuresample import backends
 from gpuresample.backends import _loops, _native
-from gpuresample.backends import cpu as cpu_backend
-from gpuresample.backends._cpu_cubic import CubicLayout
+from gpuresample.backends.cpu import backend as cpu_backend
+from gpuresample.backends.cpu._cubic import CubicLayout
 from gpuresample.job import build_job
 from gpuresample.tables import CUBIC_POLE, prefilter_constants
 

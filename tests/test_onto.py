@@ -502,7 +502,7 @@ def test_aligned_target_tables_run_on_the_cuda_kernels_bit_for_bit(interpolation
     harness = pytest.importorskip("harness.device")
     if harness.compiler() is None:
         pytest.skip("no C++ compiler (g++ or $CXX) to build the kernels as C++")
-    from gpuresample.backends.kernels import kernel_names, run_kernels
+    from gpuresample.backends.cuda import kernel_names, run_kernels
 
     x, tables = _aligned_case(interpolation)
     names = list(kernel_names(x.dtype, x.dtype, interpolation))
@@ -533,7 +533,7 @@ def test_oblique_on_the_cupyx_code_matches_cpu(interpolation, in_dtype, out_dtyp
     from gpuresample.backends import cupyx
 
     monkeypatch.setattr(gpuresample._cupy, "import_cupy", lambda: np)
-    monkeypatch.setattr(cupyx, "_ndimage", lambda: ndimage)
+    monkeypatch.setattr(cupyx.backend, "_ndimage", lambda: ndimage)
     x = random_volume((24, 13, 11), in_dtype, seed=13)
     if interpolation == "label" and np.dtype(in_dtype).kind != "b":
         x = (np.abs(x.astype(np.float64)) % 5).astype(in_dtype)

@@ -1,6 +1,6 @@
 """Oblique targets in the CUDA kernels (``kernels/affine.cu``), run through the g++ harness.
 
-The launches :func:`gpuresample.backends.kernels.run_affine_block` plans are replayed thread
+The launches :func:`gpuresample.backends.cuda.run_affine_block` plans are replayed thread
 by thread by ``tests/harness`` and compared with the CPU backend's compiled loops on the
 same :class:`~gpuresample.onto.AffineSampling`: bit for bit for every interpolation (docs/design.md §1
 asks exact nearest/label and 1e-6 for linear/cubic; both follow one arithmetic contract).
@@ -15,7 +15,8 @@ from helpers import assert_same_label_bits, float16_tie_pairs, random_volume, ti
 
 import gpuresample as gr
 from gpuresample.backends.cpu import CpuBackend
-from gpuresample.backends.kernels import affine_name, run_kernels
+from gpuresample.backends.cuda import run_kernels
+from gpuresample.backends.cuda.compile import affine_name
 from gpuresample.onto import affine_sampling
 
 pytestmark = pytest.mark.skipif(compiler() is None, reason="no C++ compiler (g++ or $CXX) to build the kernels as C++")

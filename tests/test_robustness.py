@@ -23,7 +23,7 @@ from gpuresample.backends._array import resample_with
 from gpuresample.backends._common import integer_limits
 from gpuresample.backends.cpu import CpuBackend
 from gpuresample.backends.cupyx import CupyxBackend
-from gpuresample.backends.kernels import KernelsBackend, kernel_names
+from gpuresample.backends.cuda import KernelsBackend, kernel_names
 from gpuresample.tables import build_tables
 
 needs_compiler = pytest.mark.skipif(compiler() is None, reason="no C++ compiler (g++ or $CXX) for the kernels")

@@ -1,10 +1,16 @@
 """Backends and the dispatch rule.
 
-``cpu``     NumPy/SciPy on the CPU (compiled loops), always available (alias ``scipy``).
-``cupyx``   CuPy arrays through ``cupyx.scipy.ndimage`` primitives.
-``kernels`` CuPy arrays through our CUDA kernels in ``kernels/*.cu``.
+``cpu``     NumPy/SciPy on the CPU (compiled loops), always available (alias ``scipy``):
+            the ``cpu/`` package.
+``cupyx``   CuPy arrays through CuPy array operations and ``cupyx.scipy.ndimage``: ``cupyx/``.
+``kernels`` CuPy arrays through our CUDA kernels in ``kernels/*.cu``: ``cuda/``.
 
-GPU backends are imported lazily: importing gpuresample never needs CuPy.
+The modules of this folder are what the three share, below them: the protocol (``base``),
+backend-neutral helpers (``_common``), the array code of the array path and cupyx
+(``_array``, ``_affine_xp``), the compiled host loops (``_native``, ``_loops``), the cubic
+pre-pass (``_spline_states``) and the device staging pipeline (``_staging``). The three
+packages never import one another. GPU backends are imported lazily: importing gpuresample
+never needs CuPy.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from .base import Backend
 
 #: Backend name -> (module, class). Adding a backend is adding one file and one line here.
 REGISTRY = {
-    "kernels": ("gpuresample.backends.kernels", "KernelsBackend"),
+    "kernels": ("gpuresample.backends.cuda", "KernelsBackend"),
     "cupyx": ("gpuresample.backends.cupyx", "CupyxBackend"),
     "cpu": ("gpuresample.backends.cpu", "CpuBackend"),
 }

@@ -1,10 +1,10 @@
 """Build ``kernels/*.cu`` as a C++ shared library and run backend launches through it.
 
-:class:`HarnessDevice` implements :class:`gpuresample.backends.kernels.Device` with NumPy
-arrays: :func:`gpuresample.backends.kernels.run_kernels` plans exactly the launches it would
+:class:`HarnessDevice` implements :class:`gpuresample.backends.cuda.Device` with NumPy
+arrays: :func:`gpuresample.backends.cuda.run_kernels` plans exactly the launches it would
 give CuPy (names, grids, arguments) and this device runs each launch over its whole grid,
 one thread at a time, in the kernels compiled by g++ from the very text CuPy compiles
-(:func:`~gpuresample.backends.kernels.module_source`), with ``cuda_shim.h`` standing in for
+(:func:`~gpuresample.backends.cuda.module_source`), with ``cuda_shim.h`` standing in for
 the CUDA built-ins.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gpuresample.backends.kernels import Device, Launch, kernel_source_dir, module_source
+from gpuresample.backends.cuda import Device, Launch, kernel_source_dir, module_source
 
 HERE = Path(__file__).resolve().parent
 #: g++ flags: no contraction into FMA (the kernels' arithmetic contract, as nvcc --fmad=false),
@@ -65,7 +65,7 @@ def build(names, build_dir: Path) -> Path:
 
 
 class HarnessDevice(Device):
-    """Runs :class:`~gpuresample.backends.kernels.Launch` es through the compiled harness."""
+    """Runs :class:`~gpuresample.backends.cuda.Launch` es through the compiled harness."""
 
     def __init__(self, library: Path):
         self.lib = ctypes.CDLL(str(library))

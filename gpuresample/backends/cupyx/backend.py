@@ -16,12 +16,12 @@ this module needs neither CuPy nor a GPU.
 
 from __future__ import annotations
 
-from .. import _cupy
-from ..onto import AffineSampling
-from ..tables import SamplingTables
-from ._affine_xp import affine_with
-from ._array import array_scratch_bytes, resample_with, smooth_with
-from .base import BackendUnavailable, DeviceBackend
+from ... import _cupy
+from ...onto import AffineSampling
+from ...tables import SamplingTables
+from .._affine_xp import affine_with
+from .._array import array_scratch_bytes, resample_with, smooth_with
+from ..base import BackendUnavailable, DeviceBackend
 
 
 def _cupy_module():

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..tables import CUBIC_POLE, pole_powers
-from . import _loops
-from ._common import coefficient_maps, integer_limits, view_3d
+from ...tables import CUBIC_POLE, pole_powers
+from .. import _loops
+from .._common import coefficient_maps, integer_limits, view_3d
 
 #: Flattened plane elements a thread takes at a time in the streamed filter along the
 #: first pass axis: its causal values for one segment stay in L1/L2.

@@ -13,19 +13,19 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..interpolation import Interpolation, working_dtype
-from ..onto import AffineSampling
-from ..spline_states import filter_axis0_bytes, plain_axis0, prepass_held_and_peak
-from ..tables import AxisTable, SamplingTables, as_3d, smoothing_passes
-from . import _loops
-from ._affine_xp import affine_with
-from ._array import array_scratch_bytes, resample_with, smooth_with
-from ._common import (check_source_block, is_smoothed, label_view_dtype, smoothing_sizes, uses_label_arithmetic,
+from ...interpolation import Interpolation, working_dtype
+from ...onto import AffineSampling
+from ...spline_states import filter_axis0_bytes, plain_axis0, prepass_held_and_peak
+from ...tables import AxisTable, SamplingTables, as_3d, smoothing_passes
+from .. import _loops
+from .._affine_xp import affine_with
+from .._array import array_scratch_bytes, resample_with, smooth_with
+from .._common import (check_source_block, is_smoothed, label_view_dtype, smoothing_sizes, uses_label_arithmetic,
                       view_3d)
-from ._cpu_affine import CUBIC_WEIGHTS, LABEL_TAPS, resample_affine_block
-from ._cpu_cubic import cubic_layout, cubic_streamed, output_view, spline_coefficients, table_bytes
-from ._spline_states import filter_axis0
-from .base import Backend
+from ._affine import CUBIC_WEIGHTS, LABEL_TAPS, resample_affine_block
+from ._cubic import cubic_layout, cubic_streamed, output_view, spline_coefficients, table_bytes
+from .._spline_states import filter_axis0
+from ..base import Backend
 
 #: What :func:`gpuresample.backends.clear_caches` resets here: which CPU loops run.
 clear_caches = _loops.clear_caches

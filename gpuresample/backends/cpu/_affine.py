@@ -3,7 +3,7 @@
 
 Host glue around the compiled oblique loops: 2-D data as a 3-D view, dtypes the loops lack
 (float16, bool) as views or float32 copies (float16 labels go as they are: compared by value), the cubic prefilter's coefficients of the block
-(the same prefilter as the per-axis path, ``_cpu_cubic.spline_coefficients``). The
+(the same prefilter as the per-axis path, ``_cubic.spline_coefficients``). The
 arithmetic is the array code's (``_affine_xp``, docs/design.md §2).
 """
 
@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..interpolation import Interpolation, working_dtype
-from ..onto import BAND_ATOL_VOXELS, AffineSampling
-from . import _loops
-from ._common import integer_limits
-from ._cpu_cubic import spline_coefficients
+from ...interpolation import Interpolation, working_dtype
+from ...onto import BAND_ATOL_VOXELS, AffineSampling
+from .. import _loops
+from .._common import integer_limits
+from ._cubic import spline_coefficients
 
 #: Labels a voxel's 2x2x2 taps can hold at most (scratch per thread).
 LABEL_TAPS = 8
