@@ -405,6 +405,27 @@ inline gr_offset prefetch_row(const Block& b, int i, double u)
 // or from memory, once, ahead of their use.
 constexpr double prefetch_lines = 2.0;
 
+// Hints for voxels j2 and j2 + 4 of line j1 + prefetch_lines: their element at rows a and
+// a + 1 along axes 0 and 1 (the taps linear reads; nearest reads one of them).
+template <typename T>
+inline void prefetch_ahead(const T* s, const Block& b, const double* p, gr_offset j2)
+{
+    // the next rows where the block has them
+    const gr_offset stride0 = b.rows[0] > 1 ? b.source.stride[0] : 0, stride1 = b.rows[1] > 1 ? b.source.stride[1] : 0;
+    for (int lane = 0; lane < 8; lane += 4) {
+        gr_offset offset = 0;
+        for (int i = 0; i < 3; ++i) {
+            const double u = (p[i] + prefetch_lines * b.m[4 * i + 1]) + b.m[4 * i + 2] * static_cast<double>(j2 + lane) +
+                             b.m[4 * i + 3];
+            offset += prefetch_row(b, i, u) * b.source.stride[i];
+        }
+        _mm_prefetch(reinterpret_cast<const char*>(s + offset), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(s + offset + stride1), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(s + offset + stride0), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(s + offset + stride0 + stride1), _MM_HINT_T0);
+    }
+}
+
 // Trilinear of the inner voxels [from, to) of a line, eight at a time (the scalar body takes
 // the last to - from mod 8): stored at line[j2] where the line is given (float32 output,
 // contiguous), else handed to put(j2, the eight results).
@@ -413,22 +434,8 @@ GR_AVX2 void linear_float8(const float* s, const Block& b, const double* p, gr_o
                            float* line, const Put& put)
 {
     alignas(32) float results[8];
-    const gr_offset stride0 = b.source.stride[0], stride1 = b.source.stride[1];
     for (gr_offset j2 = from; j2 + 8 <= to; j2 += 8) {
-        // hints: the rows line j1 + prefetch_lines will read near these voxels
-        for (int lane = 0; lane < 8; lane += 4) {
-            gr_offset offset = 0;
-            for (int i = 0; i < 3; ++i) {
-                const double u = (p[i] + prefetch_lines * b.m[4 * i + 1]) + b.m[4 * i + 2] * static_cast<double>(j2 + lane) +
-                                 b.m[4 * i + 3];
-                offset += prefetch_row(b, i, u) * b.source.stride[i];
-            }
-            const char* q = reinterpret_cast<const char*>(s + offset);
-            _mm_prefetch(q, _MM_HINT_T0);
-            _mm_prefetch(q + 4 * stride1, _MM_HINT_T0);
-            _mm_prefetch(q + 4 * stride0, _MM_HINT_T0);
-            _mm_prefetch(q + 4 * (stride0 + stride1), _MM_HINT_T0);
-        }
+        prefetch_ahead(s, b, p, j2);
         const Linear8 t0 = linear_axis8(b, 0, p[0], j2);
         const Linear8 t1 = linear_axis8(b, 1, p[1], j2);
         const Linear8 t2 = linear_axis8(b, 2, p[2], j2);
@@ -475,7 +482,54 @@ GR_AVX2 void linear_float8(const float* s, const Block& b, const double* p, gr_o
         }
     }
 }
+
+// Nearest: gr_affine_nearest_offset<true> of eight inner voxels J2 = j2 .. j2 + 7 (rows
+// truncations of u + 0.5), into o.
+GR_AVX2 void nearest_offsets8(const Block& b, const double* p, gr_offset j2, std::int32_t* o)
+{
+    const __m256d half = _mm256_set1_pd(0.5);
+    __m256i sum = _mm256_setzero_si256();
+    for (int i = 0; i < 3; ++i) {
+        const Lanes8 u = coordinate8(b, i, p[i], j2);
+        sum = _mm256_add_epi32(sum, offsets8(b, i, rows8({_mm256_add_pd(u.lo, half), _mm256_add_pd(u.hi, half)})));
+    }
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(o), sum);
+}
 #endif  // AVX2
+
+// The inner voxels of a nearest line: their offsets eight at a time where AVX2 and 32-bit
+// offsets allow (then load(target, offset) per voxel; source s, prefetched ahead as for
+// linear), the rest one by one.
+template <typename T, typename Load>
+struct NearestInner {
+    const T* s;
+    Load load;
+
+    template <typename Out, typename Voxel>
+    void operator()(const Block& b, const double* p, Out* line, gr_offset from, gr_offset to, const Voxel& voxel) const
+    {
+#ifdef GR_AFFINE_AVX2
+        if (have_avx2() && b.offsets_32) {
+            alignas(32) std::int32_t o[8];
+            for (; from + 8 <= to; from += 8) {
+                prefetch_ahead(s, b, p, from);
+                nearest_offsets8(b, p, from, o);
+                Out* target = line + from * b.out_s[2];
+                for (int k = 0; k < 8; ++k, target += b.out_s[2]) {
+                    load(target, static_cast<gr_offset>(o[k]));
+                }
+            }
+        }
+#endif
+        VoxelByVoxel{}(b, p, line, from, to, voxel);
+    }
+};
+
+template <typename T, typename Load>
+NearestInner<T, Load> nearest_inner(const T* s, const Load& load)
+{
+    return NearestInner<T, Load>{s, load};
+}
 
 // ---------------------------------------------------------------------------------------
 // The four loops, per dtype
@@ -485,9 +539,12 @@ template <typename T>
 void nearest_copy(const Volume& src, const Block& block, const Output& out, std::int64_t threads)
 {
     const T* s = static_cast<const T*>(src.data());
-    for_each_voxel(block, static_cast<T*>(out.data()), threads, [s](T* target, const double* u, const Block& b, auto inner) {
-        *target = s[gr_affine_nearest_offset<decltype(inner)::value>(b.source, u)];
-    });
+    for_each_voxel(
+        block, static_cast<T*>(out.data()), threads,
+        [s](T* target, const double* u, const Block& b, auto inner) {
+            *target = s[gr_affine_nearest_offset<decltype(inner)::value>(b.source, u)];
+        },
+        nearest_inner(s, [s](T* target, gr_offset offset) { *target = s[offset]; }));
 }
 
 template <typename In, typename Out>
@@ -496,9 +553,13 @@ void nearest_convert(const Volume& src, const Block& block, const Output& out, c
 {
     const In* s = static_cast<const In*>(src.data());
     with_rounding(r.round, [&](auto round) {
-        for_each_voxel(block, static_cast<Out*>(out.data()), threads, [s, r](Out* target, const double* u, const Block& b, auto inner) {
-            store<decltype(round)::value>(target, gr_load<double>(s + gr_affine_nearest_offset<decltype(inner)::value>(b.source, u)), r);
-        });
+        constexpr bool Round = decltype(round)::value;
+        for_each_voxel(
+            block, static_cast<Out*>(out.data()), threads,
+            [s, r](Out* target, const double* u, const Block& b, auto inner) {
+                store<Round>(target, gr_load<double>(s + gr_affine_nearest_offset<decltype(inner)::value>(b.source, u)), r);
+            },
+            nearest_inner(s, [s, r](Out* target, gr_offset offset) { store<Round>(target, gr_load<double>(s + offset), r); }));
     });
 }
 
