@@ -14,7 +14,7 @@
 
 #include <nanobind/ndarray.h>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #endif
 
@@ -269,7 +269,8 @@ void for_each_voxel(const Block& block, Out* out, std::int64_t threads, const Vo
 }
 
 // ---------------------------------------------------------------------------------------
-// The inner voxels of a line eight at a time with AVX2 (x86-64, where the CPU has it):
+// The inner voxels of a line eight at a time with AVX2 (x86-64 Linux, GCC or Clang, where
+// the CPU has it, as for GR_CLONES in core.hpp):
 // the same IEEE operations in the same order as gr_affine.cuh's per-voxel body, lane by
 // lane. Positions ((p + m2 * J2) + m3) in double; rows by truncation (the positions are
 // inner: >= 0), fractions u - a, weights (1 - frac, frac) rounded to float; a tap of zero
@@ -279,7 +280,7 @@ void for_each_voxel(const Block& block, Out* out, std::int64_t threads, const Vo
 // too, except the pair loads below.
 // ---------------------------------------------------------------------------------------
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
 #define GR_AFFINE_AVX2 1
 #define GR_AVX2 __attribute__((target("avx2")))
 #define GR_AVX2_INLINE __attribute__((target("avx2"), always_inline)) inline
