@@ -1,6 +1,6 @@
-"""CPU speed on oblique targets: the oblique loops of ``gpuresample._core`` vs the Numba loops
-(``backends/_affine_loops.py``) vs SimpleITK ``Resample`` vs PyTorch ``grid_sample``, all on the
-same threads.
+"""CPU speed on oblique targets: gpuresample's oblique loops (the extension module
+``gpuresample._core``) vs SimpleITK ``Resample`` vs PyTorch ``grid_sample``, side by side in one
+process, all on the same threads.
 
 Usage::
 
@@ -9,19 +9,18 @@ Usage::
 
 Cases: a float32 cube (spacing 1 mm) resampled onto a grid of the same shape and spacing,
 centred on it and rotated (a) 20 degrees about array axis 0 and (b) 45 degrees about the
-oblique axis (1, 1, 1)/sqrt(3), with nearest, linear and cubic interpolation. Through the
-public API: ``gr.resample(x, grid, target=rotated_grid, interpolation=..., fill=-100,
-backend="cpu")`` (docs/design.md §1 "Onto another grid"); the backend's oblique loops are
-switched between the extension module's (``_core``, on ``THREADS`` threads) and Numba's
-(``numba.set_num_threads(THREADS)``; skipped where Numba is not installed). Both must give
-the same bits (checked). (benchmarks/results/cpu-oblique-core-vs-c.md is this script's run
-against the ahead-of-time C library the extension replaced, before it left the tree.)
-SimpleITK's ``ResampleImageFilter`` with a reference image of the
-target grid (nearest, linear, ``sitkBSpline``), ``SetNumberOfThreads(THREADS)``; PyTorch's
-``affine_grid`` + ``grid_sample`` (``align_corners=True``, nearest and trilinear; PyTorch has
-no cubic for volumes), ``torch.set_num_threads(THREADS)``. Calls run round-robin (one of
-each per repeat, so load on the machine hits all alike); medians and min-max are shown, with
-the load average and the CPU time other processes used during the run.
+oblique axis (1, 1, 1)/sqrt(3), with nearest, linear and cubic interpolation. gpuresample
+through the public API: ``gr.resample(x, grid, target=rotated_grid, interpolation=...,
+fill=-100, backend="cpu")`` (docs/design.md §1 "Onto another grid") with
+``GPURESAMPLE_NUM_THREADS=THREADS``. SimpleITK's ``ResampleImageFilter`` with a reference
+image of the target grid (nearest, linear, ``sitkBSpline``), ``SetNumberOfThreads(THREADS)``
+and ``ProcessObject_SetGlobalDefaultNumberOfThreads(THREADS)``; PyTorch's ``affine_grid`` +
+``grid_sample`` (``align_corners=True``, nearest and trilinear; PyTorch has no cubic for
+volumes), ``torch.set_num_threads(THREADS)``. Calls run round-robin (one of each per repeat,
+so load on the machine hits all alike); medians (at least 7 repeats) and min-max are shown,
+with the load average before and after each case and the CPU time other processes used
+during the run. (benchmarks/results/cpu-oblique-core-vs-c.md is an earlier run of this
+script against the ahead-of-time C library the extension replaced.)
 """
 
 from __future__ import annotations
@@ -46,9 +45,14 @@ INTERPOLATIONS = ["nearest", "linear", "cubic"]
 FILL = -100.0
 #: The goal for the extension's loops: at least this speed-up over SimpleITK (linear, axis 0 case).
 GOAL = 1.5
+#: The fewest repeats a median is taken over.
+MIN_REPEATS = 7
+#: The implementations, in the order of the tables.
+NAMES = ["gpuresample", "SimpleITK", "torch grid_sample"]
 
 os.environ.setdefault("GPURESAMPLE_NUM_THREADS", str(THREADS))  # the cubic prefilter's loops
 sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(HERE.parent))  # the checkout's gpuresample where it is not installed
 
 
 def rotation(degrees: float, axis) -> np.ndarray:
@@ -76,33 +80,17 @@ def index_matrix(source, target) -> np.ndarray:
     return np.linalg.inv(np.asarray(source.affine)) @ np.asarray(target.affine)
 
 
-def core_loops(threads: int = THREADS):
-    """The extension module's oblique loops with the backend's signatures, on ``threads`` threads."""
-    from gpuresample import _core
-
-    class Loops:
-        def __getattr__(self, name):
-            function = getattr(_core, name)
-            return lambda *args: function(*args, threads=threads)
-    return Loops()
-
-
-def gpuresample_call(volume, source, target, interpolation, loops):
+def gpuresample_call(volume, source, target, interpolation):
+    """gr.resample onto ``target`` on the CPU backend (threads: ``GPURESAMPLE_NUM_THREADS``)."""
     import gpuresample as gr
-    from gpuresample.backends import _loops
 
-    def call():
-        saved = _loops.affine
-        _loops.affine = lambda: loops
-        try:
-            return gr.resample(volume, source, target=target, interpolation=interpolation, fill=FILL, backend="cpu")
-        finally:
-            _loops.affine = saved
-    return call
+    return lambda: gr.resample(volume, source, target=target, interpolation=interpolation, fill=FILL, backend="cpu")
 
 
 def sitk_call(volume, source, target, interpolation, threads: int = THREADS):
     import SimpleITK as sitk
+
+    sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(threads)
     from cpu_bench import sitk_image
 
     image = sitk_image(volume, source)
@@ -158,47 +146,44 @@ def torch_version():
     return torch.__version__
 
 
-def numba_loops():
-    """Numba's oblique loops on THREADS threads, or None where Numba is not installed."""
-    try:
-        import numba
-    except ImportError:
-        return None
-    from gpuresample.backends import _affine_loops
-
-    numba.set_num_threads(min(THREADS, numba.config.NUMBA_NUM_THREADS))
-    return _affine_loops
+def with_threads(call, threads: int):
+    """``call`` with gpuresample's loops on ``threads`` threads."""
+    def run():
+        saved = os.environ.get("GPURESAMPLE_NUM_THREADS")
+        os.environ["GPURESAMPLE_NUM_THREADS"] = str(threads)
+        try:
+            return call()
+        finally:
+            os.environ["GPURESAMPLE_NUM_THREADS"] = saved if saved is not None else str(THREADS)
+    return run
 
 
 def run(size: int, repeats: int) -> dict:
+    import SimpleITK as sitk
+
     if torch_version() is not None:
         import torch
 
         torch.set_num_threads(THREADS)
-    new = core_loops()
-    old = numba_loops()
+    os.environ["GPURESAMPLE_NUM_THREADS"] = str(THREADS)
     results = {}
     for case, degrees, axis in CASES:
         source, target = grids(size, degrees, axis)
         volume = np.random.default_rng(0).standard_normal(source.shape).astype(np.float32)
         scale = float(volume.max() - volume.min())
         for interpolation in INTERPOLATIONS:
-            calls = {"gpuresample (_core)": gpuresample_call(volume, source, target, interpolation, new)}
-            if old is not None:
-                calls["Numba loops"] = gpuresample_call(volume, source, target, interpolation, old)
-            sitk, sitk_array = sitk_call(volume, source, target, interpolation)
-            calls["SimpleITK"] = sitk
+            load_before = os.getloadavg()
+            calls = {"gpuresample": gpuresample_call(volume, source, target, interpolation)}
+            sitk_fn, sitk_array = sitk_call(volume, source, target, interpolation)
+            calls["SimpleITK"] = sitk_fn
             torch_fn = None
             if torch_version() is not None:
                 torch_fn, torch_array = torch_call(volume, source, target, interpolation)
             if torch_fn is not None:
                 calls["torch grid_sample"] = torch_fn
-            ours = calls["gpuresample (_core)"]()
-            if old is not None:
-                reference = calls["Numba loops"]()
-                assert ours.tobytes() == reference.tobytes(), f"{case} {interpolation}: _core differs from the Numba loops"
+            ours = calls["gpuresample"]()
             inside = ours != FILL
-            agreement = {"SimpleITK": np.abs(ours - sitk_array(sitk()))[inside].max() / scale}
+            agreement = {"SimpleITK": np.abs(ours - sitk_array(sitk_fn()))[inside].max() / scale}
             if torch_fn is not None:
                 agreement["torch grid_sample"] = np.abs(ours - torch_array(torch_fn()))[inside].max() / scale
             times = {name: [] for name in calls}
@@ -209,8 +194,9 @@ def run(size: int, repeats: int) -> dict:
                     times[name].append(time.perf_counter() - start)
             # CPU seconds of the process per call on one thread each (other processes on the
             # machine delay a call but add little to its CPU time)
-            cpu_calls = {"gpuresample (_core)": gpuresample_call(volume, source, target, interpolation, core_loops(1)),
+            cpu_calls = {"gpuresample": with_threads(gpuresample_call(volume, source, target, interpolation), 1),
                          "SimpleITK": sitk_call(volume, source, target, interpolation, threads=1)[0]}
+            sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(THREADS)
             cpu = {name: [] for name in cpu_calls}
             for _ in range(repeats):
                 for name, call in cpu_calls.items():
@@ -218,28 +204,29 @@ def run(size: int, repeats: int) -> dict:
                     call()
                     cpu[name].append(time.process_time() - start)
             results[(case, interpolation)] = {"times": times, "agreement": agreement, "cpu": cpu,
-                                              "outside": float(np.mean(~inside))}
+                                              "outside": float(np.mean(~inside)),
+                                              "load": (load_before[0], os.getloadavg()[0])}
             line = "  ".join(f"{name} {statistics.median(t) * 1e3:7.1f} ms" for name, t in times.items())
-            print(f"{case:30s} {interpolation:8s} {line}", flush=True)
+            print(f"{case:30s} {interpolation:8s} {line}  load {os.getloadavg()[0]:.2f}", flush=True)
     return results
 
 
 def report(results: dict, size: int, repeats: int, load_before, load_after, others: tuple) -> str:
     import SimpleITK as sitk
-
     from cpu_bench import cpu_model
 
-    lines = ["# CPU, oblique targets: the extension module's loops vs the Numba loops, SimpleITK and PyTorch", "",
+    import gpuresample as gr
+
+    lines = ["# CPU, oblique targets: gpuresample vs SimpleITK and PyTorch", "",
              f"Written by `benchmarks/oblique_bench.py` (repeats per timing: {repeats}, medians shown; calls "
-             "round-robin, one of each per repeat). A float32 cube of "
+             "round-robin, one of each per repeat, in one process). A float32 cube of "
              f"{size}^3 voxels (spacing 1 mm) onto the same grid rotated about its centre (the corners fall "
              f"outside: fill {FILL:g} there), through `gr.resample(x, grid, target=rotated, backend=\"cpu\")`; "
-             f"every implementation on {THREADS} threads. `_core` and the Numba loops give the same bits "
-             "(checked in the run).", "",
+             f"every implementation on {THREADS} threads.", "",
              "## Machine", "",
              f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores, shared with other developers' builds and "
              "tests while this ran",
-             f"- Versions: Python {sys.version.split()[0]}, NumPy {np.__version__}, "
+             f"- Versions: Python {sys.version.split()[0]}, NumPy {np.__version__}, gpuresample {gr.__version__}, "
              f"SimpleITK {sitk.Version_VersionString()}, "
              + (f"torch {torch_version()}" if torch_version() else "torch: does not import here (n/a)"),
              f"- Load average (1, 5, 15 min) before the run: {', '.join(f'{x:.2f}' for x in load_before)}; "
@@ -247,40 +234,39 @@ def report(results: dict, size: int, repeats: int, load_before, load_after, othe
              f"- Other processes used {others[0]:.0f} CPU-seconds during the {others[1]:.0f} s run "
              f"({others[0] / (others[1] * os.cpu_count()):.0%} of the machine); all columns were measured "
              "side by side under the same load, so compare ratios, not absolute times", ""]
-    names = ["gpuresample (_core)", "Numba loops", "SimpleITK", "torch grid_sample"]
+    names = NAMES
     lines += ["## Medians", "",
-              "| case | interpolation | " + " | ".join(names) + " | SimpleITK / _core | Numba / _core | "
-              "_core min-max |", "|---|---|" + "---|" * (len(names) + 3)]
+              "| case | interpolation | " + " | ".join(names) + " | SimpleITK / gpuresample | "
+              "gpuresample min-max | load (1 min) before, after |", "|---|---|" + "---|" * (len(names) + 3)]
     for (case, interpolation), r in results.items():
         median = {name: statistics.median(t) for name, t in r["times"].items()}
         cells = [f"{median[n] * 1e3:.1f} ms" if n in median else "n/a" for n in names]
-        ours = median["gpuresample (_core)"]
-        ratio_sitk = f"{median['SimpleITK'] / ours:.2f}x"
-        ratio_old = f"{median['Numba loops'] / ours:.2f}x" if "Numba loops" in median else "n/a"
-        t = r["times"]["gpuresample (_core)"]
+        ours = median["gpuresample"]
+        t = r["times"]["gpuresample"]
         lines.append(f"| {case} | {interpolation} | " + " | ".join(cells) +
-                     f" | {ratio_sitk} | {ratio_old} | {min(t) * 1e3:.1f} - {max(t) * 1e3:.1f} ms |")
+                     f" | {median['SimpleITK'] / ours:.2f}x | {min(t) * 1e3:.1f} - {max(t) * 1e3:.1f} ms | "
+                     f"{r['load'][0]:.2f}, {r['load'][1]:.2f} |")
     lines += ["", "## Minima", "",
               "The fastest of the repeats, less sensitive to the other processes on the shared machine.", "",
-              "| case | interpolation | " + " | ".join(names) + " | SimpleITK / _core |", "|---|---|" + "---|" * (len(names) + 1)]
+              "| case | interpolation | " + " | ".join(names) + " | SimpleITK / gpuresample |", "|---|---|" + "---|" * (len(names) + 1)]
     for (case, interpolation), r in results.items():
         fastest = {name: min(t) for name, t in r["times"].items()}
         cells = [f"{fastest[n] * 1e3:.1f} ms" if n in fastest else "n/a" for n in names]
         lines.append(f"| {case} | {interpolation} | " + " | ".join(cells) +
-                     f" | {fastest['SimpleITK'] / fastest['gpuresample (_core)']:.2f}x |")
+                     f" | {fastest['SimpleITK'] / fastest['gpuresample']:.2f}x |")
     lines += ["", "## CPU time on one thread", "",
               "CPU seconds of the process per call (fastest of the repeats), gpuresample's oblique loops and "
               "SimpleITK each on one thread (the cubic prefilter on its own threads, counted too): what a "
               "call costs, whatever else the machine runs.", "",
-              "| case | interpolation | gpuresample (_core) | SimpleITK | SimpleITK / _core |", "|---|---|---|---|---|"]
+              "| case | interpolation | gpuresample | SimpleITK | SimpleITK / gpuresample |", "|---|---|---|---|---|"]
     for (case, interpolation), r in results.items():
         cpu = {name: min(t) for name, t in r["cpu"].items()}
-        lines.append(f"| {case} | {interpolation} | {cpu['gpuresample (_core)'] * 1e3:.1f} ms | "
-                     f"{cpu['SimpleITK'] * 1e3:.1f} ms | {cpu['SimpleITK'] / cpu['gpuresample (_core)']:.2f}x |")
+        lines.append(f"| {case} | {interpolation} | {cpu['gpuresample'] * 1e3:.1f} ms | "
+                     f"{cpu['SimpleITK'] * 1e3:.1f} ms | {cpu['SimpleITK'] / cpu['gpuresample']:.2f}x |")
     headline = results.get((CASES[0][0], "linear"))
     if headline is not None:
         median = {name: statistics.median(t) for name, t in headline["times"].items()}
-        ratio = median["SimpleITK"] / median["gpuresample (_core)"]
+        ratio = median["SimpleITK"] / median["gpuresample"]
         lines += ["", f"Goal (linear, {CASES[0][0]}): >= {GOAL}x SimpleITK: "
                       f"{'met' if ratio >= GOAL else 'NOT met'} ({ratio:.2f}x).", ""]
     lines += ["## Agreement", "",
@@ -300,10 +286,13 @@ def main() -> int:
     from cpu_bench import busy_cpu_seconds, own_cpu_seconds
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--repeats", type=int, default=9, help=f"repeats per timing (at least {MIN_REPEATS})")
     parser.add_argument("--size", type=int, default=160)
     parser.add_argument("--output", type=Path, default=RESULTS / "cpu-oblique-core.md")
     args = parser.parse_args()
+    if args.repeats < MIN_REPEATS:
+        parser.error(f"--repeats must be at least {MIN_REPEATS}")
+    print(f"load average (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     load_before = os.getloadavg()
     busy, own, wall = busy_cpu_seconds(), own_cpu_seconds(), time.perf_counter()
     results = run(args.size, args.repeats)

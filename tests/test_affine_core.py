@@ -7,7 +7,7 @@ array path (``backends/_affine_xp.py``, 2-D data through the whole CPU backend; 
 tests/test_native.py); the golden corpus (tests/test_golden.py) holds the previous library's
 results of the backend's oblique cases. Cases: every dtype the loops read, output dtypes with
 rounding and clipping, fills, slabs (first rows and j0_start), strided sources and outputs,
-thread counts.
+thread counts, long lines (inner voxels eight at a time) with non-finite values.
 """
 
 from __future__ import annotations
@@ -45,6 +45,12 @@ CASES = {
                                             direction=rotation(0, 1e-7)), None),
     "slab": ((30, 9, 8), gr.Grid((28, 10, 9), (1.1, 1.0, 0.9), origin=(0.5, 1.0, -1.0),
                                  direction=rotation(1, 15.0)), (9, 21)),
+    # long lines (the loops take their inner voxels eight at a time where they can)
+    "long_lines": ((9, 26, 61), gr.Grid((8, 24, 67), (1.05, 1.0, 0.93), origin=(0.3, -1.5, -2.0),
+                                        direction=rotation(0, 17.0) @ rotation(1, 4.0)), None),
+    # a rotation about axis 0 on the source's spacing: positions on whole rows along axis 0
+    "about_axis_0": ((7, 30, 58), gr.Grid((7, 28, 64), (1.0, 1.0, 1.0), origin=(0.0, 2.0, -3.0),
+                                          direction=rotation(0, 20.0)), None),
 }
 
 
@@ -284,6 +290,36 @@ def test_strided_sources_and_outputs(interpolation):
     assert_same_bits(out, reference(interpolation, block, sampling, np.float32))
 
 
+@pytest.mark.parametrize("case", ["long_lines", "about_axis_0"])
+@pytest.mark.parametrize("out_dtype", ["float32", "uint8", "float64"])
+def test_long_lines_into_any_output(case, out_dtype):
+    """Lines long enough for the eight-voxel loop of float32 linear, into every kind of output:
+    float32 (contiguous, transposed), rounded and clipped integers, float64; source strides
+    that leave axis 2 non-contiguous too."""
+    block, sampling = inputs(case, "float32", "linear", seed=6)
+    block = block * 150  # beyond uint8: clipping happens
+    expected = reference("linear", block, sampling, out_dtype)
+    assert_same_bits(run_core("linear", block, sampling, out_dtype), expected)
+    out = np.full(sampling.output_shape[::-1], 99, out_dtype).transpose(2, 1, 0)
+    call(core, "linear", block, sampling, out)
+    assert_same_bits(out, expected)
+    strided = np.asfortranarray(block)
+    out = np.full(sampling.output_shape, 99, out_dtype)
+    call(core, "linear", strided, sampling, out)
+    assert_same_bits(out, expected)
+
+
+def test_long_lines_slab():
+    """A slab of output rows (first rows and j0_start) with long lines."""
+    shape, target, _ = CASES["long_lines"]
+    x = values(shape, "float32", "linear", seed=7)
+    sampling = affine_sampling(gr.Grid(shape, (1.0, 1.0, 1.0)), target, "linear", 3.0).rows(3, 7)
+    first, stop = sampling.input_rows
+    block = x[first:stop]
+    result = run_core("linear", block, sampling, np.float32)
+    assert_same_bits(result, reference("linear", block, sampling, np.float32))
+
+
 @pytest.mark.parametrize("interpolation", INTERPOLATIONS)
 def test_thread_counts_give_the_same_bits(interpolation):
     block, sampling = inputs("tilted", "float64", interpolation, seed=5)
@@ -327,6 +363,25 @@ def test_backend_2d_as_the_array_path(backend_with, interpolation):
                                                     interpolation=interpolation, fill=-1.0, backend="cpu"))
     assert_same_bits(mine, theirs)
     assert (mine == -1).any()
+
+
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+@pytest.mark.parametrize("case", ["long_lines", "about_axis_0"])
+def test_backend_long_lines_with_nonfinite_values_as_the_array_path(backend_with, interpolation, case):
+    """inf, -inf and NaN among the taps of long lines: a tap of weight 0 adds nothing (no
+    0 * inf), in the eight-voxel loop as in the array path."""
+    shape, target, _ = CASES[case]
+    x = random_volume(shape, "float32", seed=8)
+    rng = np.random.default_rng(8)
+    for value in (np.inf, -np.inf, np.nan):
+        x.reshape(-1)[rng.choice(x.size, 40, replace=False)] = value
+    mine, theirs = backend_with(lambda: gr.resample(x, gr.Grid(shape, (1.0, 1.0, 1.0)), target=target,
+                                                    interpolation=interpolation, fill=-1.0, backend="cpu"))
+    if interpolation == "cubic":  # the prefilter spreads NaN along whole lines; the sign of a NaN may differ
+        assert np.array_equal(mine, theirs, equal_nan=True) and np.isnan(mine).any()
+        return
+    assert_same_bits(mine, theirs)
+    assert np.isnan(mine).any() and np.isinf(mine).any() and np.isfinite(mine).mean() > 0.5
 
 
 # ---------------------------------------------------------------------------------------

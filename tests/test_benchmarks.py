@@ -483,3 +483,36 @@ def test_chunked_bench_gpu_runs_end_to_end(stand_ins, monkeypatch, tmp_path, cap
         assert isinstance(result, np.memmap) == (data.shape == bench.HUGE_CASE[0])  # --huge: memmaps on disk
         reference = {k: v for k, v in kwargs.items() if k not in ("device", "max_memory", "out")}
         np.testing.assert_array_equal(result, real_resample(data, *args, backend="cpu", **reference))
+
+
+# ---------------------------------------------------------------------------------------
+# The CPU oblique benchmark
+# ---------------------------------------------------------------------------------------
+
+def test_oblique_bench_runs_end_to_end(monkeypatch, tmp_path, capsys):
+    """``oblique_bench.py`` on a 16^3 cube: gpuresample, SimpleITK and torch side by side, every
+    median a number, the report where asked. A plumbing smoke test, not a measurement."""
+    pytest.importorskip("SimpleITK")
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the script puts benchmarks/ first
+    monkeypatch.setenv("GPURESAMPLE_NUM_THREADS", "2")
+    bench = load_script("oblique_bench", monkeypatch)
+    out = tmp_path / "oblique.md"
+    before = results_listing()
+    monkeypatch.setattr(sys, "argv", ["oblique_bench.py", "--size", "16", "--repeats", str(bench.MIN_REPEATS),
+                                      "--output", str(out)])
+    assert bench.main() == 0
+    assert results_listing() == before, "the test wrote into benchmarks/results/"
+    text = out.read_text()
+    assert "load average (1, 5, 15 min)" in capsys.readouterr().out
+    header, rows = table(text, "| case | interpolation | gpuresample |")
+    assert header[:5] == ["case", "interpolation", "gpuresample", "SimpleITK", "torch grid_sample"]
+    assert [(r[0], r[1]) for r in rows] == [(case, i) for case, _, _ in bench.CASES for i in bench.INTERPOLATIONS]
+    has_torch = bench.torch_version() is not None
+    for r in rows:
+        assert re.fullmatch(r"[0-9.]+ ms", r[2]) and re.fullmatch(r"[0-9.]+ ms", r[3]), r
+        assert re.fullmatch(r"[0-9.]+ ms", r[4]) if has_torch and r[1] != "cubic" else r[4] == "n/a", r
+        assert re.fullmatch(r"[0-9.]+x", r[5]), r
+    assert "Numba" not in text and re.search(r"Goal \(linear, .*\): >= 1\.5x SimpleITK: (met|NOT met)", text)
+    monkeypatch.setattr(sys, "argv", ["oblique_bench.py", "--repeats", "3", "--output", str(out)])
+    with pytest.raises(SystemExit):  # fewer repeats than a median is taken over
+        bench.main()

@@ -14,8 +14,13 @@
 
 #include <nanobind/ndarray.h>
 
+#if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -91,7 +96,31 @@ struct Block {
     gr_offset j0_start;
     gr_offset out_n[3], out_s[3];
     double fill;
+    // The block's shape, and whether every element offset in it fits a 32-bit integer (the
+    // vector loops' offsets; see fits_32_bits).
+    gr_offset rows[3];
+    bool offsets_32;
 };
+
+// Whether the element offsets of a block (any tap: rows in [0, rows_i) per axis) and the
+// global rows of the source fit a signed 32-bit integer: the vector loops' integer lanes.
+bool fits_32_bits(const Block& b)
+{
+    constexpr gr_offset limit = std::numeric_limits<std::int32_t>::max();
+    gr_offset span = 0;
+    for (int i = 0; i < 3; ++i) {
+        const gr_offset stride = b.source.stride[i] < 0 ? -b.source.stride[i] : b.source.stride[i];
+        if (b.source.n[i] > limit || b.source.first[i] > limit || b.source.first[i] < -limit || stride > limit ||
+            b.rows[i] > limit) {
+            return false;
+        }
+        span += (b.rows[i] - 1) * stride;
+        if (span > limit) {
+            return false;
+        }
+    }
+    return true;
+}
 
 Block make_block(const char* function, const Volume& src, const Matrix& m, const Triple& n_src, const Triple& first,
                  const Triple* pads, std::int64_t j0_start, double band_atol, double fill, const Output& out)
@@ -107,6 +136,7 @@ Block make_block(const char* function, const Volume& src, const Matrix& m, const
         b.pad[i] = pads != nullptr ? pads->data()[i] : 0;
         b.out_n[i] = static_cast<gr_offset>(out.shape(i));
         b.out_s[i] = out.stride(i);
+        b.rows[i] = static_cast<gr_offset>(src.shape(i));
         if (b.source.n[i] < 1 || src.shape(i) < 1 || b.pad[i] < 0) {
             refuse(function, "empty source axis or negative pad");
         }
@@ -114,6 +144,7 @@ Block make_block(const char* function, const Volume& src, const Matrix& m, const
     b.band = gr_affine_band_of(b.source.n, band_atol);
     b.j0_start = j0_start;
     b.fill = fill;
+    b.offsets_32 = fits_32_bits(b);
     return b;
 }
 
@@ -260,6 +291,270 @@ void for_each_voxel(const Block& block, Out* out, std::int64_t threads, const Vo
 }
 
 // ---------------------------------------------------------------------------------------
+// The inner voxels of a line eight at a time with AVX2 (x86-64 Linux, GCC or Clang, where
+// the CPU has it, as for GR_CLONES in core.hpp):
+// the same IEEE operations in the same order as gr_affine.cuh's per-voxel body, lane by
+// lane. Positions ((p + m2 * J2) + m3) in double; rows by truncation (the positions are
+// inner: >= 0), fractions u - a, weights (1 - frac, frac) rounded to float; a tap of zero
+// weight is not added (the sum keeps its value: a blend instead of a branch, the same bits).
+// Element offsets in 32-bit lanes (only where Block::offsets_32 says they fit). A load
+// never reaches outside the block: a zero-weight tap is read at a row the scalar body reads
+// too, except the pair loads below.
+// ---------------------------------------------------------------------------------------
+
+#if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
+#define GR_AFFINE_AVX2 1
+#define GR_AVX2 __attribute__((target("avx2")))
+#define GR_AVX2_INLINE __attribute__((target("avx2"), always_inline)) inline
+
+bool have_avx2()
+{
+    static const bool has = __builtin_cpu_supports("avx2") != 0;
+    return has;
+}
+
+// Eight voxels' positions along one axis, J2 = j2 .. j2 + 7 (two halves of four doubles).
+struct Lanes8 {
+    __m256d lo, hi;
+};
+
+GR_AVX2_INLINE Lanes8 coordinate8(const Block& b, int i, double p, gr_offset j2)
+{
+    const __m256d J_lo = _mm256_add_pd(_mm256_set1_pd(static_cast<double>(j2)), _mm256_set_pd(3.0, 2.0, 1.0, 0.0));
+    const __m256d J_hi = _mm256_add_pd(J_lo, _mm256_set1_pd(4.0));  // integers: exact
+    const __m256d m2 = _mm256_set1_pd(b.m[4 * i + 2]), m3 = _mm256_set1_pd(b.m[4 * i + 3]);
+    const __m256d start = _mm256_set1_pd(p);
+    return {_mm256_add_pd(_mm256_add_pd(start, _mm256_mul_pd(m2, J_lo)), m3),
+            _mm256_add_pd(_mm256_add_pd(start, _mm256_mul_pd(m2, J_hi)), m3)};
+}
+
+// The eight rows (truncations: the positions are >= 0) as 32-bit lanes.
+GR_AVX2_INLINE __m256i rows8(const Lanes8& u)
+{
+    return _mm256_set_m128i(_mm256_cvttpd_epi32(u.hi), _mm256_cvttpd_epi32(u.lo));
+}
+
+// Element offsets (row - first) * stride of eight rows.
+GR_AVX2_INLINE __m256i offsets8(const Block& b, int i, __m256i rows)
+{
+    return _mm256_mullo_epi32(_mm256_sub_epi32(rows, _mm256_set1_epi32(static_cast<std::int32_t>(b.source.first[i]))),
+                              _mm256_set1_epi32(static_cast<std::int32_t>(b.source.stride[i])));
+}
+
+// Linear along one axis: gr_linear_taps_inner and gr_linear_weights<float> of eight
+// positions. a: offsets of row a; b: of row b (a + 1, or a where the fraction is 0);
+// w0, w1: the weights of a and b.
+struct Linear8 {
+    __m256i a, b;
+    __m256 w0, w1;
+};
+
+GR_AVX2_INLINE Linear8 linear_axis8(const Block& blk, int i, double p, gr_offset j2)
+{
+    const Lanes8 u = coordinate8(blk, i, p, j2);
+    const __m128i a_lo = _mm256_cvttpd_epi32(u.lo), a_hi = _mm256_cvttpd_epi32(u.hi);
+    const __m256d frac_lo = _mm256_sub_pd(u.lo, _mm256_cvtepi32_pd(a_lo));
+    const __m256d frac_hi = _mm256_sub_pd(u.hi, _mm256_cvtepi32_pd(a_hi));
+    const __m256d zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0);
+    // frac != 0 per lane, 64-bit masks narrowed to 32 bits
+    const __m256i low_halves = _mm256_set_epi32(6, 4, 2, 0, 6, 4, 2, 0);
+    const __m256i moved_lo = _mm256_permutevar8x32_epi32(_mm256_castpd_si256(_mm256_cmp_pd(frac_lo, zero, _CMP_NEQ_UQ)), low_halves);
+    const __m256i moved_hi = _mm256_permutevar8x32_epi32(_mm256_castpd_si256(_mm256_cmp_pd(frac_hi, zero, _CMP_NEQ_UQ)), low_halves);
+    const __m256i moved = _mm256_set_m128i(_mm256_castsi256_si128(moved_hi), _mm256_castsi256_si128(moved_lo));
+    Linear8 t;
+    t.a = offsets8(blk, i, _mm256_set_m128i(a_hi, a_lo));
+    t.b = _mm256_add_epi32(t.a, _mm256_and_si256(moved, _mm256_set1_epi32(static_cast<std::int32_t>(blk.source.stride[i]))));
+    t.w0 = _mm256_set_m128(_mm256_cvtpd_ps(_mm256_sub_pd(one, frac_hi)), _mm256_cvtpd_ps(_mm256_sub_pd(one, frac_lo)));
+    t.w1 = _mm256_set_m128(_mm256_cvtpd_ps(frac_hi), _mm256_cvtpd_ps(frac_lo));
+    return t;
+}
+
+// gr_tap_first and gr_tap_next, eight lanes.
+GR_AVX2_INLINE __m256 tap_first8(__m256 w, __m256 x)
+{
+    const __m256 zero = _mm256_setzero_ps();
+    return _mm256_blendv_ps(_mm256_mul_ps(w, x), zero, _mm256_cmp_ps(w, zero, _CMP_EQ_OQ));
+}
+
+GR_AVX2_INLINE __m256 tap_next8(__m256 acc, __m256 w, __m256 x)
+{
+    const __m256 zero = _mm256_setzero_ps();
+    return _mm256_blendv_ps(_mm256_add_ps(acc, _mm256_mul_ps(w, x)), acc, _mm256_cmp_ps(w, zero, _CMP_EQ_OQ));
+}
+
+GR_AVX2_INLINE bool all_zero8(__m256 w)
+{
+    return _mm256_movemask_ps(_mm256_cmp_ps(w, _mm256_setzero_ps(), _CMP_EQ_OQ)) == 0xff;
+}
+
+// The float pairs (x[o], x[o + 1]) at eight offsets o: first elements in `first`, second in
+// `second`, lane k from offset k.
+GR_AVX2_INLINE void pairs8(const float* s, __m256i offsets, __m256& first, __m256& second)
+{
+    alignas(32) std::int32_t o[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o), offsets);
+    const auto two = [&](int k) {
+        return _mm_loadh_pi(_mm_loadl_pi(_mm_setzero_ps(), reinterpret_cast<const __m64*>(s + o[k])),
+                            reinterpret_cast<const __m64*>(s + o[k + 1]));
+    };
+    const __m256 q0 = _mm256_set_m128(two(2), two(0));  // pairs 0 1 | 2 3
+    const __m256 q1 = _mm256_set_m128(two(6), two(4));  // pairs 4 5 | 6 7
+    const __m256 even = _mm256_shuffle_ps(q0, q1, _MM_SHUFFLE(2, 0, 2, 0));  // 0 1 4 5 | 2 3 6 7
+    const __m256 odd = _mm256_shuffle_ps(q0, q1, _MM_SHUFFLE(3, 1, 3, 1));
+    first = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), 0xD8));
+    second = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(odd), 0xD8));
+}
+
+// Whether linear_float8 may run on this block: AVX2, 32-bit offsets, float32 rows of
+// contiguous elements along axis 2 that hold the whole axis (an inner position's row a + 1
+// is then always in the block, so a pair load there stays inside).
+bool linear_float8_fits(const Block& b)
+{
+    return have_avx2() && b.offsets_32 && b.source.stride[2] == 1 && b.source.first[2] == 0 &&
+           b.rows[2] == b.source.n[2];
+}
+
+// A row of the block for a prefetch hint only: clamped so that it and the next row lie in
+// the block.
+inline gr_offset prefetch_row(const Block& b, int i, double u)
+{
+    const gr_offset last = std::max<gr_offset>(b.rows[i] - 2, 0);  // in the block
+    const double row = u - static_cast<double>(b.source.first[i]);
+    return row > 0.0 ? (row < static_cast<double>(last) ? static_cast<gr_offset>(row) : last) : 0;
+}
+
+// Lines this far ahead (along output axis 1) are prefetched: the rows a line reads are
+// mostly its neighbour's, shifted by about a row, so the new ones come from the next plane
+// or from memory, once, ahead of their use.
+constexpr double prefetch_lines = 2.0;
+
+// Hints for voxels j2 and j2 + 4 of line j1 + prefetch_lines: their element at rows a and
+// a + 1 along axes 0 and 1 (the taps linear reads; nearest reads one of them).
+template <typename T>
+inline void prefetch_ahead(const T* s, const Block& b, const double* p, gr_offset j2)
+{
+    // the next rows where the block has them
+    const gr_offset stride0 = b.rows[0] > 1 ? b.source.stride[0] : 0, stride1 = b.rows[1] > 1 ? b.source.stride[1] : 0;
+    for (int lane = 0; lane < 8; lane += 4) {
+        gr_offset offset = 0;
+        for (int i = 0; i < 3; ++i) {
+            const double u = (p[i] + prefetch_lines * b.m[4 * i + 1]) + b.m[4 * i + 2] * static_cast<double>(j2 + lane) +
+                             b.m[4 * i + 3];
+            offset += prefetch_row(b, i, u) * b.source.stride[i];
+        }
+        _mm_prefetch(reinterpret_cast<const char*>(s + offset), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(s + offset + stride1), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(s + offset + stride0), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(s + offset + stride0 + stride1), _MM_HINT_T0);
+    }
+}
+
+// Trilinear of the inner voxels [from, to) of a line, eight at a time (the scalar body takes
+// the last to - from mod 8): stored at line[j2] where the line is given (float32 output,
+// contiguous), else handed to put(j2, the eight results).
+template <typename Put>
+GR_AVX2 void linear_float8(const float* s, const Block& b, const double* p, gr_offset from, gr_offset to,
+                           float* line, const Put& put)
+{
+    alignas(32) float results[8];
+    for (gr_offset j2 = from; j2 + 8 <= to; j2 += 8) {
+        prefetch_ahead(s, b, p, j2);
+        const Linear8 t0 = linear_axis8(b, 0, p[0], j2);
+        const Linear8 t1 = linear_axis8(b, 1, p[1], j2);
+        const Linear8 t2 = linear_axis8(b, 2, p[2], j2);
+        // x_abc: tap a along axis 0, b along axis 1, c along axis 2 (c read as a pair: row
+        // a + 1 where b's weight is 0 is read but not added). Taps of weight 0 in every lane
+        // are not read (their rows are the a rows).
+        const bool zero0 = all_zero8(t0.w1), zero1 = all_zero8(t1.w1);
+        __m256 x000, x001, x100, x101, x010, x011, x110, x111;
+        pairs8(s, _mm256_add_epi32(_mm256_add_epi32(t0.a, t1.a), t2.a), x000, x001);
+        if (zero0) {
+            x100 = x000;
+            x101 = x001;
+        } else {
+            pairs8(s, _mm256_add_epi32(_mm256_add_epi32(t0.b, t1.a), t2.a), x100, x101);
+        }
+        if (zero1) {
+            x010 = x000;
+            x011 = x001;
+        } else {
+            pairs8(s, _mm256_add_epi32(_mm256_add_epi32(t0.a, t1.b), t2.a), x010, x011);
+        }
+        if (zero0) {
+            x110 = x010;
+            x111 = x011;
+        } else if (zero1) {
+            x110 = x100;
+            x111 = x101;
+        } else {
+            pairs8(s, _mm256_add_epi32(_mm256_add_epi32(t0.b, t1.b), t2.a), x110, x111);
+        }
+        // gr_affine_linear_sum: along axis 0, then axis 1, then axis 2
+        const __m256 x00 = tap_next8(tap_first8(t0.w0, x000), t0.w1, x100);
+        const __m256 x10 = tap_next8(tap_first8(t0.w0, x010), t0.w1, x110);
+        const __m256 x01 = tap_next8(tap_first8(t0.w0, x001), t0.w1, x101);
+        const __m256 x11 = tap_next8(tap_first8(t0.w0, x011), t0.w1, x111);
+        const __m256 y0 = tap_next8(tap_first8(t1.w0, x00), t1.w1, x10);
+        const __m256 y1 = tap_next8(tap_first8(t1.w0, x01), t1.w1, x11);
+        const __m256 v = tap_next8(tap_first8(t2.w0, y0), t2.w1, y1);
+        if (line != nullptr) {
+            _mm256_storeu_ps(line + j2, v);
+        } else {
+            _mm256_store_ps(results, v);
+            put(j2, results);
+        }
+    }
+}
+
+// Nearest: gr_affine_nearest_offset<true> of eight inner voxels J2 = j2 .. j2 + 7 (rows
+// truncations of u + 0.5), into o.
+GR_AVX2 void nearest_offsets8(const Block& b, const double* p, gr_offset j2, std::int32_t* o)
+{
+    const __m256d half = _mm256_set1_pd(0.5);
+    __m256i sum = _mm256_setzero_si256();
+    for (int i = 0; i < 3; ++i) {
+        const Lanes8 u = coordinate8(b, i, p[i], j2);
+        sum = _mm256_add_epi32(sum, offsets8(b, i, rows8({_mm256_add_pd(u.lo, half), _mm256_add_pd(u.hi, half)})));
+    }
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(o), sum);
+}
+#endif  // AVX2
+
+// The inner voxels of a nearest line: their offsets eight at a time where AVX2 and 32-bit
+// offsets allow (then load(target, offset) per voxel; source s, prefetched ahead as for
+// linear), the rest one by one.
+template <typename T, typename Load>
+struct NearestInner {
+    const T* s;
+    Load load;
+
+    template <typename Out, typename Voxel>
+    void operator()(const Block& b, const double* p, Out* line, gr_offset from, gr_offset to, const Voxel& voxel) const
+    {
+#ifdef GR_AFFINE_AVX2
+        if (have_avx2() && b.offsets_32) {
+            alignas(32) std::int32_t o[8];
+            for (; from + 8 <= to; from += 8) {
+                prefetch_ahead(s, b, p, from);
+                nearest_offsets8(b, p, from, o);
+                Out* target = line + from * b.out_s[2];
+                for (int k = 0; k < 8; ++k, target += b.out_s[2]) {
+                    load(target, static_cast<gr_offset>(o[k]));
+                }
+            }
+        }
+#endif
+        VoxelByVoxel{}(b, p, line, from, to, voxel);
+    }
+};
+
+template <typename T, typename Load>
+NearestInner<T, Load> nearest_inner(const T* s, const Load& load)
+{
+    return NearestInner<T, Load>{s, load};
+}
+
+// ---------------------------------------------------------------------------------------
 // The four loops, per dtype
 // ---------------------------------------------------------------------------------------
 
@@ -267,9 +562,12 @@ template <typename T>
 void nearest_copy(const Volume& src, const Block& block, const Output& out, std::int64_t threads)
 {
     const T* s = static_cast<const T*>(src.data());
-    for_each_voxel(block, static_cast<T*>(out.data()), threads, [s](T* target, const double* u, const Block& b, auto inner) {
-        *target = s[gr_affine_nearest_offset<decltype(inner)::value>(b.source, u)];
-    });
+    for_each_voxel(
+        block, static_cast<T*>(out.data()), threads,
+        [s](T* target, const double* u, const Block& b, auto inner) {
+            *target = s[gr_affine_nearest_offset<decltype(inner)::value>(b.source, u)];
+        },
+        nearest_inner(s, [s](T* target, gr_offset offset) { *target = s[offset]; }));
 }
 
 template <typename In, typename Out>
@@ -278,9 +576,13 @@ void nearest_convert(const Volume& src, const Block& block, const Output& out, c
 {
     const In* s = static_cast<const In*>(src.data());
     with_rounding(r.round, [&](auto round) {
-        for_each_voxel(block, static_cast<Out*>(out.data()), threads, [s, r](Out* target, const double* u, const Block& b, auto inner) {
-            store<decltype(round)::value>(target, gr_load<double>(s + gr_affine_nearest_offset<decltype(inner)::value>(b.source, u)), r);
-        });
+        constexpr bool Round = decltype(round)::value;
+        for_each_voxel(
+            block, static_cast<Out*>(out.data()), threads,
+            [s, r](Out* target, const double* u, const Block& b, auto inner) {
+                store<Round>(target, gr_load<double>(s + gr_affine_nearest_offset<decltype(inner)::value>(b.source, u)), r);
+            },
+            nearest_inner(s, [s, r](Out* target, gr_offset offset) { store<Round>(target, gr_load<double>(s + offset), r); }));
     });
 }
 
@@ -298,6 +600,23 @@ void linear(const Volume& src, const Block& block, const Output& out, const Roun
         // Inner voxels in runs: the taps and weights of a run first, then its sums, so that
         // the loads of many voxels are in flight at once.
         const auto runs = [s, r](const Block& b, const double* p, Out* line, gr_offset from, gr_offset to, const auto&) {
+#ifdef GR_AFFINE_AVX2
+            if constexpr (std::is_same_v<In, float>) {
+                if (linear_float8_fits(b)) {
+                    const gr_offset o2 = b.out_s[2];
+                    float* contiguous = nullptr;
+                    if constexpr (std::is_same_v<Out, float> && !Round) {
+                        contiguous = o2 == 1 ? line : nullptr;
+                    }
+                    linear_float8(s, b, p, from, to, contiguous, [&](gr_offset j2, const float* values) {
+                        for (int k = 0; k < 8; ++k) {
+                            store<Round>(line + (j2 + k) * o2, values[k], r);
+                        }
+                    });
+                    from += (to - from) / 8 * 8;
+                }
+            }
+#endif
             constexpr gr_offset run = 16;
             gr_offset rows[run][6];
             Work weights[run][6];
