@@ -63,3 +63,32 @@ def assert_same_label_bits(got: np.ndarray, expected: np.ndarray) -> None:
     wrong = np.flatnonzero(got.view(np.uint16) != expected.view(np.uint16))
     assert wrong.size == 0, (f"{wrong.size} pairs differ; first: taps {float16_tie_pairs()[0, wrong[0]]}, "
                              f"got {got.ravel()[wrong[0]]}, expected {expected.ravel()[wrong[0]]}")
+
+
+def traced_peak(run) -> int:
+    """Peak bytes Python's allocator (NumPy's arrays included) held while ``run()`` ran."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        run()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def communicate_or_kill(process, timeout_s: float, what: str = "") -> tuple:
+    """``(stdout, stderr)`` of a child started with ``start_new_session=True``; its whole process
+    group killed and the test failed when it outlives ``timeout_s``."""
+    import os
+    import signal
+    import subprocess
+
+    import pytest
+
+    try:
+        return process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        pytest.fail(f"hung for {timeout_s} s{what}:\n{stdout}\n{stderr[-3000:]}")

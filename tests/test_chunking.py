@@ -6,12 +6,11 @@ cubic included (docs/design.md §2): slabs start the cubic prefilter from the wh
 
 from __future__ import annotations
 
-import tracemalloc
 from dataclasses import replace
 
 import numpy as np
 import pytest
-from helpers import random_volume
+from helpers import random_volume, traced_peak
 
 import gpuresample as gr
 from gpuresample.backends.cpu import CpuBackend
@@ -217,10 +216,7 @@ def test_reported_peak_covers_real_allocations(interpolation, dtype):
         assert budget is None or interpolation != "cubic" or job.chunking.count > 1
         job = replace(job, out=np.empty(job.output_shape, job.out_dtype))
         job.run()  # compile first; measure the second run
-        tracemalloc.start()
-        job.run()
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
+        peak = traced_peak(job.run)
         assert peak <= job.chunking.peak_bytes, (peak, job.chunking.peak_bytes, job.chunking.count)
 
 
@@ -242,10 +238,7 @@ def test_reported_peak_covers_antialiasing(monkeypatch, loops, interpolation, dt
             assert budget is None or job.chunking.count > 1
             job = replace(job, out=np.empty(job.output_shape, job.out_dtype))
             job.run()
-            tracemalloc.start()
-            job.run()
-            _, peak = tracemalloc.get_traced_memory()
-            tracemalloc.stop()
+            peak = traced_peak(job.run)
             assert peak <= job.chunking.peak_bytes, (peak, job.chunking.peak_bytes, job.chunking.count)
     finally:
         monkeypatch.undo()

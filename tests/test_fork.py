@@ -9,13 +9,12 @@ hang fails the test (and its workers are killed) instead of stopping the suite.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import textwrap
 
 import pytest
+from helpers import communicate_or_kill
 
 from gpuresample.backends import _loops
 
@@ -41,12 +40,7 @@ def run_scenario(body: str) -> None:
     process = subprocess.Popen([sys.executable, "-c", PARENT_FIRST + textwrap.dedent(body)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)
-    try:
-        stdout, stderr = process.communicate(timeout=SCENARIO_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        stdout, stderr = process.communicate()
-        pytest.fail(f"hung for {SCENARIO_TIMEOUT_S} s after use in the parent:\n{stdout}\n{stderr[-3000:]}")
+    stdout, stderr = communicate_or_kill(process, SCENARIO_TIMEOUT_S, " after use in the parent")
     assert process.returncode == 0 and "ok" in stdout, stderr[-3000:]
     # the loops this process runs ran there: the compiled ones wherever they are built
     assert ("compiled loops" if _loops.is_compiled() else "array path") in stdout, stdout

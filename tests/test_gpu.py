@@ -210,8 +210,6 @@ def test_cupyx_backend_glue_with_numpy_standing_in(interpolation, monkeypatch):
 
 @pytest.mark.parametrize("interpolation", INTERPOLATIONS)
 def test_gpu_scratch_is_reported(interpolation):
-    from gpuresample.backends import cupyx
-
     source = gr.Grid(SHAPE, (1.0, 1.0, 1.0))
     tables = build_tables(source, source.with_shape(TARGET), interpolation)
     kernel_scratch = kernels.kernels_scratch_bytes(tables, "float32", "float32")

@@ -13,7 +13,6 @@ count is what it was before the call) and that the loops still give the same res
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import textwrap
 import time
 
 import pytest
+from helpers import communicate_or_kill
 
 from gpuresample.backends import _loops
 
@@ -122,13 +122,7 @@ def start_child(family: str) -> subprocess.Popen:
 
 
 def finish(process: subprocess.Popen) -> tuple:
-    try:
-        stdout, stderr = process.communicate(timeout=SCENARIO_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        stdout, stderr = process.communicate()
-        pytest.fail(f"hung for {SCENARIO_TIMEOUT_S} s:\n{stdout}\n{stderr[-3000:]}")
-    return stdout, stderr
+    return communicate_or_kill(process, SCENARIO_TIMEOUT_S)
 
 
 @pytest.mark.parametrize("family", list(SCENARIOS))

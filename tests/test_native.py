@@ -5,7 +5,6 @@ found (or reported missing) as ``gpuresample/backends/_native.py`` says."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess

@@ -6,12 +6,11 @@ from __future__ import annotations
 import itertools
 import math
 import re
-import tracemalloc
 from dataclasses import replace
 
 import numpy as np
 import pytest
-from helpers import random_volume
+from helpers import random_volume, traced_peak
 
 import gpuresample as gr
 from gpuresample.backends import _loops, _spline_states
@@ -93,10 +92,7 @@ def test_real_allocations_stay_within_the_least_budget(dtype, antialias):
     assert job.chunking.count > 10
     job = replace(job, out=np.empty(job.output_shape, job.out_dtype))
     job.execute()  # compile first; measure the second run
-    tracemalloc.start()
-    job.execute()
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    peak = traced_peak(job.execute)
     assert peak <= job.chunking.peak_bytes <= least, (peak, job.chunking.peak_bytes, job.chunking.count)
     whole = gr.resample(x, (1, 1, 1), interpolation="cubic", antialias=antialias, **target)
     assert job.out.tobytes() == whole.tobytes()
@@ -197,10 +193,7 @@ def test_array_path_prepass_stays_within_its_count(monkeypatch):
         job = build_job(x, (1, 1, 1), interpolation="cubic", backend="cpu", max_memory=least, **target)
         assert job.chunking.count > 10
         job = replace(job, out=np.empty(job.output_shape, job.out_dtype))
-        tracemalloc.start()
-        job.execute()
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
+        peak = traced_peak(job.execute)
         assert peak <= job.chunking.peak_bytes, (peak, job.chunking.peak_bytes)
         assert job.out.tobytes() == whole.tobytes()
     finally:
