@@ -171,7 +171,7 @@ def resample(data, spacing: Sequence[float] | None = None, *, target_shape: Sequ
                               out_dtype, antialias, output_chunks, backend, fill)
     require_spacing(spacing, target_spacing)
     target = source.resolve(target_shape, target_spacing)
-    check_target_size(target.shape, target_shape, target_spacing)
+    check_target_size(target.shape, target_shape, target_spacing, interpolation=interpolation)
     tables = build_tables(source, target, interpolation, antialias=antialias)
     chunks = _output_chunks(output_chunks, data, target.shape, out_dtype)
     name = f"{NAME_PREFIX}-{interpolation.value}-" + tokenize(
@@ -305,7 +305,7 @@ def _resample_onto(data, source, target, target_shape, target_spacing, interpola
     """:func:`resample` onto another grid (docs/design.md §1): tables in source axis order (then a
     transpose) for an axis-aligned target, row blocks of the matrix for an oblique one."""
     target = check_target(target, target_shape, target_spacing, source.ndim)
-    check_target_size(target.shape, None, None)
+    check_target_size(target.shape, None, None, interpolation=interpolation)
     fill = check_fill(fill, out_dtype)
     check_label_fill(fill, interpolation, in_dtype, out_dtype)
     sampling = onto_sampling(source, target, interpolation, fill, antialias)

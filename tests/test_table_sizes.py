@@ -69,3 +69,22 @@ def test_the_counted_bytes_cover_what_building_the_tables_takes(interpolation):
 def test_the_count_is_per_axis_and_none_means_the_smallest():
     assert _guards.table_bytes((10, 20, 30), "linear") == 60 * _guards.TABLE_BUILD_BYTES["linear"]
     assert _guards.table_bytes((10, 20, 30)) == 60 * _guards.TABLE_BUILD_BYTES["nearest"]
+
+
+def test_dask_counts_the_tables_of_its_interpolation(monkeypatch):
+    """The Dask front end sizes the tables of the interpolation asked for, as ``resample`` does:
+    linear's 1.9 GiB is refused where only 1 GiB is free, nearest's 640 MiB is built."""
+    da = pytest.importorskip("dask.array")
+    from gpuresample import dask as gr_dask
+
+    monkeypatch.setattr(_guards, "available_host_bytes", lambda: 1 << 30)
+
+    def build(*args, **kwargs):
+        raise Built
+
+    monkeypatch.setattr(gr_dask, "build_tables", build)
+    data = da.zeros((4, 4, 4), np.float32, chunks=2)
+    with pytest.raises(MemoryError, match=r"need 1\.9 GiB; only 1\.0 GiB of host memory is available"):
+        gr_dask.resample(data, (1.0, 1.0, 1.0), target_shape=(2**24, 1, 1), interpolation="linear")
+    with pytest.raises(Built):
+        gr_dask.resample(data, (1.0, 1.0, 1.0), target_shape=(2**24, 1, 1), interpolation="nearest")
