@@ -1,0 +1,57 @@
+// gpuresample._core: the oblique cubic B-spline loops over prefiltered coefficients and the
+// oblique label loops (affine.hpp).
+#include "affine.hpp"
+
+namespace gr {
+namespace affine {
+namespace {
+
+template <typename Work>
+void cubic(const Volume& coef, const Block& block, const Output& out, const Rounding& r, std::int64_t threads)
+{
+    const Work* s = static_cast<const Work*>(coef.data());
+    for_each_voxel<Work>(block, out.data(), finish_of<Work>("affine_cubic", out, r), r, threads,
+                         [s](Work* target, const double* u, const Block& b, auto) {
+                             *target = gr_affine_cubic_sample<Work>(s, b.source, b.pad, u);
+                         });
+}
+
+template <typename T>
+void label(const Volume& src, const Block& block, const Output& out, std::int64_t threads)
+{
+    const T* s = static_cast<const T*>(src.data());
+    for_each_voxel<T>(block, out.data(), nullptr, Rounding{}, threads,
+                      [s](T* target, const double* u, const Block& b, auto inner) {
+                          *target = gr_affine_label_sample<decltype(inner)::value>(s, b.source, u);
+                      });
+}
+
+}  // namespace
+
+void cubic_loops(const Volume& coef, const Block& block, const Output& out, const Rounding& r, std::int64_t threads)
+{
+    const auto d = coef.dtype();
+    if (d == nb::dtype<float>()) {
+        cubic<float>(coef, block, out, r, threads);
+    } else if (d == nb::dtype<double>()) {
+        cubic<double>(coef, block, out, r, threads);
+    } else {
+        refuse("affine_cubic", "the coefficients must be float32 or float64");
+    }
+}
+
+void label_loops(const Volume& src, const Block& block, const Output& out, std::int64_t threads)
+{
+    if (!same_dtype(src, out)) {
+        refuse("affine_label", "labels are written in the source's dtype");
+    }
+    const auto d = src.dtype();
+    if (d.code == static_cast<std::uint8_t>(nb::dlpack::dtype_code::Float) && d.bits == 16 && d.lanes == 1) {
+        label<gr_half>(src, block, out, threads);  // float16 labels compare by value (gr_label_equal)
+    } else if (!visit_dtype(d, [&](auto t) { label<typename decltype(t)::type>(src, block, out, threads); })) {
+        refuse("affine_label", "no loop reads this source dtype");
+    }
+}
+
+}  // namespace affine
+}  // namespace gr
