@@ -267,21 +267,21 @@ inline Block buffered(const Block& block)
 
 // voxel(target, u, b, inner) for every output voxel inside the band (the fill elsewhere);
 // inner(b, p, line, from, to, voxel) takes the inner voxels of each line. T is the element
-// written: the output's (out is T*) where finish is nullptr, else the loop's working dtype,
-// into a line buffer per thread that finish stores into the output after each line.
-template <typename T, typename Voxel, typename Inner = VoxelByVoxel>
-void for_each_voxel(const Block& block, void* out, LineStore<T> finish, const Rounding& r, std::int64_t threads,
-                    const Voxel& voxel, const Inner& inner = {})
+// written: without Buffered the output's (out is T*), with it the loop's working dtype, into a
+// line buffer per thread that finish stores into the output after each line.
+template <typename T, bool Buffered, typename Voxel, typename Inner>
+void each_voxel(const Block& block, void* out, LineStore<T> finish, const Rounding& r, std::int64_t threads,
+                const Voxel& voxel, const Inner& inner)
 {
     const std::int64_t rows = rows_per_item(block.out_n[1], block.out_n[2], affine_item_voxels);
     const std::int64_t per_plane = (block.out_n[1] + rows - 1) / rows;
     const std::int64_t items = block.out_n[0] * per_plane;
     // a line of results and of flags per thread (parallel_for's ids: below min(threads, items))
-    const std::int64_t room = finish != nullptr ? (block.out_n[2] + 63) / 64 * 64 : 0;
-    const std::int64_t buffers = finish != nullptr ? std::max<std::int64_t>(std::min(threads, items), 1) : 0;
+    const std::int64_t room = Buffered ? (block.out_n[2] + 63) / 64 * 64 : 0;
+    const std::int64_t buffers = Buffered ? std::max<std::int64_t>(std::min(threads, items), 1) : 0;
     std::vector<T> values(static_cast<std::size_t>(room * buffers));
     std::vector<std::uint8_t> outside(static_cast<std::size_t>(room * buffers));
-    const Block lines = finish != nullptr ? buffered(block) : block;
+    const Block lines = Buffered ? buffered(block) : block;
     parallel_for(items, threads, [&](std::int64_t item, int id) {
         const Block b = lines;
         const gr_offset j0 = item / per_plane, j1_start = item % per_plane * rows;
@@ -289,13 +289,13 @@ void for_each_voxel(const Block& block, void* out, LineStore<T> finish, const Ro
         const T fill = fill_value<T>(b.fill);
         const double J0 = static_cast<double>(j0 + b.j0_start);
         const gr_offset n2 = b.out_n[2], o2 = b.out_s[2];
-        T* const buffer = finish != nullptr ? values.data() + id * room : nullptr;
-        std::uint8_t* const flags = finish != nullptr ? outside.data() + id * room : nullptr;
+        T* const buffer = Buffered ? values.data() + id * room : nullptr;
+        std::uint8_t* const flags = Buffered ? outside.data() + id * room : nullptr;
         for (gr_offset j1 = j1_start; j1 < j1_stop; ++j1) {
             double p[3];
             gr_affine_line_start(b.m, J0, static_cast<double>(j1), p);
             const gr_offset offset = j0 * b.out_s[0] + j1 * b.out_s[1];
-            T* line = finish != nullptr ? buffer : static_cast<T*>(out) + offset;
+            T* line = Buffered ? buffer : static_cast<T*>(out) + offset;
             gr_offset inner_start = 0, inner_stop = n2;
             for (int i = 0; i < 3 && inner_start < inner_stop; ++i) {
                 narrow_to_interior(p[i] + b.m[4 * i + 3], b.m[4 * i + 2], b.source.n[i], inner_start, inner_stop);
@@ -308,13 +308,15 @@ void for_each_voxel(const Block& block, void* out, LineStore<T> finish, const Ro
                     double u[3];
                     gr_affine_position(b.m, p, static_cast<double>(j2), u);
                     T* target = line + j2 * o2;
-                    const bool inside = gr_affine_inside(b.band, u);
-                    if (flags != nullptr) {
-                        flags[j2] = inside ? 0 : 1;
-                    }
-                    if (!inside) {
+                    if (!gr_affine_inside(b.band, u)) {
                         *target = fill;
+                        if constexpr (Buffered) {
+                            flags[j2] = 1;
+                        }
                         continue;
+                    }
+                    if constexpr (Buffered) {
+                        flags[j2] = 0;
                     }
                     voxel(target, u, b, std::false_type{});
                 }
@@ -322,11 +324,31 @@ void for_each_voxel(const Block& block, void* out, LineStore<T> finish, const Ro
             edge(0, inner_start);
             inner(b, p, line, inner_start, inner_stop, voxel);
             edge(inner_stop, n2);
-            if (finish != nullptr) {
+            if constexpr (Buffered) {
                 finish(buffer, flags, inner_start, inner_stop, n2, out, offset, block.out_s[2], b.fill, r);
             }
         }
     });
+}
+
+// each_voxel into the output itself (finish nullptr) or through a line buffer and finish.
+template <typename T, typename Voxel, typename Inner = VoxelByVoxel>
+void for_each_voxel(const Block& block, void* out, LineStore<T> finish, const Rounding& r, std::int64_t threads,
+                    const Voxel& voxel, const Inner& inner = {})
+{
+    if (finish != nullptr) {
+        each_voxel<T, true>(block, out, finish, r, threads, voxel, inner);
+    } else {
+        each_voxel<T, false>(block, out, finish, r, threads, voxel, inner);
+    }
+}
+
+// The loop into the output itself (T: the output's element).
+template <typename T, typename Voxel, typename Inner = VoxelByVoxel>
+void for_each_voxel_direct(const Block& block, T* out, std::int64_t threads, const Voxel& voxel,
+                           const Inner& inner = {})
+{
+    each_voxel<T, false>(block, out, nullptr, Rounding{}, threads, voxel, inner);
 }
 
 // ---------------------------------------------------------------------------------------

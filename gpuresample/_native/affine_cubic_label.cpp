@@ -20,10 +20,10 @@ template <typename T>
 void label(const Volume& src, const Block& block, const Output& out, std::int64_t threads)
 {
     const T* s = static_cast<const T*>(src.data());
-    for_each_voxel<T>(block, out.data(), nullptr, Rounding{}, threads,
-                      [s](T* target, const double* u, const Block& b, auto inner) {
-                          *target = gr_affine_label_sample<decltype(inner)::value>(s, b.source, u);
-                      });
+    for_each_voxel_direct(block, static_cast<T*>(out.data()), threads,
+                          [s](T* target, const double* u, const Block& b, auto inner) {
+                              *target = gr_affine_label_sample<decltype(inner)::value>(s, b.source, u);
+                          });
 }
 
 }  // namespace

@@ -59,8 +59,8 @@ template <typename T>
 void nearest_copy(const Volume& src, const Block& block, const Output& out, std::int64_t threads)
 {
     const T* s = static_cast<const T*>(src.data());
-    for_each_voxel<T>(
-        block, out.data(), nullptr, Rounding{}, threads,
+    for_each_voxel_direct(
+        block, static_cast<T*>(out.data()), threads,
         [s](T* target, const double* u, const Block& b, auto inner) {
             *target = s[gr_affine_nearest_offset<decltype(inner)::value>(b.source, u)];
         },
