@@ -70,8 +70,14 @@ void store_line(const Work* values, const std::uint8_t* outside, gr_offset inner
         }
     };
     edge(0, inner_start);
-    for (gr_offset j2 = inner_start; j2 < inner_stop; ++j2) {
-        store<Round>(line + j2 * o2, values[j2], r);
+    if (o2 == 1) {  // contiguous: a loop the compiler can vectorize
+        for (gr_offset j2 = inner_start; j2 < inner_stop; ++j2) {
+            store<Round>(line + j2, values[j2], r);
+        }
+    } else {
+        for (gr_offset j2 = inner_start; j2 < inner_stop; ++j2) {
+            store<Round>(line + j2 * o2, values[j2], r);
+        }
     }
     edge(inner_stop, n2);
 }

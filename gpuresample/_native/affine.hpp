@@ -227,7 +227,7 @@ inline void narrow_to_interior(double offset, double slope, gr_offset n, gr_offs
     }
 }
 
-// The inner voxels of a line one by one (what for_each_voxel does unless told otherwise).
+// The inner voxels of a line one by one (what each_voxel does unless told otherwise).
 struct VoxelByVoxel {
     template <typename Out, typename Voxel>
     void operator()(const Block& b, const double* p, Out* line, gr_offset from, gr_offset to, const Voxel& voxel) const
@@ -329,18 +329,6 @@ void each_voxel(const Block& block, void* out, LineStore<T> finish, const Roundi
             }
         }
     });
-}
-
-// each_voxel into the output itself (finish nullptr) or through a line buffer and finish.
-template <typename T, typename Voxel, typename Inner = VoxelByVoxel>
-void for_each_voxel(const Block& block, void* out, LineStore<T> finish, const Rounding& r, std::int64_t threads,
-                    const Voxel& voxel, const Inner& inner = {})
-{
-    if (finish != nullptr) {
-        each_voxel<T, true>(block, out, finish, r, threads, voxel, inner);
-    } else {
-        each_voxel<T, false>(block, out, finish, r, threads, voxel, inner);
-    }
 }
 
 // The loop into the output itself (T: the output's element).

@@ -6,14 +6,29 @@ namespace gr {
 namespace affine {
 namespace {
 
+// Into the output (its dtype Work) or, Buffered, into line buffers that finish stores into any
+// output dtype. (A loop's lambdas are its own, so each is inlined into one loop.)
+template <typename Work, bool Buffered>
+void cubic_into(const Volume& coef, const Block& block, const Output& out, LineStore<Work> finish,
+                const Rounding& r, std::int64_t threads)
+{
+    const Work* s = static_cast<const Work*>(coef.data());
+    each_voxel<Work, Buffered>(block, out.data(), finish, r, threads,
+                               [s](Work* target, const double* u, const Block& b, auto) {
+                                   *target = gr_affine_cubic_sample<Work>(s, b.source, b.pad, u);
+                               },
+                               VoxelByVoxel{});
+}
+
 template <typename Work>
 void cubic(const Volume& coef, const Block& block, const Output& out, const Rounding& r, std::int64_t threads)
 {
-    const Work* s = static_cast<const Work*>(coef.data());
-    for_each_voxel<Work>(block, out.data(), finish_of<Work>("affine_cubic", out, r), r, threads,
-                         [s](Work* target, const double* u, const Block& b, auto) {
-                             *target = gr_affine_cubic_sample<Work>(s, b.source, b.pad, u);
-                         });
+    const LineStore<Work> finish = finish_of<Work>("affine_cubic", out, r);
+    if (finish != nullptr) {
+        cubic_into<Work, true>(coef, block, out, finish, r, threads);
+    } else {
+        cubic_into<Work, false>(coef, block, out, nullptr, r, threads);
+    }
 }
 
 template <typename T>

@@ -138,21 +138,29 @@ GR_AVX2 void linear_float8(const float* s, const Block& b, const double* p, gr_o
 }
 #endif  // AVX2
 
-template <typename In>
-void linear(const Volume& src, const Block& block, const Output& out, const Rounding& r, std::int64_t threads)
+// Trilinear of In into T: the working dtype Work (into the output, or Buffered into line
+// buffers that finish stores into any output dtype), or the other float dtype (into the
+// output, without rounding: store<false>).
+template <typename In, typename T, bool Buffered>
+void linear_into(const Volume& src, const Block& block, const Output& out, LineStore<T> finish, const Rounding& r,
+                 std::int64_t threads)
 {
     using Work = work_of<In>;
     const In* s = static_cast<const In*>(src.data());
     // Inner voxels in runs: the taps and weights of a run first, then its sums, so that the
     // loads of many voxels are in flight at once.
-    const auto runs = [s](const Block& b, const double* p, Work* line, gr_offset from, gr_offset to, const auto&) {
+    const auto runs = [s, r](const Block& b, const double* p, T* line, gr_offset from, gr_offset to, const auto&) {
 #ifdef GR_AFFINE_AVX2
         if constexpr (std::is_same_v<In, float>) {
             if (linear_float8_fits(b)) {
                 const gr_offset o2 = b.out_s[2];
-                linear_float8(s, b, p, from, to, o2 == 1 ? line : nullptr, [&](gr_offset j2, const float* values) {
+                float* contiguous = nullptr;
+                if constexpr (std::is_same_v<T, float>) {
+                    contiguous = o2 == 1 ? line : nullptr;
+                }
+                linear_float8(s, b, p, from, to, contiguous, [&](gr_offset j2, const float* values) {
                     for (int k = 0; k < 8; ++k) {
-                        line[(j2 + k) * o2] = values[k];
+                        store<false>(line + (j2 + k) * o2, values[k], r);
                     }
                 });
                 from += (to - from) / 8 * 8;
@@ -169,18 +177,35 @@ void linear(const Volume& src, const Block& block, const Output& out, const Roun
                 gr_affine_position(b.m, p, static_cast<double>(j2 + k), u);
                 gr_affine_linear_taps<Work, true>(b.source, u, rows[k], weights[k]);
             }
-            Work* target = line + j2 * b.out_s[2];
+            T* target = line + j2 * b.out_s[2];
             for (gr_offset k = 0; k < count; ++k, target += b.out_s[2]) {
-                *target = gr_affine_linear_sum(s, rows[k], weights[k]);
+                store<false>(target, gr_affine_linear_sum(s, rows[k], weights[k]), r);
             }
         }
     };
-    for_each_voxel<Work>(
-        block, out.data(), finish_of<Work>("affine_linear", out, r), r, threads,
-        [s](Work* target, const double* u, const Block& b, auto inner) {
-            *target = gr_affine_linear_sample<Work, decltype(inner)::value>(s, b.source, u);
+    each_voxel<T, Buffered>(
+        block, out.data(), finish, r, threads,
+        [s, r](T* target, const double* u, const Block& b, auto inner) {
+            store<false>(target, gr_affine_linear_sample<Work, decltype(inner)::value>(s, b.source, u), r);
         },
         runs);
+}
+
+template <typename In>
+void linear(const Volume& src, const Block& block, const Output& out, const Rounding& r, std::int64_t threads)
+{
+    using Work = work_of<In>;
+    using Other = std::conditional_t<std::is_same_v<Work, float>, double, float>;
+    if (!r.round && out.dtype() == nb::dtype<Other>()) {
+        linear_into<In, Other, false>(src, block, out, nullptr, r, threads);
+        return;
+    }
+    const LineStore<Work> finish = finish_of<Work>("affine_linear", out, r);
+    if (finish != nullptr) {
+        linear_into<In, Work, true>(src, block, out, finish, r, threads);
+    } else {
+        linear_into<In, Work, false>(src, block, out, nullptr, r, threads);
+    }
 }
 
 }  // namespace

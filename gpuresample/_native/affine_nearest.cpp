@@ -67,18 +67,39 @@ void nearest_copy(const Volume& src, const Block& block, const Output& out, std:
         nearest_inner(s, [s](T* target, gr_offset offset) { *target = s[offset]; }));
 }
 
-// The source's values as float64 (the result store() takes to any output dtype).
+// The source's values through float64 as T (float32 or float64: what store() writes there
+// unrounded), into the output (T its dtype) or, Buffered, into line buffers that finish stores
+// into any output dtype.
+template <typename In, typename T, bool Buffered>
+void nearest_values(const Volume& src, const Block& block, const Output& out, LineStore<T> finish, const Rounding& r,
+                    std::int64_t threads)
+{
+    const In* s = static_cast<const In*>(src.data());
+    each_voxel<T, Buffered>(
+        block, out.data(), finish, r, threads,
+        [s](T* target, const double* u, const Block& b, auto inner) {
+            const gr_offset offset = gr_affine_nearest_offset<decltype(inner)::value>(b.source, u);
+            *target = static_cast<T>(gr_load<double>(s + offset));
+        },
+        nearest_inner(s, [s](T* target, gr_offset offset) { *target = static_cast<T>(gr_load<double>(s + offset)); }));
+}
+
+// Into float32 and float64 outputs without rounding directly; into others through float64
+// line buffers.
 template <typename In>
 void nearest_convert(const Volume& src, const Block& block, const Output& out, const Rounding& r,
                      std::int64_t threads)
 {
-    const In* s = static_cast<const In*>(src.data());
-    for_each_voxel<double>(
-        block, out.data(), finish_of<double>("affine_nearest", out, r), r, threads,
-        [s](double* target, const double* u, const Block& b, auto inner) {
-            *target = gr_load<double>(s + gr_affine_nearest_offset<decltype(inner)::value>(b.source, u));
-        },
-        nearest_inner(s, [s](double* target, gr_offset offset) { *target = gr_load<double>(s + offset); }));
+    if (!r.round && out.dtype() == nb::dtype<float>()) {
+        nearest_values<In, float, false>(src, block, out, nullptr, r, threads);
+        return;
+    }
+    const LineStore<double> finish = finish_of<double>("affine_nearest", out, r);
+    if (finish != nullptr) {
+        nearest_values<In, double, true>(src, block, out, finish, r, threads);
+    } else {
+        nearest_values<In, double, false>(src, block, out, nullptr, r, threads);
+    }
 }
 
 }  // namespace
