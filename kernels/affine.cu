@@ -1,7 +1,7 @@
 // Oblique targets (docs/design.md §1 "Onto another grid", §2): a source position per
 // output voxel from a 3x4 matrix, one CUDA thread per voxel. The per-voxel body (position,
 // band test, taps, weights, sums) is gr_affine.cuh's, which the CPU loops
-// (gpuresample/_native/affine.cpp) run too; this file holds only the GPU loop order.
+// (gpuresample/_native/affine*.cpp) run too; this file holds only the GPU loop order.
 //
 // Common arguments: source (any element strides s0, s1, s2), output (extents n0, n1, n2,
 // any element strides), the matrix (12 doubles), the whole source's extents (the band and

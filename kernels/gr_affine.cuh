@@ -1,6 +1,6 @@
 // gpuresample: the per-voxel body of oblique targets (docs/design.md §1 "Onto another
 // grid", §2 last paragraph), shared by the CUDA kernels (kernels/affine.cu) and the CPU
-// loops (gpuresample/_native/affine.cpp).
+// loops (gpuresample/_native/affine*.cpp).
 //
 // Output voxel (j0, j1, j2), J0 = j0 + j0_start counted from the block's first row, samples
 // the source at

@@ -5,7 +5,7 @@
 // (docs/design.md §1 "Onto another grid", §2): positions clamped to the edge, nearest
 // floor(u + 0.5), weights computed in double, a zero-weight tap pointed at the heaviest tap.
 // Included by the CUDA kernels (kernels/affine.cu) and the CPU loops
-// (gpuresample/_native/affine.cpp) alike; inline functions only, no standard headers.
+// (gpuresample/_native/affine*.cpp) alike; inline functions only, no standard headers.
 
 #ifndef GPURESAMPLE_GR_TAPS_CUH
 #define GPURESAMPLE_GR_TAPS_CUH

@@ -1,4 +1,4 @@
-"""The oblique loops of the extension module (``gpuresample._core``: ``_native/affine.cpp`` over
+"""The oblique loops of the extension module (``gpuresample._core``: ``_native/affine*.cpp`` over
 ``kernels/gr_affine.cuh``) give the results of the loops they replace bit for bit.
 
 References: an independent NumPy evaluation of the arithmetic of docs/design.md §2 (last

@@ -286,7 +286,7 @@ void each_voxel(const Block& block, void* out, LineStore<T> finish, const Roundi
         const Block b = lines;
         const gr_offset j0 = item / per_plane, j1_start = item % per_plane * rows;
         const gr_offset j1_stop = std::min<gr_offset>(j1_start + rows, b.out_n[1]);
-        const T fill = fill_value<T>(b.fill);
+        [[maybe_unused]] const T fill = fill_value<T>(b.fill);
         const double J0 = static_cast<double>(j0 + b.j0_start);
         const gr_offset n2 = b.out_n[2], o2 = b.out_s[2];
         T* const buffer = Buffered ? values.data() + id * room : nullptr;
@@ -309,9 +309,10 @@ void each_voxel(const Block& block, void* out, LineStore<T> finish, const Roundi
                     gr_affine_position(b.m, p, static_cast<double>(j2), u);
                     T* target = line + j2 * o2;
                     if (!gr_affine_inside(b.band, u)) {
-                        *target = fill;
                         if constexpr (Buffered) {
-                            flags[j2] = 1;
+                            flags[j2] = 1;  // finish writes the fill
+                        } else {
+                            *target = fill;
                         }
                         continue;
                     }
