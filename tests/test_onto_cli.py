@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import gpuresample as gr
-from gpuresample import cli, io
+from gpuresample import io
+from test_cli import run
 
 nib = pytest.importorskip("nibabel")
 sitk = pytest.importorskip("SimpleITK")
@@ -33,12 +34,6 @@ def files(tmp_path):
     far = gr.Grid((4, 4, 4), (1.0, 1.0, 1.0), origin=(300.0, 0.0, 0.0))
     io.save(tmp_path / "far.nii.gz", np.zeros(far.shape, np.int16), far)
     return tmp_path
-
-
-def run(capsys, *argv):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_like_puts_image_and_masks_on_the_reference_grid(capsys, files):

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 import gpuresample as gr
-from gpuresample import cli, io
+from gpuresample import io
+from test_cli import run
 
 nib = pytest.importorskip("nibabel")
 sitk = pytest.importorskip("SimpleITK")
@@ -25,12 +26,6 @@ sitk = pytest.importorskip("SimpleITK")
 GRID = gr.Grid((6, 7, 5), (1.0, 1.2, 2.0), origin=(3.0, -4.0, 5.0))
 DATA = np.arange(np.prod(GRID.shape), dtype=np.int16).reshape(GRID.shape)
 OLD = b"unrelated contents"
-
-
-def run(capsys, *argv):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def listing(folder) -> dict:

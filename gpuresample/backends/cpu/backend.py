@@ -110,18 +110,10 @@ def smooth(source: np.ndarray, tables: SamplingTables, work) -> np.ndarray:
     if not _loops.is_compiled():
         return smooth_with(np, source, tables, work)
     src3 = view_3d(source)
-    if src3.dtype == np.float16:  # the loops read no float16
-        src3 = src3.astype(np.float32)
     axes = (None,) * (3 - len(passes)) + passes
     axes = tuple(t if t is not None else _identity_table(n) for t, n in zip(axes, src3.shape))
-    args = []
-    for table in axes:
-        args += [table.index, np.ascontiguousarray(table.weight, dtype=work)]
     out = np.empty(tuple(t.n_out for t in axes), work)
-    threads = _loops.threads()
-    planes = np.empty((threads, src3.shape[1], src3.shape[2]), work)
-    planes2 = np.empty((threads, axes[1].n_out, src3.shape[2]), work)
-    _loops.current().separable3(src3, *args, out, False, 0.0, 0.0, planes, planes2)
+    _separable(src3, axes, (0, 1, 2), work, out)  # out in the working dtype: written as summed
     return out[0] if source.ndim == 2 else out
 
 
