@@ -118,18 +118,24 @@ def test_channel_last_and_2d():
     np.testing.assert_array_equal(out["image"][..., 1].numpy(), gr.resample(volume[..., 1].numpy(), target_shape=(6, 7)))
 
 
+class TransformedCases(torch.utils.data.Dataset):
+    """A map-style dataset: ``transform(cases[i])``, as a pipeline's dataset applies it."""
+
+    def __init__(self, cases, transform):
+        self.cases, self.transform = cases, transform
+
+    def __len__(self):
+        return len(self.cases)
+
+    def __getitem__(self, i):
+        return self.transform(self.cases[i])
+
+
 def test_in_a_torch_dataloader():
     cases = [make_case(affine_as="numpy") for _ in range(3)]
     transform = Resampled(["image", "label"], target_shape=(16, 16, 16), interpolation=("linear", "nearest"))
 
-    class Cases(torch.utils.data.Dataset):
-        def __len__(self):
-            return len(cases)
-
-        def __getitem__(self, i):
-            return transform(cases[i])
-
-    batch = next(iter(torch.utils.data.DataLoader(Cases(), batch_size=3)))
+    batch = next(iter(torch.utils.data.DataLoader(TransformedCases(cases, transform), batch_size=3)))
     assert tuple(batch["image"].shape) == (3, 1, 16, 16, 16)
     assert tuple(batch["image_meta_dict"]["affine"].shape) == (3, 4, 4)
 
@@ -337,14 +343,7 @@ def test_inverse_inside_a_dataloader_loop():
     cases = [make_case(affine_as="numpy") for _ in range(2)]
     forward = Resampled(["image", "label"], target_shape=(9, 10, 6), interpolation={"label": "nearest"})
 
-    class Cases(torch.utils.data.Dataset):
-        def __len__(self):
-            return len(cases)
-
-        def __getitem__(self, i):
-            return forward(cases[i])
-
-    batch = next(iter(torch.utils.data.DataLoader(Cases(), batch_size=2)))
+    batch = next(iter(torch.utils.data.DataLoader(TransformedCases(cases, forward), batch_size=2)))
     prediction = (batch["image"] > 0).to(torch.uint8)                           # the "network"
     for i in range(2):
         one = {"pred": prediction[i], "resampled_grids": {k: v[i] for k, v in batch["resampled_grids"].items()}}
